@@ -1,0 +1,21 @@
+"""The vendor registry: one line per vendor, no import scanning."""
+
+from __future__ import annotations
+
+from report_exporter.adapters.base import AdapterFactory, ReportAdapter
+from report_exporter.adapters.particle import ParticleAdapter
+from report_exporter.models.exports import VendorName
+
+ADAPTERS: dict[VendorName, AdapterFactory] = {
+    VendorName.PARTICLE: ParticleAdapter,
+}
+
+
+def adapter_factory(vendor: VendorName) -> AdapterFactory:
+    try:
+        return ADAPTERS[vendor]
+    except KeyError:
+        raise NotImplementedError(f"no adapter for vendor {vendor.value!r} yet") from None
+
+
+__all__ = ["ADAPTERS", "AdapterFactory", "ReportAdapter", "adapter_factory"]

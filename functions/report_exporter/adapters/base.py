@@ -1,0 +1,78 @@
+"""The vendor adapter contract: request a report, poll it, download it into raw sinks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Protocol
+
+import httpx
+from pydantic import SecretStr
+
+from report_exporter.models.exports import ExportBase
+from report_exporter.models.payloads import JobStatus, RunPlan
+
+Credentials = Mapping[str, SecretStr]
+
+
+@dataclass(frozen=True)
+class RequestResult:
+    """What asking for a report gave: an id to poll, or READY for synchronous vendors."""
+
+    status: JobStatus
+    report_id: str | None = None
+
+
+@dataclass(frozen=True)
+class PollResult:
+    """One status check. ``retry_after`` is the vendor's hint (seconds) to wait before the next one."""
+
+    status: JobStatus
+    retry_after: float | None = None
+    detail: str = ""
+
+
+class RawWriter(Protocol):
+    def write(self, data: bytes) -> None: ...
+
+
+class RawSink(Protocol):
+    """Where an adapter streams the vendor's files; each ``open`` becomes one raw S3 object.
+
+    ``name`` is the file name under the run's raw prefix (for example ``report-1234.csv``). A block that
+    raises leaves nothing behind.
+    """
+
+    def open(
+        self, *, dataset: str, name: str, content_type: str, records: Callable[[], int | None] | None = None
+    ) -> AbstractContextManager[RawWriter]: ...
+
+
+class ReportAdapter(Protocol):
+    """One vendor behind the three verbs of the state machine."""
+
+    cadence: tuple[int, ...]
+    """Seconds to wait before poll 1, 2, 3, ...; the last value repeats."""
+
+    def request(self, plan: RunPlan) -> RequestResult:
+        """Ask the vendor for the run's report (async vendors) or confirm it can be read (sync)."""
+        ...
+
+    def poll(self, plan: RunPlan, report_id: str) -> PollResult:
+        """Ask the vendor how the report is doing. Terminal failures raise."""
+        ...
+
+    def download(self, plan: RunPlan, report_id: str | None, sink: RawSink) -> None:
+        """Stream the report (or every page) into ``sink``; never hold the whole file in memory."""
+        ...
+
+
+class AdapterFactory(Protocol):
+    def __call__(self, export: ExportBase, client: httpx.Client, credentials: Credentials) -> ReportAdapter: ...
+
+
+def next_wait(cadence: tuple[int, ...], polls: int) -> int:
+    """The wait before poll ``polls + 1`` (``polls`` already done): the cadence, then its last value."""
+    return cadence[min(polls, len(cadence) - 1)]
+

@@ -1,0 +1,157 @@
+"""Particle data-operations reports: request, poll, download a pre-signed CSV (vendors.md §1).
+
+Docs: https://docs.particle.io/reference/cloud-apis/api/ and the node-data-report sample
+(https://github.com/particle-iot/docs/tree/3ec5e7b7652edb8fbd9a05ed0f31a3c70a579bce/src/assets/files/projects/node-data-report).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from report_exporter.adapters.base import Credentials, PollResult, RawSink, RequestResult
+from report_exporter.adapters.http_client import json_body, raise_for_status, send
+from report_exporter.errors import (
+    DownloadExpiredError,
+    ReportFailedError,
+    SecretError,
+    VendorContractError,
+    VendorUnavailableError,
+)
+from report_exporter.models.exports import ExportBase, ParticleExport
+from report_exporter.models.payloads import JobStatus, RunPlan
+
+VENDOR = "particle"
+DATASET = "particle_data_operations"
+# Particle's own guidance: wait 15 s, then 30 s, then 60 s, then once a minute (seed 000).
+CADENCE = (15, 30, 60)
+
+_AGREEMENTS = "{prefix}/service_agreements"
+_CREATE = "{prefix}/service_agreements/{agreement}/usage_reports"
+_STATUS = "{prefix}/usage_reports/{report}"
+
+# data.attributes.state; the tutorial prose says "status", so both are read.
+_STATES = {
+    "pending": JobStatus.PENDING,
+    "processing": JobStatus.PENDING,
+    "in_progress": JobStatus.PENDING,
+    "available": JobStatus.READY,
+}
+_FAILED = {"failed", "error", "errored"}
+_EXPIRED = {"expired", "deleted"}
+# A link that answers one of these has expired or been revoked: ask for a fresh one once.
+_LINK_GONE = {403, 404, 410}
+
+
+class ParticleAdapter:
+    """Sandbox (``/v1/user``) or organization (``/v1/orgs/{org}``) scope, chosen by the export."""
+
+    cadence = CADENCE
+
+    def __init__(self, export: ExportBase, client: httpx.Client, credentials: Credentials) -> None:
+        if not isinstance(export, ParticleExport):
+            raise TypeError("ParticleAdapter needs a ParticleExport")
+        self._export = export
+        self._client = client
+        token = credentials.get("access_token")
+        if token is None or not token.get_secret_value():
+            raise SecretError(f"export {export.name!r}: secret {export.secret_name!r} has no 'access_token'")
+        self._token = token
+        self._prefix = f"/v1/orgs/{export.org}" if export.scope == "org" else "/v1/user"
+
+    def _api(self, method: str, path: str, action: str, **kwargs: Any) -> Any:
+        headers = {"Authorization": f"Bearer {self._token.get_secret_value()}", "Accept": "application/json"}
+        response = send(self._client, method, path, vendor=VENDOR, action=action, headers=headers, **kwargs)
+        return json_body(response, vendor=VENDOR, action=action)
+
+    def _agreement_id(self) -> str:
+        if self._export.service_agreement_id:
+            return self._export.service_agreement_id
+        body = self._api("GET", _AGREEMENTS.format(prefix=self._prefix), "list service agreements")
+        agreements = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(agreements, list):
+            raise VendorContractError("particle list service agreements: no 'data' list in the answer")
+        # Pick the active agreement rather than blindly data[0] (vendors.md §1.4).
+        active = [
+            a for a in agreements if isinstance(a, dict) and (a.get("attributes") or {}).get("state") == "active"
+        ]
+        if not active:
+            raise VendorContractError(
+                f"particle: export {self._export.name!r} has no active service agreement "
+                f"({len(agreements)} agreement(s) listed); set service_agreement_id to choose one"
+            )
+        return str(active[0]["id"])
+
+    def request(self, plan: RunPlan) -> RequestResult:
+        """Create a devices/products report for the run's calendar month (both ends inclusive)."""
+        agreement = self._agreement_id()
+        body: dict[str, Any] = {
+            "report_type": self._export.report_type,
+            "date_period_start": plan.window.first_day.isoformat(),
+            "date_period_end": plan.window.last_day.isoformat(),
+        }
+        if self._export.devices:
+            body["devices"] = list(self._export.devices)
+        if self._export.products:
+            body["products"] = list(self._export.products)
+        answer = self._api(
+            "POST", _CREATE.format(prefix=self._prefix, agreement=agreement), "create usage report", json=body
+        )
+        report_id = (answer.get("data") or {}).get("id") if isinstance(answer, dict) else None
+        if report_id in (None, ""):
+            raise VendorContractError("particle create usage report: no data.id in the answer")
+        return RequestResult(status=JobStatus.PENDING, report_id=str(report_id))
+
+    def _status(self, report_id: str) -> tuple[str, str | None]:
+        body = self._api("GET", _STATUS.format(prefix=self._prefix, report=report_id), "get usage report")
+        attributes = ((body.get("data") or {}).get("attributes") or {}) if isinstance(body, dict) else {}
+        state = attributes.get("state", attributes.get("status"))
+        if not isinstance(state, str):
+            raise VendorContractError(f"particle report {report_id}: no data.attributes.state in the answer")
+        url = attributes.get("download_url")
+        return state.lower(), url if isinstance(url, str) and url else None
+
+    def poll(self, plan: RunPlan, report_id: str) -> PollResult:
+        state, _ = self._status(report_id)
+        if state in _STATES:
+            return PollResult(status=_STATES[state], detail=state)
+        if state in _FAILED:
+            raise ReportFailedError(f"particle report {report_id} for export {plan.export.name!r} {plan.period}: {state}")
+        if state in _EXPIRED:
+            raise DownloadExpiredError(f"particle report {report_id}: the vendor says it is {state}")
+        raise VendorContractError(f"particle report {report_id}: unknown report state {state!r}")
+
+    def _current_link(self, report_id: str) -> str:
+        state, url = self._status(report_id)
+        if state in _EXPIRED:
+            raise DownloadExpiredError(f"particle report {report_id}: the vendor says it is {state}")
+        if _STATES.get(state) is not JobStatus.READY or url is None:
+            raise VendorContractError(f"particle report {report_id}: state {state!r} offers no download link")
+        return url
+
+    def download(self, plan: RunPlan, report_id: str | None, sink: RawSink) -> None:
+        """Stream the CSV from the *current* link; on 403/404/410 get a fresh link once, then give up."""
+        if report_id is None:
+            raise VendorContractError("particle download: no report id")
+        for _attempt in range(2):
+            url = self._current_link(report_id)
+            try:
+                # The link is pre-signed object storage: no Authorization header (vendors.md §1.5).
+                with self._client.stream("GET", url, headers={"Accept": "text/csv"}) as response:
+                    if response.status_code in _LINK_GONE:
+                        continue
+                    raise_for_status(response, vendor=VENDOR, action=f"download report {report_id}", ok=(200,))
+                    with sink.open(dataset=DATASET, name=f"report-{report_id}.csv", content_type="text/csv") as out:
+                        for chunk in response.iter_bytes(1 << 20):
+                            out.write(chunk)
+                    return
+            except httpx.TimeoutException:
+                raise VendorUnavailableError(f"particle download report {report_id}: timed out") from None
+            except httpx.TransportError as exc:
+                raise VendorUnavailableError(
+                    f"particle download report {report_id}: connection failed ({type(exc).__name__})"
+                ) from None
+        raise DownloadExpiredError(
+            f"particle report {report_id}: the download link was refused twice (a fresh link did not help)"
+        )

@@ -1,0 +1,29 @@
+"""Vendor credentials from Secrets Manager through Powertools Parameters (cached 5 minutes)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities import parameters
+from pydantic import SecretStr
+
+from report_exporter.errors import SecretError
+
+CACHE_SECONDS = 300
+
+
+def export_credentials(secret_name: str) -> dict[str, SecretStr]:
+    """The JSON object stored in ``secret_name``, every value wrapped in ``SecretStr``.
+
+    Raises:
+        SecretError: the secret is missing, unreadable or not a JSON object (never echoes its value).
+    """
+    try:
+        raw: Any = parameters.get_secret(secret_name, transform="json", max_age=CACHE_SECONDS)
+    except parameters.exceptions.TransformParameterError:
+        raise SecretError(f"secret {secret_name!r} is not valid JSON (expected an object of fields)") from None
+    except parameters.exceptions.GetParameterError:
+        raise SecretError(f"secret {secret_name!r} could not be read (missing, or no access to it)") from None
+    if not isinstance(raw, dict):
+        raise SecretError(f"secret {secret_name!r} must hold a JSON object of fields")
+    return {str(key): SecretStr(str(value)) for key, value in raw.items()}

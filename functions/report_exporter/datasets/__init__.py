@@ -1,0 +1,28 @@
+"""Dataset registry: every table the exporter writes, keyed by name, grouped by vendor."""
+
+from __future__ import annotations
+
+from report_exporter.datasets import particle
+from report_exporter.datasets.base import LINEAGE, PARTITION_KEYS, Dataset, ReadContext, hive_type
+from report_exporter.models.exports import VendorName
+
+DATASETS: dict[str, Dataset] = {
+    dataset.name: dataset
+    for dataset in (
+        particle.DATASET,
+    )
+}
+
+
+def dataset(name: str) -> Dataset:
+    try:
+        return DATASETS[name]
+    except KeyError:
+        raise KeyError(f"unknown dataset {name!r}") from None
+
+
+def datasets_for(vendor: VendorName) -> list[Dataset]:
+    return [d for d in DATASETS.values() if d.vendor is vendor]
+
+
+__all__ = ["DATASETS", "LINEAGE", "PARTITION_KEYS", "Dataset", "ReadContext", "dataset", "datasets_for", "hive_type"]

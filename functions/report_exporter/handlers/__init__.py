@@ -1,0 +1,1 @@
+"""Thin Lambda entry points, one per state: parse, add log keys, call one logic function, dump."""

@@ -1,0 +1,71 @@
+"""RecordFailure: tell the operator which export and period failed, why, and where to look."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+
+from report_exporter.models.payloads import FailureInput, FailureRecord
+
+Notify = Callable[[str, str], None]
+"""(subject, message) -> None; publishing to SNS in Lambda."""
+
+_MESSAGE_LIMIT = 1500
+
+
+def _error_message(cause: str) -> str:
+    """Lambda errors arrive as ``{"errorType", "errorMessage", "stackTrace"}``: keep the message only."""
+    try:
+        parsed = json.loads(cause)
+    except (json.JSONDecodeError, TypeError):
+        return cause[:_MESSAGE_LIMIT]
+    if isinstance(parsed, dict) and isinstance(parsed.get("errorMessage"), str):
+        return str(parsed["errorMessage"])[:_MESSAGE_LIMIT]
+    return cause[:_MESSAGE_LIMIT]
+
+
+def console_link(execution_id: str) -> str:
+    """The Step Functions console page of an execution ARN."""
+    parts = execution_id.split(":")
+    region = parts[3] if len(parts) > 3 and parts[3] else "us-east-1"
+    return f"https://{region}.console.aws.amazon.com/states/home?region={region}#/v2/executions/details/{execution_id}"
+
+
+def record_failure(event: FailureInput, *, notify: Notify | None, now: datetime) -> FailureRecord:
+    """Summarize the failure and publish it (never a secret: messages are written secret-free upstream).
+
+    Args:
+        event: The state at the failing step and the caught error.
+        notify: Publisher for the alert, or None when no topic is configured.
+        now: The current time.
+
+    Returns:
+        What was recorded.
+    """
+    plan = event.plan
+    export = plan.export.name if plan else str((event.export or {}).get("name", "unknown"))
+    period = plan.period if plan else event.period
+    execution_id = plan.execution_id if plan else event.execution_id
+    message = _error_message(event.error.cause)
+    if notify is not None:
+        subject = f"report-exporter: {export} {period or ''} failed: {event.error.error}"[:100]
+        body = "\n".join(
+            [
+                f"Export:    {export}",
+                f"Period:    {period or '(not planned)'}",
+                f"Error:     {event.error.error}",
+                f"Message:   {message}",
+                f"Execution: {console_link(execution_id) if execution_id else '(unknown)'}",
+            ]
+        )
+        notify(subject, body)
+    return FailureRecord(
+        export=export,
+        period=period,
+        error=event.error.error,
+        message=message,
+        execution_id=execution_id,
+        notified=notify is not None,
+        recorded_at=now,
+    )

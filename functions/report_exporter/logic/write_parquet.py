@@ -1,0 +1,183 @@
+"""WriteParquet: stream raw files through pyarrow into one typed Parquet object per dataset and partition.
+
+Design (perf-baseline.md, variant a with overlap): the CSV/JSON reader yields record batches, which
+are gathered into row groups; a writer thread encodes row group k while the reader parses k+1.
+Memory stays flat whatever the file size. The file is written to a staging key, its footer is read
+back from S3 and its row count compared with the rows read, and only then is it copied over the
+partition's final key: Athena never sees half a partition, and a rerun replaces rather than adds.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from report_exporter.aws import s3
+from report_exporter.datasets import Dataset, ReadContext, dataset
+from report_exporter.datasets.base import constant
+from report_exporter.errors import InvalidReportError
+from report_exporter.models.payloads import CuratedObject, CuratedReport, ParquetInput, RawObject
+
+PARQUET_CONTENT_TYPE = "application/vnd.apache.parquet"
+_FOOTER = 8
+
+
+class _RowGroupWriter:
+    """Gathers batches into row groups and encodes them on a second thread."""
+
+    def __init__(self, data: Dataset, sink: Any) -> None:
+        self._data = data
+        self._writer = pq.ParquetWriter(
+            sink,
+            data.schema,
+            compression="zstd",
+            use_dictionary=list(data.dictionary_columns) if data.dictionary_columns is not None else True,
+        )
+        self._pending: list[pa.RecordBatch] = []
+        self._pending_rows = 0
+        self._queue: queue.Queue[pa.Table | None] = queue.Queue(maxsize=1)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._drain, name=f"parquet-{data.name}", daemon=True)
+        self._thread.start()
+        self.rows = 0
+
+    def _drain(self) -> None:
+        while (table := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self._writer.write_table(table, row_group_size=self._data.row_group_size)
+                except BaseException as exc:  # handed back to the reading thread
+                    self._error = exc
+
+    def _put(self, table: pa.Table | None) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(table)
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        self._pending.append(batch)
+        self._pending_rows += batch.num_rows
+        self.rows += batch.num_rows
+        if self._pending_rows >= self._data.row_group_size:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            self._put(pa.Table.from_batches(self._pending, schema=self._data.schema))
+            self._pending, self._pending_rows = [], 0
+
+    def close(self) -> None:
+        try:
+            self._flush()
+        finally:
+            self._queue.put(None)
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+        self._writer.close()
+
+    def abandon(self) -> None:
+        self._error = self._error or RuntimeError("abandoned")
+        self._queue.put(None)
+        self._thread.join()
+
+
+def _with_lineage(batch: pa.RecordBatch, data: Dataset, lineage: dict[str, Any]) -> pa.RecordBatch:
+    if batch.schema != data.reader_schema:
+        raise InvalidReportError(f"{data.name}: reader produced {batch.schema.names}, expected {data.reader_schema.names}")
+    n = batch.num_rows
+    arrays = list(batch.columns[:-1])
+    arrays += [constant(lineage[f.name], f.type, n) for f in data.schema if f.name in lineage]
+    arrays.append(batch.column(batch.num_columns - 1))
+    return pa.RecordBatch.from_arrays(arrays, schema=data.schema)
+
+
+def footer_rows(bucket: str, key: str) -> int:
+    """Rows in a Parquet object according to its footer, read back from S3 with two ranged GETs."""
+    tail = s3.object_tail(bucket, key, _FOOTER)
+    if len(tail) != _FOOTER or tail[4:] != b"PAR1":
+        raise InvalidReportError(f"{key}: not a Parquet file (no PAR1 footer)")
+    length = int.from_bytes(tail[:4], "little")
+    footer = s3.object_tail(bucket, key, length + _FOOTER)
+    metadata = pq.read_metadata(pa.BufferReader(b"PAR1" + footer))
+    return int(metadata.num_rows)
+
+
+def _write_dataset(
+    data: Dataset, objects: list[RawObject], event: ParquetInput, *, raw_bucket: str, curated_bucket: str,
+    now: datetime,
+) -> CuratedObject:
+    plan = event.plan
+    staging = s3.staging_key(data.name, plan.export.name, plan.period, plan.run_name)
+    final = s3.curated_key(data.name, plan.export.name, plan.period)
+    sink = s3.MultipartWriter(curated_bucket, staging, content_type=PARQUET_CONTENT_TYPE)
+    writer = _RowGroupWriter(data, sink)
+    try:
+        for obj in objects:
+            lineage = {
+                "vendor": plan.export.vendor_name.value,
+                "report_id": event.job.report_id,
+                "exported_at": now,
+                "source_key": obj.key,
+            }
+            context = ReadContext(plan=plan, report_id=event.job.report_id, source_key=obj.key)
+            before = writer.rows
+            body = s3.open_object(raw_bucket, obj.key)
+            try:
+                for batch in data.read(body, context):
+                    writer.write(_with_lineage(batch, data, lineage))
+            except InvalidReportError as exc:
+                raise InvalidReportError(f"{data.name} from {obj.key}: {exc}") from None
+            finally:
+                body.close()
+            read = writer.rows - before
+            if obj.records is not None and read != obj.records:
+                raise InvalidReportError(
+                    f"{data.name} from {obj.key}: the vendor sent {obj.records} records but {read} rows were read"
+                )
+        writer.close()
+        sink.commit()
+    except BaseException:
+        writer.abandon()
+        sink.abort()
+        raise
+    written = footer_rows(curated_bucket, staging)
+    if written != writer.rows:
+        s3.delete(curated_bucket, staging)
+        raise InvalidReportError(
+            f"{data.name} {plan.export.name} {plan.period}: {writer.rows} rows read but the Parquet file holds "
+            f"{written}; nothing was published"
+        )
+    s3.publish(curated_bucket, staging, final)
+    return CuratedObject(dataset=data.name, table=data.name, key=final, rows=written, bytes=sink.size)
+
+
+def write_parquet(event: ParquetInput, *, raw_bucket: str, curated_bucket: str, now: datetime) -> CuratedReport:
+    """Convert every raw object of the run into its dataset's Parquet partition.
+
+    Args:
+        event: The run plan, the job and the raw objects.
+        raw_bucket: Bucket holding the raw objects.
+        curated_bucket: Bucket of the Athena tables.
+        now: The export time written to ``exported_at``.
+
+    Returns:
+        One curated object per dataset, with its row count read back from the published file.
+
+    Raises:
+        InvalidReportError: a bad value or missing column (named), or rows in != rows out.
+    """
+    grouped: dict[str, list[RawObject]] = defaultdict(list)
+    for obj in event.raw.objects:
+        grouped[obj.dataset].append(obj)
+    curated = [
+        _write_dataset(dataset(name), objects, event, raw_bucket=raw_bucket, curated_bucket=curated_bucket, now=now)
+        for name, objects in grouped.items()
+    ]
+    return CuratedReport(objects=tuple(curated), rows=sum(c.rows for c in curated))

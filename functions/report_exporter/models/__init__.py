@@ -1,0 +1,1 @@
+"""Typed contracts: export configuration and the payloads between states."""

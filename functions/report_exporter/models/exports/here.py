@@ -1,0 +1,14 @@
+"""Here export (vendors.md). Placeholder until its vendor issue lands: fields are filled in there."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from report_exporter.models.exports.base import ExportBase
+
+
+class HereExport(ExportBase):
+    vendor: Literal["here"] = "here"
+
+    def default_base_url(self) -> str:
+        return "https://usage.bam.api.here.com/v2"

@@ -1,0 +1,48 @@
+"""Particle data-operations report export (vendors.md §1)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from report_exporter.models.exports.base import ExportBase, Window, refuse
+
+# "Metered device reports can only query dates within the last 6 months." (vendors.md §1.3)
+PARTICLE_LOOKBACK_DAYS = 183
+
+
+class ParticleExport(ExportBase):
+    """Particle: sandbox (``scope = "user"``) or organization (``scope = "org"`` with ``org``)."""
+
+    vendor: Literal["particle"] = "particle"
+    scope: Literal["user", "org"] = "user"
+    org: str = Field(default="", pattern=r"^[A-Za-z0-9_-]*$")
+    report_type: Literal["devices", "products"] = "devices"
+    devices: tuple[str, ...] = ()
+    products: tuple[int, ...] = ()
+    service_agreement_id: str = Field(default="", pattern=r"^[0-9A-Za-z_-]*$")
+
+    @model_validator(mode="after")
+    def _org_scope_needs_org(self) -> ParticleExport:
+        if self.scope == "org" and not self.org:
+            raise ValueError("scope 'org' needs 'org' (the organization id or slug)")
+        if self.scope == "user" and self.org:
+            raise ValueError("'org' is only used with scope 'org'")
+        return self
+
+    def default_base_url(self) -> str:
+        return "https://api.particle.io"
+
+    def account_key(self) -> str:
+        who = f"org/{self.org}" if self.scope == "org" else f"user/{self.secret_name}"
+        return f"particle:{who}"
+
+    def max_outstanding_reports(self) -> int:
+        # "At most 3 outstanding report requests" per requester (seed 000).
+        return 3
+
+    def check_window(self, window: Window, *, now: datetime) -> None:
+        if window.start < now - timedelta(days=PARTICLE_LOOKBACK_DAYS):
+            raise refuse(self, window, "Particle reports only cover the last 6 months")

@@ -1,0 +1,150 @@
+"""The JSON contract between states: every Lambda's input and output, frozen and strict.
+
+The state accumulates: PlanRun's output becomes ``$`` (``{"plan": ...}``), RequestReport and
+CheckReport write ``$.job``, DownloadReport ``$.raw``, WriteParquet ``$.curated``. RecordFailure
+receives whatever had accumulated plus ``$.error``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from report_exporter.models.exports import ExportSpec, Period, Window
+from report_exporter.models.exports.base import Frozen
+
+
+class StartInput(Frozen):
+    """Execution input: what a schedule, the backfill command and the local runner send."""
+
+    export: ExportSpec
+    period: Period | None = None
+    scheduled_time: AwareDatetime | None = None
+
+
+class PlanInput(Frozen):
+    """PlanRun's payload: the execution input plus the execution's id from the context object."""
+
+    start: StartInput
+    execution_id: str = Field(min_length=1)
+
+
+class RunPlan(Frozen):
+    """What one run exports: the export, the period and its window, and the deadline for the report."""
+
+    export: ExportSpec
+    window: Window
+    execution_id: str = Field(min_length=1)
+    started_at: AwareDatetime
+    deadline: AwareDatetime
+
+    @property
+    def period(self) -> str:
+        return self.window.period
+
+    @property
+    def run_name(self) -> str:
+        return self.execution_id.rsplit(":", 1)[-1]
+
+
+class PlanOutput(Frozen):
+    plan: RunPlan
+
+
+class JobStatus(StrEnum):
+    PENDING = "PENDING"
+    READY = "READY"
+
+
+class ReportJob(Frozen):
+    """The vendor report a run waits for. Synchronous vendors are READY at once with no report id."""
+
+    report_id: str | None = None
+    status: JobStatus
+    requested_at: AwareDatetime
+    polls: int = Field(default=0, ge=0)
+    wait_seconds: int = Field(default=0, ge=0, le=3600)
+    adopted: bool = False
+
+
+class RequestInput(Frozen):
+    plan: RunPlan
+
+
+class CheckInput(Frozen):
+    plan: RunPlan
+    job: ReportJob
+
+
+DownloadInput = CheckInput
+
+
+class RawObject(Frozen):
+    """One raw vendor file kept in S3, exactly as received."""
+
+    dataset: str = Field(min_length=1)
+    key: str = Field(min_length=1)
+    bytes: int = Field(ge=0)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    content_type: str
+    records: int | None = Field(default=None, ge=0)
+
+
+class RawReport(Frozen):
+    objects: tuple[RawObject, ...] = Field(min_length=1)
+
+
+class ParquetInput(Frozen):
+    plan: RunPlan
+    job: ReportJob
+    raw: RawReport
+
+
+class CuratedObject(Frozen):
+    """One Parquet partition object as Athena sees it."""
+
+    dataset: str
+    table: str
+    key: str
+    rows: int = Field(ge=0)
+    bytes: int = Field(ge=0)
+
+
+class CuratedReport(Frozen):
+    objects: tuple[CuratedObject, ...]
+    rows: int = Field(ge=0)
+
+
+class StepError(BaseModel):
+    """What a Catch puts at ``$.error``."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    error: str = Field(alias="Error", default="States.Unknown")
+    cause: str = Field(alias="Cause", default="")
+
+
+class FailureInput(BaseModel):
+    """RecordFailure's input: the state at the failing step. Lenient on purpose: it must never refuse."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    error: StepError
+    execution_id: str = ""
+    plan: RunPlan | None = None
+    job: ReportJob | None = None
+    export: dict[str, Any] | None = None
+    period: str | None = None
+
+
+class FailureRecord(Frozen):
+    export: str
+    period: str | None
+    error: str
+    message: str
+    execution_id: str
+    notified: bool
+    recorded_at: datetime
