@@ -10,6 +10,7 @@ from typing import Protocol
 import httpx
 from pydantic import SecretStr
 
+from report_exporter.errors import ExporterError
 from report_exporter.models.exports import ExportBase
 from report_exporter.models.payloads import JobStatus, RunPlan
 
@@ -54,6 +55,9 @@ class ReportAdapter(Protocol):
 
     cadence: tuple[int, ...]
     """Seconds to wait before poll 1, 2, 3, ...; the last value repeats."""
+
+    timeout_error: type[ExporterError]
+    """Raised by CheckReport when the report is still pending at the export's deadline."""
 
     def request(self, plan: RunPlan) -> RequestResult:
         """Ask the vendor for the run's report (async vendors) or confirm it can be read (sync)."""

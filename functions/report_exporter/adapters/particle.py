@@ -15,6 +15,7 @@ from report_exporter.adapters.http_client import json_body, raise_for_status, se
 from report_exporter.errors import (
     DownloadExpiredError,
     ReportFailedError,
+    ReportTimedOutError,
     SecretError,
     VendorContractError,
     VendorUnavailableError,
@@ -48,6 +49,7 @@ class ParticleAdapter:
     """Sandbox (``/v1/user``) or organization (``/v1/orgs/{org}``) scope, chosen by the export."""
 
     cadence = CADENCE
+    timeout_error = ReportTimedOutError
 
     def __init__(self, export: ExportBase, client: httpx.Client, credentials: Credentials) -> None:
         if not isinstance(export, ParticleExport):

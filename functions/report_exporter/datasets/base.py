@@ -47,6 +47,20 @@ Reader = Callable[[IO[bytes], ReadContext], Iterator[pa.RecordBatch]]
 
 
 @dataclass(frozen=True)
+class NamedQuery:
+    """A saved Athena query over one dataset's table; also run by the tests with DuckDB.
+
+    ``sql`` names the table by its bare name (Athena resolves it in the workgroup's database; the local
+    runner creates a DuckDB view of the same name with ``export`` and ``period`` from the Hive path).
+    Keep to SQL that Trino and DuckDB both accept.
+    """
+
+    name: str
+    description: str
+    sql: str
+
+
+@dataclass(frozen=True)
 class Dataset:
     """One Athena table: its typed columns, how to read raw files into them, how to write them."""
 
@@ -57,6 +71,7 @@ class Dataset:
     description: str
     row_group_size: int = 131_072
     dictionary_columns: tuple[str, ...] | None = None
+    queries: tuple[NamedQuery, ...] = ()
 
     @property
     def schema(self) -> pa.Schema:

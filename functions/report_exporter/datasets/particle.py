@@ -11,7 +11,7 @@ from typing import IO
 
 import pyarrow as pa
 
-from report_exporter.datasets.base import CsvLayout, Dataset, ReadContext, csv_batches, shape_csv_batch
+from report_exporter.datasets.base import CsvLayout, Dataset, NamedQuery, ReadContext, csv_batches, shape_csv_batch
 from report_exporter.models.exports import ParticleExport, VendorName
 
 COLUMNS = pa.schema(
@@ -68,4 +68,39 @@ DATASET = Dataset(
     description="Particle data operations per device and day (devices report) for a calendar month",
     # ~33k distinct device ids fit one dictionary: large row groups give smaller files (perf-baseline.md).
     row_group_size=1_048_576,
+    queries=(
+        NamedQuery(
+            "particle_usage_by_device_month",
+            "Data operations per device and product per month",
+            """SELECT export, period, device_id, max(device_name) AS device_name, product_id,
+       sum(data_operations) AS data_operations
+FROM particle_data_operations
+GROUP BY export, period, device_id, product_id
+ORDER BY export, period, data_operations DESC, device_id""",
+        ),
+        NamedQuery(
+            "particle_top_devices_latest_month",
+            "The 20 devices with the most data operations in the latest exported month",
+            """SELECT export, period, device_id, max(device_name) AS device_name, sum(data_operations) AS data_operations
+FROM particle_data_operations
+WHERE period = (SELECT max(period) FROM particle_data_operations)
+GROUP BY export, period, device_id
+ORDER BY data_operations DESC, device_id
+LIMIT 20""",
+        ),
+        NamedQuery(
+            "particle_product_month_over_month",
+            "Data operations per product per month, with the change from the month before",
+            """WITH monthly AS (
+  SELECT export, product_id, period, sum(data_operations) AS data_operations
+  FROM particle_data_operations
+  GROUP BY export, product_id, period
+)
+SELECT export, product_id, period, data_operations,
+       lag(data_operations) OVER (PARTITION BY export, product_id ORDER BY period) AS previous_month,
+       data_operations - lag(data_operations) OVER (PARTITION BY export, product_id ORDER BY period) AS change
+FROM monthly
+ORDER BY export, product_id, period""",
+        ),
+    ),
 )

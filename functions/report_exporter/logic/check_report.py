@@ -9,7 +9,7 @@ from report_exporter.adapters.base import ReportAdapter, next_wait
 from report_exporter.errors import ReportTimedOutError, VendorContractError, VendorThrottledError
 from report_exporter.models.payloads import CheckInput, JobStatus, ReportJob
 
-MAX_WAIT_SECONDS = 900
+MAX_WAIT_SECONDS = 3600
 MIN_WAIT_SECONDS = 1
 
 
@@ -50,7 +50,8 @@ def check_report(event: CheckInput, *, adapter: ReportAdapter, now: datetime) ->
     deadline = event.plan.deadline
     if now >= deadline:
         minutes = round((now - job.requested_at).total_seconds() / 60)
-        raise ReportTimedOutError(
+        error = getattr(adapter, "timeout_error", ReportTimedOutError)
+        raise error(
             f"{event.plan.export.vendor_name.value} report {job.report_id} for export {event.plan.export.name!r} "
             f"{event.plan.period} is still {detail or 'pending'} after {polls} polls over {minutes} min "
             f"(deadline {event.plan.export.report_deadline_minutes} min)"
