@@ -43,18 +43,19 @@ def record_failure(event: FailureInput, *, notify: Notify | None, now: datetime)
     Returns:
         What was recorded.
     """
-    plan = event.plan
-    export = plan.export.name if plan else str((event.export or {}).get("name", "unknown"))
-    period = plan.period if plan else event.period
-    execution_id = plan.execution_id if plan else event.execution_id
-    message = _error_message(event.error.cause)
+    state = event.state
+    plan = state.plan
+    export = plan.export.name if plan else str((state.export or {}).get("name", "unknown"))
+    period = plan.period if plan else state.period
+    execution_id = event.execution_id or (plan.execution_id if plan else "")
+    message = _error_message(state.error.cause)
     if notify is not None:
-        subject = f"report-exporter: {export} {period or ''} failed: {event.error.error}"[:100]
+        subject = f"report-exporter: {export} {period or ''} failed: {state.error.error}"[:100]
         body = "\n".join(
             [
                 f"Export:    {export}",
                 f"Period:    {period or '(not planned)'}",
-                f"Error:     {event.error.error}",
+                f"Error:     {state.error.error}",
                 f"Message:   {message}",
                 f"Execution: {console_link(execution_id) if execution_id else '(unknown)'}",
             ]
@@ -63,7 +64,7 @@ def record_failure(event: FailureInput, *, notify: Notify | None, now: datetime)
     return FailureRecord(
         export=export,
         period=period,
-        error=event.error.error,
+        error=state.error.error,
         message=message,
         execution_id=execution_id,
         notified=notify is not None,

@@ -127,17 +127,25 @@ class StepError(BaseModel):
     cause: str = Field(alias="Cause", default="")
 
 
-class FailureInput(BaseModel):
-    """RecordFailure's input: the state at the failing step. Lenient on purpose: it must never refuse."""
+class FailureState(BaseModel):
+    """The state at the failing step plus the caught ``error``. Lenient on purpose: it must never refuse."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     error: StepError
-    execution_id: str = ""
     plan: RunPlan | None = None
     job: ReportJob | None = None
     export: dict[str, Any] | None = None
     period: str | None = None
+
+
+class FailureInput(BaseModel):
+    """RecordFailure's payload: the whole state and the execution's id."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    state: FailureState
+    execution_id: str = ""
 
 
 class FailureRecord(Frozen):

@@ -1,14 +1,69 @@
-"""Here export (vendors.md). Placeholder until its vendor issue lands: fields are filled in there."""
+"""HERE partner usage-report export (vendors.md §2): one async report per realm and month."""
 
 from __future__ import annotations
 
-from typing import Literal
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
-from report_exporter.models.exports.base import ExportBase
+from pydantic import Field, StringConstraints, field_validator
+
+from report_exporter.models.exports.base import ExportBase, Window, refuse
+
+# "The maximum time range that can be queried is 95 days." (seed 001; vendors.md §2.3)
+HERE_MAX_RANGE_DAYS = 95
+HERE_TOKEN_URL = "https://account.api.here.com/oauth2/token"
+
+DetailLevel = Literal["summarized", "day", "month"]
+ChargeType = Literal["all", "billable", "nonBillable"]
+GroupBy = Literal["appId", "billingTag", "project", "resource"]
+# Org ids are path segments of every call: 5-30 characters (seed 001, ``realmId``).
+OrgId = Annotated[str, StringConstraints(min_length=5, max_length=30, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
 class HereExport(ExportBase):
+    """HERE Cost Management usage report for the partner org ``realm`` (and optionally its sub-accounts)."""
+
     vendor: Literal["here"] = "here"
+    realm: OrgId
+    detail_level: DetailLevel = "summarized"
+    group_by: tuple[GroupBy, ...] = ()
+    charge_type: ChargeType | None = None
+    sub_accounts: tuple[OrgId, ...] = ()
+    token_url: str = Field(default=HERE_TOKEN_URL, pattern=r"^https?://[^\s?#]+$")
+
+    @field_validator("detail_level", mode="before")
+    @classmethod
+    def _no_hour_detail(cls, value: Any) -> Any:
+        # https://docs.here.com/usage/docs/tutorial-partner-generate-usage-requests: "hour level is not supported".
+        if value == "hour":
+            raise ValueError(
+                "detail_level 'hour' is not supported for HERE async usage reports; use 'day', 'month' or 'summarized'"
+            )
+        return value
+
+    @field_validator("group_by")
+    @classmethod
+    def _unique_group_by(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError("group_by lists a value twice")
+        return value
+
+    @field_validator("sub_accounts")
+    @classmethod
+    def _unique_sub_accounts(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError("sub_accounts lists an org twice")
+        return value
 
     def default_base_url(self) -> str:
         return "https://usage.bam.api.here.com/v2"
+
+    def account_key(self) -> str:
+        return f"here:{self.realm}"
+
+    def check_window(self, window: Window, *, now: datetime) -> None:
+        days = (window.end - window.start).total_seconds() / 86400
+        if days > HERE_MAX_RANGE_DAYS:
+            raise refuse(
+                self, window, f"HERE usage reports cover at most {HERE_MAX_RANGE_DAYS} days; this window is {days:g} days"
+            )

@@ -1,0 +1,31 @@
+"""Builds the CDK app: used by ``app.py`` (deploy), the tests and the local runner alike."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aws_cdk as cdk
+
+from exporter_infra import names
+from exporter_infra.config import StageConfig
+from exporter_infra.stacks.pipeline_stack import PipelineStack
+from exporter_infra.stacks.storage_stack import StorageStack
+
+
+@dataclass(frozen=True)
+class ExporterApp:
+    app: cdk.App
+    storage: StorageStack
+    pipeline: PipelineStack
+
+
+def build_app(config: StageConfig, *, outdir: str | None = None, env: cdk.Environment | None = None) -> ExporterApp:
+    """The two stacks for ``config``. With ``config.bundle`` false, Lambda assets are not built."""
+    # Server access logs are delivered through a bucket policy (works with BucketOwnerEnforced).
+    context: dict[str, object] = {"@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy": True}
+    if not config.bundle:
+        context["aws:cdk:bundling-stacks"] = []
+    app = cdk.App(outdir=outdir, context=context)
+    storage = StorageStack(app, names.STORAGE_STACK, config=config, env=env)
+    pipeline = PipelineStack(app, names.PIPELINE_STACK, config=config, storage=storage, env=env)
+    return ExporterApp(app=app, storage=storage, pipeline=pipeline)

@@ -1,0 +1,58 @@
+"""Lambda asset bundling without Docker: pip installs arm64 manylinux wheels next to our package."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import jsii
+from aws_cdk import AssetHashType, BundlingOptions, DockerImage, ILocalBundling
+from aws_cdk import aws_lambda as lambda_
+
+FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
+# Not shipped to Lambda: the local runner, simulators and CLI.
+EXCLUDE = ["local", "**/__pycache__", "*.pyc", "requirements*.txt"]
+
+
+@jsii.implements(ILocalBundling)
+class PipLocalBundling:
+    """Installs ``requirements`` for Lambda's platform with pip, then copies our package beside them."""
+
+    def __init__(self, requirements: Path, *, arch: str = "aarch64", python_version: str = "3.12") -> None:
+        self._requirements = requirements
+        self._arch = arch
+        self._python_version = python_version
+
+    def try_bundle(self, output_dir: str, *, image: Any = None, **_: Any) -> bool:
+        # pyarrow >= 21 ships only manylinux_2_28 wheels; Lambda's python3.12 (AL2023) has glibc 2.34.
+        platforms = [f"manylinux2014_{self._arch}", f"manylinux_2_28_{self._arch}", f"manylinux_2_34_{self._arch}"]
+        command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-compile", "--disable-pip-version-check",
+                   "--implementation", "cp", "--python-version", self._python_version, "--only-binary=:all:",
+                   "--target", output_dir, "-r", str(self._requirements)]
+        for platform in platforms:
+            command += ["--platform", platform]
+        subprocess.run(command, check=True)
+        shutil.copytree(FUNCTIONS_DIR / "report_exporter", Path(output_dir) / "report_exporter", dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "local"))
+        return True
+
+
+def lambda_code(requirements_name: str, *, bundle: bool) -> lambda_.Code:
+    """The code asset: ``functions/`` plus the wheels in ``functions/<requirements_name>``.
+
+    The requirements file lives inside the asset folder so that changing a pin changes the asset hash.
+    With ``bundle=False`` (tests, the local runner) the folder is referenced without installing anything.
+    """
+    requirements = FUNCTIONS_DIR / requirements_name
+    if not bundle:
+        return lambda_.Code.from_asset(str(FUNCTIONS_DIR), exclude=EXCLUDE)
+    return lambda_.Code.from_asset(
+        str(FUNCTIONS_DIR),
+        exclude=["**/__pycache__", "*.pyc"],
+        asset_hash_type=AssetHashType.SOURCE,
+        bundling=BundlingOptions(image=DockerImage.from_registry("unused-local-bundling"),
+                                 local=PipLocalBundling(requirements)),
+    )

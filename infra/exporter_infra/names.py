@@ -1,0 +1,33 @@
+"""Names shared by the infra, the local runner and the tests: states, env vars, stack ids."""
+
+from __future__ import annotations
+
+PLAN_RUN = "PlanRun"
+REQUEST_REPORT = "RequestReport"
+WAIT_FOR_REPORT = "WaitForReport"
+CHECK_REPORT = "CheckReport"
+REPORT_READY = "ReportReady?"
+DOWNLOAD_REPORT = "DownloadReport"
+WRITE_PARQUET = "WriteParquet"
+PUBLISHED = "Published"
+RECORD_FAILURE = "RecordFailure"
+FAILED = "Failed"
+
+# Lambda functions: state name -> handler module.
+HANDLERS = {
+    PLAN_RUN: "report_exporter.handlers.plan_run.lambda_handler",
+    REQUEST_REPORT: "report_exporter.handlers.request_report.lambda_handler",
+    CHECK_REPORT: "report_exporter.handlers.check_report.lambda_handler",
+    DOWNLOAD_REPORT: "report_exporter.handlers.download_report.lambda_handler",
+    WRITE_PARQUET: "report_exporter.handlers.write_parquet.lambda_handler",
+    RECORD_FAILURE: "report_exporter.handlers.record_failure.lambda_handler",
+}
+
+ENV_RAW_BUCKET = "RAW_BUCKET"
+ENV_CURATED_BUCKET = "CURATED_BUCKET"
+ENV_LEDGER_TABLE = "LEDGER_TABLE"
+ENV_ALERT_TOPIC_ARN = "ALERT_TOPIC_ARN"
+
+STORAGE_STACK = "ReportExporterStorage"
+PIPELINE_STACK = "ReportExporterPipeline"
+GLUE_DATABASE = "report_exporter"
