@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 import sys
@@ -40,6 +41,19 @@ class PipLocalBundling:
         return True
 
 
+def source_hash(requirements_name: str) -> str:
+    """Hash of what goes into a bundle: our package (minus ``local/``) and the requirements file."""
+    digest = hashlib.sha256(requirements_name.encode())
+    digest.update((FUNCTIONS_DIR / requirements_name).read_bytes())
+    package = FUNCTIONS_DIR / "report_exporter"
+    for path in sorted(package.rglob("*")):
+        relative = path.relative_to(package)
+        if path.is_file() and relative.parts[0] != "local" and "__pycache__" not in relative.parts:
+            digest.update(str(relative).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 def lambda_code(requirements_name: str, *, bundle: bool) -> lambda_.Code:
     """The code asset: ``functions/`` plus the wheels in ``functions/<requirements_name>``.
 
@@ -47,12 +61,15 @@ def lambda_code(requirements_name: str, *, bundle: bool) -> lambda_.Code:
     With ``bundle=False`` (tests, the local runner) the folder is referenced without installing anything.
     """
     requirements = FUNCTIONS_DIR / requirements_name
+    asset_hash = source_hash(requirements_name)
     if not bundle:
-        return lambda_.Code.from_asset(str(FUNCTIONS_DIR), exclude=EXCLUDE)
+        return lambda_.Code.from_asset(str(FUNCTIONS_DIR), exclude=EXCLUDE, asset_hash=asset_hash,
+                                       asset_hash_type=AssetHashType.CUSTOM)
     return lambda_.Code.from_asset(
         str(FUNCTIONS_DIR),
         exclude=["**/__pycache__", "*.pyc"],
-        asset_hash_type=AssetHashType.SOURCE,
+        asset_hash=asset_hash,
+        asset_hash_type=AssetHashType.CUSTOM,
         bundling=BundlingOptions(image=DockerImage.from_registry("unused-local-bundling"),
                                  local=PipLocalBundling(requirements)),
     )

@@ -246,13 +246,13 @@ def csv_batches(source: IO[bytes], layout: CsvLayout, *, sniff_bytes: int = 1 <<
         quoted_strings_can_be_null=True,
         timestamp_parsers=list(layout.timestamp_parsers) or None,
     )
-    reader = pacsv.open_csv(
-        stream,
-        read_options=pacsv.ReadOptions(skip_rows=skip, block_size=layout.block_size, encoding="utf8"),
-        parse_options=pacsv.ParseOptions(newlines_in_values=True),
-        convert_options=convert,
-    )
     try:
+        reader = pacsv.open_csv(
+            stream,
+            read_options=pacsv.ReadOptions(skip_rows=skip, block_size=layout.block_size, encoding="utf8"),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            convert_options=convert,
+        )
         for batch in reader:
             yield batch, labels
     except pa.ArrowInvalid as exc:

@@ -1,0 +1,173 @@
+"""``report-exporter``: run the demo, run one configured export locally, validate a config."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from contextlib import ExitStack
+from pathlib import Path
+
+from report_exporter import clock
+from report_exporter.errors import ExporterError
+from report_exporter.models.exports import ExportsFile, load_exports, previous_period
+
+DEFAULT_OUT = Path("out")
+
+
+def _quiet(verbose: bool) -> None:
+    """Handler logs go to stdout as JSON in Lambda; locally they drown the summary unless asked for."""
+    if not verbose:
+        from report_exporter.observability import logger
+
+        logger.setLevel(logging.CRITICAL)
+        for name in ("moto", "botocore", "urllib3"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
+def _say(line: str = "") -> None:
+    print(line, flush=True)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from report_exporter.local import query
+    from report_exporter.local.demo import SIMULATORS, demo_exports
+    from report_exporter.local.narrative import describe, table
+    from report_exporter.local.runner import LocalEnvironment
+
+    exports = demo_exports()
+    chosen = [e for e in exports.exports if not args.vendor or e.vendor_name.value in args.vendor]
+    if not chosen:
+        _say(f"no demo export for vendor(s) {', '.join(args.vendor)}")
+        return 2
+    period = args.period or previous_period(clock.now(), "UTC")
+    out = Path(args.out)
+    _say("report-exporter demo: each export runs through the real state machine (synthesized from the CDK app)")
+    _say("in moto, with its vendor simulated on loopback. No AWS account, no vendor account.")
+    started = time.monotonic()
+    failures = 0
+    with LocalEnvironment(ExportsFile(exports=tuple(chosen))) as env:
+        _say(f"Synthesized the app and created its resources in moto ({time.monotonic() - started:.1f} s).")
+        for export in chosen:
+            with SIMULATORS[export.vendor_name]() as simulator:
+                _say()
+                _say(f"{export.name} {period}  ({export.vendor_name.value}, simulator at {simulator.base_url})")
+                result = env.run(export, period=period, simulator=simulator)
+            for line in describe(result):
+                _say(line)
+            failures += not result.succeeded
+        written = env.download(out)
+    _say()
+    _say(f"{len(written)} objects mirrored under {out}/ (raw/ and curated/, as the S3 keys)")
+    con = query.connect(out)
+    from report_exporter.datasets import DATASETS
+
+    for export in chosen:
+        for dataset in DATASETS.values():
+            if dataset.vendor is export.vendor_name and dataset.queries and (out / "curated" / dataset.name).exists():
+                named = dataset.queries[0]
+                columns, rows = query.rows(con, named.sql)
+                _say()
+                _say(f"Athena named query {named.name!r} ({named.description}), run with DuckDB:")
+                for line in table(columns, rows):
+                    _say(line)
+    return 1 if failures else 0
+
+
+def _secrets(path: str | None) -> dict[str, dict[str, str]]:
+    raw = os.environ.get("REPORT_EXPORTER_SECRETS")
+    if path:
+        raw = Path(path).read_text(encoding="utf-8")
+    if not raw:
+        return {}
+    parsed = json.loads(raw)
+    if not isinstance(parsed, dict) or not all(isinstance(v, dict) for v in parsed.values()):
+        raise ExporterError("secrets must be a JSON object: {\"<secret name>\": {\"field\": \"value\"}}")
+    return parsed
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from report_exporter.local.narrative import describe
+    from report_exporter.local.runner import LocalEnvironment
+
+    exports = load_exports(Path(args.config))
+    export = exports.get(args.export)
+    secrets = _secrets(args.secrets)
+    if export.secret_name not in secrets:
+        raise ExporterError(
+            f"no credentials for secret {export.secret_name!r}: pass --secrets FILE (JSON object keyed by secret "
+            "name) or set REPORT_EXPORTER_SECRETS"
+        )
+    with ExitStack() as stack:
+        env = stack.enter_context(LocalEnvironment(ExportsFile(exports=(export,))))
+        env.put_secret(export.secret_name, secrets[export.secret_name])
+        result = env.run(export, period=args.period, timeout=args.timeout)
+        for line in describe(result):
+            _say(line)
+        written = env.download(Path(args.out))
+    _say(f"{len(written)} objects mirrored under {args.out}/")
+    if not result.succeeded:
+        print(f"report-exporter: {export.name} {args.period} failed: {result.error}: {_cause(result.cause)}",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cause(cause: str | None) -> str:
+    try:
+        return str(json.loads(cause or "")["errorMessage"])
+    except (ValueError, KeyError, TypeError):
+        return cause or ""
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    exports = load_exports(Path(args.config))
+    for export in exports.exports:
+        s = export.schedule
+        when = f"day {s.day_of_month} {s.hour:02d}:{s.minute:02d} {s.timezone}" if s.enabled else "not scheduled"
+        _say(f"{export.name}: {export.vendor_name.value}, secret {export.secret_name}, {when}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="report-exporter", description=__doc__)
+    parser.add_argument("--verbose", action="store_true", help="show the handlers' JSON logs")
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="run the demo exports against the built-in vendor simulators")
+    demo.add_argument("--vendor", action="append", help="only this vendor (repeatable)")
+    demo.add_argument("--period", help="month to export, YYYY-MM (default: last month)")
+    demo.add_argument("--out", default=str(DEFAULT_OUT / "demo"), help="folder mirroring the S3 keys")
+    demo.set_defaults(func=cmd_demo)
+    run = sub.add_parser("run", help="run one configured export locally against the base URL it names")
+    run.add_argument("--config", required=True, help="exports TOML file")
+    run.add_argument("--export", required=True, help="export name")
+    run.add_argument("--period", required=True, help="month to export, YYYY-MM")
+    run.add_argument("--out", default=str(DEFAULT_OUT), help="folder mirroring the S3 keys")
+    run.add_argument("--secrets", help="JSON file: {secret name: {field: value}} (or env REPORT_EXPORTER_SECRETS)")
+    run.add_argument("--timeout", type=float, default=3600, help="wall-clock seconds before giving up")
+    run.set_defaults(func=cmd_run)
+    validate = sub.add_parser("validate", help="check an exports TOML file")
+    validate.add_argument("--config", required=True)
+    validate.set_defaults(func=cmd_validate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _quiet(args.verbose)
+    try:
+        return int(args.func(args))
+    except ExporterError as exc:
+        print(f"report-exporter: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, ValueError) as exc:
+        print(f"report-exporter: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

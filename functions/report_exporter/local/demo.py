@@ -1,0 +1,20 @@
+"""The embedded default: demo exports and, per vendor, the simulator that stands in for it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from report_exporter.local.simulators.base import Simulator
+from report_exporter.local.simulators.particle import ParticleSimulator
+from report_exporter.models.exports import ExportsFile, VendorName, load_exports
+
+DEMO_EXPORTS = Path(__file__).with_name("demo_exports.toml")
+
+SIMULATORS: dict[VendorName, Callable[[], Simulator]] = {
+    VendorName.PARTICLE: lambda: ParticleSimulator(pending_polls=3, rows=1200, devices=40, preamble=True),
+}
+
+
+def demo_exports() -> ExportsFile:
+    return load_exports(DEMO_EXPORTS)

@@ -1,0 +1,72 @@
+"""Turns a run's execution history into the lines a person wants to read."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from report_exporter.local.runner import RunResult
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return str(n)
+
+
+def describe(result: RunResult) -> list[str]:
+    """One line per step: planning, the request, each wait and poll, the raw file, the Parquet rows."""
+    lines: list[str] = []
+    waits = iter(result.waits)
+    current: str | None = None
+    pending_wait = None
+    for event in result.history:
+        if "stateEnteredEventDetails" in event:
+            current = event["stateEnteredEventDetails"]["name"]
+            if current == "WaitForReport":
+                pending_wait = next(waits, None)
+                lines.append(f"  WaitForReport   {pending_wait} s" if pending_wait is not None else "  WaitForReport")
+            continue
+        if event["type"] == "LambdaFunctionFailed":
+            details = event.get("lambdaFunctionFailedEventDetails", {})
+            lines.append(f"  {current:<15} failed: {details.get('error')}")
+        if event["type"] != "LambdaFunctionSucceeded":
+            continue
+        out: Any = __import__("json").loads(event["lambdaFunctionSucceededEventDetails"]["output"])
+        if current == "PlanRun":
+            plan = out["plan"]
+            window = plan["window"]
+            lines.append(f"  PlanRun         period {window['period']}: {window['start'][:10]} to {window['end'][:10]} "
+                         f"(end exclusive), deadline {plan['export']['report_deadline_minutes']} min")
+        elif current == "RequestReport":
+            if out["status"] == "READY":
+                lines.append("  RequestReport   synchronous vendor: ready at once, no wait loop")
+            else:
+                lines.append(f"  RequestReport   vendor report {out['report_id']} requested")
+        elif current == "CheckReport":
+            state = "ready" if out["status"] == "READY" else f"pending, next wait {out['wait_seconds']} s"
+            lines.append(f"  CheckReport     poll {out['polls']}: {state}")
+        elif current == "DownloadReport":
+            for obj in out["objects"]:
+                lines.append(f"  DownloadReport  {obj['key']}  {_size(obj['bytes'])}  sha256 {obj['sha256'][:12]}")
+        elif current == "WriteParquet":
+            for obj in out["objects"]:
+                lines.append(f"  WriteParquet    {obj['key']}  {obj['rows']:,} rows  {_size(obj['bytes'])}")
+        elif current == "RecordFailure":
+            lines.append(f"  RecordFailure   {out['error']}: {out['message']}")
+    waited = sum(result.waits) + sum(result.retries)
+    verdict = "Published" if result.succeeded else f"{result.status}: {result.error}"
+    lines.append(f"  {verdict} in {result.seconds:.1f} s wall ({waited:,.0f} s of waits recorded, not slept)")
+    return lines
+
+
+def table(columns: list[str], rows: list[tuple[Any, ...]], limit: int = 10) -> list[str]:
+    shown = [tuple("" if v is None else str(v) for v in row) for row in rows[:limit]]
+    widths = [max([len(c)] + [len(r[i]) for r in shown]) for i, c in enumerate(columns)]
+    out = ["  " + " | ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
+    out.append("  " + "-+-".join("-" * w for w in widths))
+    out += ["  " + " | ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in shown]
+    if len(rows) > limit:
+        out.append(f"  ... {len(rows) - limit} more rows")
+    return out

@@ -1,0 +1,189 @@
+"""Particle adapter against the Particle simulator through httpx.MockTransport (no sockets)."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from report_exporter.adapters.http_client import build_client
+from report_exporter.adapters.particle import ParticleAdapter
+from report_exporter.errors import (
+    DownloadExpiredError,
+    ReportFailedError,
+    SecretError,
+    VendorAuthError,
+    VendorContractError,
+    VendorThrottledError,
+)
+from report_exporter.local.simulators.particle import ParticleSimulator
+from report_exporter.models.exports import ParticleExport
+from report_exporter.models.payloads import JobStatus
+from tests.fakes import MemorySink, plan_for
+
+USER = ParticleExport(name="particle-user", secret_name="s/particle")
+ORG = ParticleExport(name="particle-org", secret_name="s/particle", scope="org", org="acme")
+
+
+def adapter_for(sim: ParticleSimulator, export: ParticleExport = USER, token: str | None = None) -> ParticleAdapter:
+    client = build_client("http://particle.test", transport=sim.transport())
+    sim.base_url = "http://particle.test"
+    return ParticleAdapter(export, client, {"access_token": SecretStr(token or sim.token)})
+
+
+def test_request_creates_a_report_for_the_calendar_month_on_the_active_agreement() -> None:
+    # Given a sandbox account with one terminated and one active service agreement
+    sim = ParticleSimulator()
+    # When a report is requested for October 2026
+    result = adapter_for(sim).request(plan_for(USER, "2026-10"))
+    # Then it was created on agreement 42 (the active one) for 1-31 October, both ends inclusive
+    assert result.status is JobStatus.PENDING
+    report = sim.reports[result.report_id or ""]
+    assert (report.start.isoformat(), report.end.isoformat()) == ("2026-10-01", "2026-10-31")
+    assert sim.calls("POST")[0].path == "/v1/user/service_agreements/42/usage_reports"
+
+
+def test_request_uses_the_organization_scope_when_configured() -> None:
+    # Given an organization export
+    sim = ParticleSimulator(org="acme")
+    # When a report is requested
+    adapter_for(sim, ORG).request(plan_for(ORG))
+    # Then every call went under /v1/orgs/acme
+    assert all(call.path.startswith("/v1/orgs/acme/") for call in sim.seen)
+
+
+def test_poll_reads_state_then_ready_when_available() -> None:
+    # Given a report that is pending for two polls
+    sim = ParticleSimulator(pending_polls=2)
+    adapter = adapter_for(sim)
+    job = adapter.request(plan_for(USER))
+    # When polled three times
+    states = [adapter.poll(plan_for(USER), job.report_id or "").status for _ in range(3)]
+    # Then it is pending twice, then ready
+    assert states == [JobStatus.PENDING, JobStatus.PENDING, JobStatus.READY]
+
+
+@pytest.mark.parametrize(("attributes", "expected"), [
+    ({"state": "pending"}, JobStatus.PENDING),
+    ({"status": "pending"}, JobStatus.PENDING),
+    ({"state": "processing"}, JobStatus.PENDING),
+    ({"status": "available", "download_url": "https://x"}, JobStatus.READY),
+])
+def test_poll_accepts_state_or_status(attributes: dict[str, str], expected: JobStatus) -> None:
+    # Given a vendor answer carrying the state under either name
+    def vendor(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"data": {"id": "7", "attributes": attributes}})
+
+    adapter = ParticleAdapter(USER, build_client("http://p.test", transport=httpx.MockTransport(vendor)),
+                              {"access_token": SecretStr("t")})
+    # When polled / Then the state maps
+    assert adapter.poll(plan_for(USER), "7").status is expected
+
+
+def test_poll_refuses_an_unknown_state_instead_of_waiting_forever() -> None:
+    # Given a state Particle never documented
+    def vendor(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"data": {"id": "7", "attributes": {"state": "queued_for_moon"}}})
+
+    adapter = ParticleAdapter(USER, build_client("http://p.test", transport=httpx.MockTransport(vendor)),
+                              {"access_token": SecretStr("t")})
+    # When polled / Then it is a contract error naming the state
+    with pytest.raises(VendorContractError, match="queued_for_moon"):
+        adapter.poll(plan_for(USER), "7")
+
+
+def test_poll_raises_report_failed_when_the_vendor_failed_it() -> None:
+    sim = ParticleSimulator(pending_polls=0, fail_report=True)
+    adapter = adapter_for(sim)
+    job = adapter.request(plan_for(USER))
+    with pytest.raises(ReportFailedError, match=f"report {job.report_id}"):
+        adapter.poll(plan_for(USER), job.report_id or "")
+
+
+def test_poll_throttled_raises_with_the_vendors_retry_hint() -> None:
+    sim = ParticleSimulator(throttle_polls=frozenset({1}), retry_after=120)
+    adapter = adapter_for(sim)
+    job = adapter.request(plan_for(USER))
+    with pytest.raises(VendorThrottledError) as caught:
+        adapter.poll(plan_for(USER), job.report_id or "")
+    assert caught.value.retry_after == 120
+
+
+def test_wrong_token_is_an_auth_error_that_names_no_secret() -> None:
+    # Given the vendor refuses the token
+    sim = ParticleSimulator()
+    # When a report is requested with a wrong token
+    with pytest.raises(VendorAuthError) as caught:
+        adapter_for(sim, token="wrong-token-value").request(plan_for(USER))
+    # Then the message says what happened without the token
+    assert "401" in str(caught.value)
+    assert "wrong-token-value" not in str(caught.value)
+
+
+def test_missing_token_field_is_a_secret_error() -> None:
+    with pytest.raises(SecretError, match="access_token"):
+        ParticleAdapter(USER, build_client("http://p.test"), {})
+
+
+def _ready_report(sim: ParticleSimulator) -> tuple[ParticleAdapter, str]:
+    adapter = adapter_for(sim)
+    job = adapter.request(plan_for(USER))
+    while adapter.poll(plan_for(USER), job.report_id or "").status is not JobStatus.READY:
+        pass
+    return adapter, job.report_id or ""
+
+
+def test_download_streams_the_csv_without_the_vendor_token() -> None:
+    # Given a ready report (the simulator's link refuses any Authorization header)
+    sim = ParticleSimulator(pending_polls=0, rows=50, preamble=True)
+    adapter, report_id = _ready_report(sim)
+    sink = MemorySink()
+    # When downloaded
+    adapter.download(plan_for(USER), report_id, sink)
+    # Then the raw file is kept verbatim, preamble included
+    data = sink.files[f"report-{report_id}.csv"]
+    assert data.startswith(b"Particle data operations report")
+    assert data.count(b"\n") == 52
+
+
+@pytest.mark.parametrize("status", [403, 404, 410])
+def test_download_gets_a_fresh_link_once_when_the_link_is_refused(status: int) -> None:
+    # Given a link that answers 403/404/410 the first time
+    sim = ParticleSimulator(pending_polls=0, rows=10, link_fail_once=status)
+    adapter, report_id = _ready_report(sim)
+    sink = MemorySink()
+    # When downloaded
+    adapter.download(plan_for(USER), report_id, sink)
+    # Then a fresh link was asked for and the file arrived once
+    assert sim.reports[report_id].downloads == 1
+    assert len(sink.objects) == 1
+
+
+def test_download_gives_up_clearly_when_a_fresh_link_is_refused_too() -> None:
+    # Given every link is refused
+    def vendor(request: httpx.Request) -> httpx.Response:
+        if request.url.path.startswith("/download"):
+            return httpx.Response(403, text="<Error>AccessDenied</Error>")
+        url = "http://p.test/download/7?X-Amz-Signature=s3cr3t-signature"
+        return httpx.Response(200, json={"data": {"id": "7", "attributes": {"state": "available",
+                                                                              "download_url": url}}})
+
+    adapter = ParticleAdapter(USER, build_client("http://p.test", transport=httpx.MockTransport(vendor)),
+                              {"access_token": SecretStr("t")})
+    sink = MemorySink()
+    # When downloaded / Then DownloadExpiredError, no file kept, and the signed link is not in the message
+    with pytest.raises(DownloadExpiredError) as caught:
+        adapter.download(plan_for(USER), "7", sink)
+    assert sink.objects == []
+    assert "s3cr3t-signature" not in str(caught.value)
+    assert "http" not in str(caught.value)
+
+
+def test_no_active_agreement_is_a_clear_contract_error() -> None:
+    def vendor(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"data": [{"id": "1", "attributes": {"state": "terminated"}}]})
+
+    adapter = ParticleAdapter(USER, build_client("http://p.test", transport=httpx.MockTransport(vendor)),
+                              {"access_token": SecretStr("t")})
+    with pytest.raises(VendorContractError, match="no active service agreement"):
+        adapter.request(plan_for(USER))

@@ -1,0 +1,104 @@
+"""CheckReport: the vendor cadence, throttling and the deadline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from report_exporter.adapters.base import PollResult, RawSink, RequestResult
+from report_exporter.errors import ReportTimedOutError, VendorThrottledError
+from report_exporter.logic.check_report import check_report
+from report_exporter.logic.request_report import request_report
+from report_exporter.models.exports import ParticleExport
+from report_exporter.models.payloads import CheckInput, JobStatus, ReportJob, RequestInput, RunPlan
+from tests.fakes import plan_for
+
+NOW = datetime(2026, 11, 3, 6, 0, tzinfo=UTC)
+EXPORT = ParticleExport(name="particle-demo", secret_name="s")
+
+
+@dataclass
+class ScriptedAdapter:
+    """Answers polls from a script: a status, or an exception to raise."""
+
+    script: list[PollResult | Exception]
+    cadence: tuple[int, ...] = (15, 30, 60)
+    timeout_error: type[Exception] = ReportTimedOutError
+    polls: list[str] = field(default_factory=list)
+
+    def request(self, plan: RunPlan) -> RequestResult:
+        return RequestResult(JobStatus.PENDING, "r-1")
+
+    def poll(self, plan: RunPlan, report_id: str) -> PollResult:
+        self.polls.append(report_id)
+        step = self.script.pop(0)
+        if isinstance(step, Exception):
+            raise step
+        return step
+
+    def download(self, plan: RunPlan, report_id: str | None, sink: RawSink) -> None:
+        raise AssertionError("not called")
+
+
+PENDING = PollResult(JobStatus.PENDING, detail="pending")
+READY = PollResult(JobStatus.READY)
+
+
+def run_loop(adapter: ScriptedAdapter, plan: RunPlan, now: datetime = NOW) -> list[int]:
+    job = request_report(RequestInput(plan=plan), adapter=adapter, now=now)  # type: ignore[arg-type]
+    waits = [job.wait_seconds]
+    while job.status is JobStatus.PENDING:
+        now += timedelta(seconds=job.wait_seconds)
+        job = check_report(CheckInput(plan=plan, job=job), adapter=adapter, now=now)  # type: ignore[arg-type]
+        waits.append(job.wait_seconds)
+    return waits
+
+
+def test_check_report_follows_particles_cadence_then_once_a_minute() -> None:
+    # Given a report pending for five polls
+    adapter = ScriptedAdapter([PENDING] * 5 + [READY])
+    # When the loop runs / Then waits escalate 15, 30, 60 and stay at 60; ready ends with 0
+    assert run_loop(adapter, plan_for(EXPORT, now=NOW)) == [15, 30, 60, 60, 60, 60, 0]
+
+
+def test_check_report_waits_longer_when_throttled_instead_of_failing() -> None:
+    # Given the vendor throttles the second poll and asks for 120 s
+    adapter = ScriptedAdapter([PENDING, VendorThrottledError("429", retry_after=120), READY])
+    # When the loop runs / Then the throttled poll is followed by the vendor's 120 s, not a failure
+    assert run_loop(adapter, plan_for(EXPORT, now=NOW)) == [15, 30, 120, 0]
+
+
+def test_check_report_throttled_without_hint_doubles_the_cadence() -> None:
+    adapter = ScriptedAdapter([VendorThrottledError("429"), READY])
+    assert run_loop(adapter, plan_for(EXPORT, now=NOW)) == [15, 60, 0]
+
+
+def test_check_report_times_out_past_the_deadline_naming_the_report() -> None:
+    # Given a 5-minute deadline and a report that never becomes ready
+    adapter = ScriptedAdapter([PENDING] * 100)
+    plan = plan_for(EXPORT, now=NOW, deadline_minutes=5)
+    # When the loop runs / Then ReportTimedOutError after the deadline, naming report and polls
+    with pytest.raises(ReportTimedOutError, match=r"report r-1 .* still pending after \d+ polls"):
+        run_loop(adapter, plan)
+    assert 5 <= len(adapter.polls) <= 9
+
+
+def test_check_report_never_waits_beyond_the_deadline() -> None:
+    # Given 20 s left before the deadline
+    plan = plan_for(EXPORT, now=NOW, deadline_minutes=1)
+    job = ReportJob(report_id="r-1", status=JobStatus.PENDING, requested_at=NOW, polls=2, wait_seconds=60)
+    # When a pending poll plans the next wait
+    out = check_report(CheckInput(plan=plan, job=job), adapter=ScriptedAdapter([PENDING]),  # type: ignore[arg-type]
+                       now=NOW + timedelta(seconds=40))
+    # Then the wait stops at the deadline
+    assert out.wait_seconds == 20
+
+
+def test_check_report_returns_ready_even_at_the_deadline() -> None:
+    plan = plan_for(EXPORT, now=NOW, deadline_minutes=1)
+    job = ReportJob(report_id="r-1", status=JobStatus.PENDING, requested_at=NOW, polls=2, wait_seconds=60)
+    out = check_report(CheckInput(plan=plan, job=job), adapter=ScriptedAdapter([READY]),  # type: ignore[arg-type]
+                       now=NOW + timedelta(minutes=2))
+    assert out.status is JobStatus.READY
