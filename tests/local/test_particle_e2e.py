@@ -8,13 +8,15 @@ import logging
 import pyarrow.parquet as pq
 import pytest
 
+from report_exporter import clock
 from report_exporter.local import query
 from report_exporter.local.runner import LocalEnvironment
 from report_exporter.local.simulators.particle import ParticleSimulator
-from report_exporter.models.exports import ParticleExport
+from report_exporter.models.exports import ParticleExport, previous_period
 
 EXPORT = ParticleExport(name="particle-demo", secret_name="report-exporter/particle-demo")
-PERIOD = "2026-10"
+# Last month: Particle only serves the last 6 months, so a fixed month would expire.
+PERIOD = previous_period(clock.now(), "UTC")
 
 
 def parquet_rows(env: LocalEnvironment, key: str) -> int:

@@ -42,7 +42,7 @@ CADENCE = (5,)
 
 _ACCOUNT_RECORDS = "/v1/UsageRecords"
 _SIM_RECORDS = "/v1/Sims/{sim}/UsageRecords"
-# "How many resources to return in each list page. The default is 50, and the maximum is 1000." (kore-openapi)
+# PageSize: "The default is 50, and the maximum is 1000" (kore-openapi); fewer pages, fewer requests.
 PAGE_SIZE = 1000
 # A token is used only until this close to its expiry, so a page request never races the deadline.
 _EXPIRY_MARGIN = timedelta(seconds=60)
@@ -113,6 +113,8 @@ class KoreAdapter:
     # Tokens.
     def _token(self) -> tuple[SecretStr, bool]:
         """A valid access token and whether it was issued just now (a cached one may have been revoked)."""
+        # Held across the token request: executions running side by side in one process (the local
+        # runner) then share one token instead of each asking for its own.
         with _TOKENS_LOCK:
             cached = _TOKENS.get(self._cache_key)
             if cached is not None and clock.now() < cached.expires_at:
@@ -146,9 +148,10 @@ class KoreAdapter:
         )
         if response.status_code != 200:
             detail = self._scrub(vendor_detail(response))
+            suffix = f": {detail}" if detail else ""
             raise VendorAuthError(
                 f"kore {action}: export {self._export.name!r}: the token endpoint refused the client credentials "
-                f"in secret {self._export.secret_name!r} (HTTP {response.status_code})" + (f": {detail}" if detail else "")
+                f"in secret {self._export.secret_name!r} (HTTP {response.status_code}){suffix}"
             )
         body = json_body(response, vendor=VENDOR, action=action)
         value = body.get("access_token") if isinstance(body, dict) else None
@@ -185,7 +188,8 @@ class KoreAdapter:
             headers = {"Authorization": f"Bearer {token.get_secret_value()}", "Accept": "application/json"}
             try:
                 response = send(
-                    self._client, "GET", url, vendor=VENDOR, action=action, ok=(200, 401), params=params, headers=headers
+                    self._client, "GET", url, vendor=VENDOR, action=action, ok=(200, 401), params=params,
+                    headers=headers,
                 )
             except VendorThrottledError as exc:
                 if exc.retry_after is None or exc.retry_after > _MAX_INLINE_WAIT or waits >= _MAX_INLINE_WAITS:

@@ -297,7 +297,7 @@ class LocalEnvironment:
         """The export aimed at ``simulator``, whose credentials are stored in the export's secret."""
         self.put_secret(export.secret_name, simulator.credentials())
         updates: dict[str, Any] = {"base_url": simulator.base_url}
-        updates.update(getattr(simulator, "export_overrides", lambda: {})())
+        updates.update(simulator.export_overrides())
         return export.model_copy(update=updates)
 
     def wait(self, export: str, period: str | None, arn: str, *, timeout: float = 120.0) -> RunResult:

@@ -82,6 +82,11 @@ class Simulator:
     def handle(self, request: SimRequest) -> SimResponse:
         raise NotImplementedError
 
+    def export_overrides(self) -> dict[str, Any]:
+        """Export fields to change besides ``base_url`` so the export talks to this simulator
+        (for example a token URL on another host in reality)."""
+        return {}
+
     def url(self, path: str) -> str:
         return f"{self.base_url}{path}"
 

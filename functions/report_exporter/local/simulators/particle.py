@@ -79,6 +79,14 @@ class ParticleSimulator(Simulator):
         report = self.reports[report_id]
         return sum(int(line.split(",")[-3]) for line in self.csv_rows(report))
 
+    def add_ready_report(self, start: date, end: date, report_type: str = "devices") -> str:
+        """A report that is already available (for tests that start at DownloadReport)."""
+        with self._state_lock:
+            self._next += 1
+            report = _Report(id=str(self._next), start=start, end=end, report_type=report_type, state="available")
+            self.reports[report.id] = report
+        return report.id
+
     def outstanding(self) -> int:
         return sum(1 for r in self.reports.values() if r.state == "pending")
 

@@ -1,0 +1,60 @@
+# Everything installs from this repo's own files: a pinned uv (from PyPI) syncs .venv from uv.lock.
+# Needs only Python 3.11+ (and Node 20+ for `make deploy`).
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+export UV_PYTHON_DOWNLOADS := never
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export CDK_DISABLE_CLI_TELEMETRY := true
+
+.PHONY: setup demo test unit integration infra local lint synth deploy bench clean
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+setup: $(VENV)/.synced
+
+demo: setup  ## run every demo export through the real state machine against the built-in simulators
+	$(BIN)/report-exporter demo
+
+test: setup  ## the whole suite (what CI runs)
+	$(BIN)/python -m pytest -q
+
+unit: setup
+	$(BIN)/python -m pytest -q tests/unit
+
+integration: setup
+	$(BIN)/python -m pytest -q tests/integration
+
+infra: setup
+	$(BIN)/python -m pytest -q tests/infra
+
+local: setup
+	$(BIN)/python -m pytest -q tests/local
+
+lint: setup
+	$(BIN)/ruff check functions infra tests bench
+
+synth: setup  ## synthesize both stacks into infra/cdk.out (bundles the Lambdas with pip, no Docker)
+	cd infra && ../$(BIN)/python app.py
+
+infra/node_modules: infra/package.json infra/package-lock.json
+	cd infra && npm ci --no-audit --no-fund
+	@touch $@
+
+deploy: setup infra/node_modules  ## cdk deploy both stacks into the account of your AWS credentials
+	cd infra && PATH="$(CURDIR)/$(BIN):$$PATH" npx cdk deploy --all --require-approval broadening
+
+bench: setup
+	$(BIN)/python bench/bench_particle.py
+
+clean:
+	rm -rf $(VENV) $(TOOLS) infra/cdk.out infra/node_modules out

@@ -1,0 +1,113 @@
+"""DownloadReport and WriteParquet handlers with moto S3: what lands in the buckets."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from datetime import date
+from typing import Any
+
+import boto3
+import pyarrow.parquet as pq
+import pytest
+
+from report_exporter.errors import InvalidReportError
+from report_exporter.handlers import download_report, write_parquet
+from report_exporter.local.simulators.particle import ParticleSimulator
+from report_exporter.logic import write_parquet as write_logic
+
+HEADER = "Date,Device ID,Device Name,Product ID,Product Name,Connectivity,Data Operations,Firmware Version,Device OS\n"
+
+
+def put_raw(bucket: str, key: str, body: bytes) -> None:
+    boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=body)
+
+
+def parquet_event(load_event: Any, raw_key: str, body: bytes) -> dict[str, Any]:
+    event = load_event("write_parquet/particle.json")
+    event["raw"]["objects"][0].update(key=raw_key, bytes=len(body), sha256=hashlib.sha256(body).hexdigest())
+    return event
+
+
+def curated_keys(bucket: str) -> list[str]:
+    return [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket=bucket).get("Contents", [])]
+
+
+def csv(rows: int, *, bad_row: int | None = None) -> bytes:
+    lines = [HEADER]
+    for i in range(rows):
+        ops = "many" if i == bad_row else str(i)
+        lines.append(f"2026-10-{i % 28 + 1:02d},dev{i % 7},\"Dev, {i}\",{i % 3},P,cellular,{ops},1.0,6.1\n")
+    return "".join(lines).encode()
+
+
+def test_download_report_streams_the_vendor_file_into_the_raw_bucket(aws, load_event, lambda_context):  # type: ignore[no-untyped-def]
+    # Given a ready Particle report served by the simulator, and its token in Secrets Manager
+    with ParticleSimulator(pending_polls=0, rows=2000) as sim:
+        boto3.client("secretsmanager").create_secret(Name="report-exporter/particle-demo",
+                                                     SecretString=json.dumps(sim.credentials()))
+        report_id = sim.add_ready_report(date(2026, 10, 1), date(2026, 10, 31))
+        event = load_event("download_report/particle.json")
+        event["plan"]["export"]["base_url"] = sim.base_url
+        event["job"]["report_id"] = report_id
+        # When the handler runs
+        out = download_report.lambda_handler(event, lambda_context)
+    # Then the raw object holds the vendor's bytes, with their sha256 and size
+    (obj,) = out["objects"]
+    body = boto3.client("s3").get_object(Bucket=aws.raw, Key=obj["key"])["Body"].read()
+    assert obj["key"] == f"raw/particle/particle-demo/2026-10/report-{report_id}.csv"
+    assert obj["bytes"] == len(body) and obj["sha256"] == hashlib.sha256(body).hexdigest()
+    assert body.count(b"\n") == 2001
+
+
+def test_write_parquet_publishes_one_partition_with_every_row(aws, load_event, lambda_context):  # type: ignore[no-untyped-def]
+    # Given a raw CSV of 5,000 rows (quoted commas included)
+    body = csv(5000)
+    put_raw(aws.raw, "raw/particle/particle-demo/2026-10/report-1.csv", body)
+    event = parquet_event(load_event, "raw/particle/particle-demo/2026-10/report-1.csv", body)
+    # When the handler runs
+    out = write_parquet.lambda_handler(event, lambda_context)
+    # Then exactly one object is published at the partition's key with 5,000 typed rows and lineage
+    key = "curated/particle_data_operations/export=particle-demo/period=2026-10/data.parquet"
+    assert curated_keys(aws.curated) == [key]
+    table = pq.read_table(io.BytesIO(boto3.client("s3").get_object(Bucket=aws.curated, Key=key)["Body"].read()))
+    assert table.num_rows == 5000 == out["rows"]
+    assert str(table.schema.field("data_operations").type) == "int64"
+    assert str(table.schema.field("exported_at").type) == "timestamp[ms, tz=UTC]"
+    assert set(table.column("source_key").to_pylist()) == {"raw/particle/particle-demo/2026-10/report-1.csv"}
+    assert table.column("device_name")[1].as_py() == "Dev, 1"
+
+
+def test_write_parquet_rerun_replaces_the_partition(aws, load_event, lambda_context):  # type: ignore[no-untyped-def]
+    for rows in (300, 200):
+        body = csv(rows)
+        put_raw(aws.raw, "raw/particle/particle-demo/2026-10/report-1.csv", body)
+        write_parquet.lambda_handler(parquet_event(load_event, "raw/particle/particle-demo/2026-10/report-1.csv",
+                                                   body), lambda_context)
+    (key,) = curated_keys(aws.curated)
+    data = boto3.client("s3").get_object(Bucket=aws.curated, Key=key)["Body"].read()
+    assert pq.read_metadata(io.BytesIO(data)).num_rows == 200
+
+
+def test_write_parquet_bad_value_fails_clearly_publishes_nothing_and_keeps_raw(aws, load_event, lambda_context):  # type: ignore[no-untyped-def]
+    body = csv(1000, bad_row=700)
+    key = "raw/particle/particle-demo/2026-10/report-1.csv"
+    put_raw(aws.raw, key, body)
+    with pytest.raises(InvalidReportError, match="column 'Data Operations'.*'many'"):
+        write_parquet.lambda_handler(parquet_event(load_event, key, body), lambda_context)
+    assert curated_keys(aws.curated) == []
+    assert boto3.client("s3").head_object(Bucket=aws.raw, Key=key)["ContentLength"] == len(body)
+
+
+def test_write_parquet_row_count_mismatch_publishes_nothing(aws, load_event, lambda_context, monkeypatch):  # type: ignore[no-untyped-def]
+    # Given the Parquet footer read back from S3 disagrees with the rows read (a writer bug)
+    body = csv(100)
+    key = "raw/particle/particle-demo/2026-10/report-1.csv"
+    put_raw(aws.raw, key, body)
+    real = write_logic.footer_rows
+    monkeypatch.setattr(write_logic, "footer_rows", lambda bucket, k: real(bucket, k) - 1)
+    # When the handler runs / Then it fails naming both counts and nothing is visible to Athena
+    with pytest.raises(InvalidReportError, match="100 rows read but the Parquet file holds 99"):
+        write_parquet.lambda_handler(parquet_event(load_event, key, body), lambda_context)
+    assert curated_keys(aws.curated) == []
