@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from report_exporter.adapters.base import AdapterFactory, ReportAdapter
+from report_exporter.adapters.kore import KoreAdapter
 from report_exporter.adapters.particle import ParticleAdapter
 from report_exporter.models.exports import VendorName
 
 ADAPTERS: dict[VendorName, AdapterFactory] = {
     VendorName.PARTICLE: ParticleAdapter,
+    VendorName.KORE: KoreAdapter,
 }
 
 
