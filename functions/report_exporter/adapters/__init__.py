@@ -5,10 +5,14 @@ from __future__ import annotations
 from report_exporter.adapters.base import AdapterFactory, ReportAdapter
 from report_exporter.adapters.kore import KoreAdapter
 from report_exporter.adapters.particle import ParticleAdapter
+from report_exporter.adapters.senet import SenetAdapter
+from report_exporter.adapters.telnyx import TelnyxAdapter
 from report_exporter.models.exports import VendorName
 
 ADAPTERS: dict[VendorName, AdapterFactory] = {
     VendorName.PARTICLE: ParticleAdapter,
+    VendorName.TELNYX: TelnyxAdapter,
+    VendorName.SENET: SenetAdapter,
     VendorName.KORE: KoreAdapter,
 }
 

@@ -35,7 +35,7 @@ class PollResult:
 
 
 class RawWriter(Protocol):
-    def write(self, data: bytes) -> None: ...
+    def write(self, data: bytes, /) -> object: ...
 
 
 class RawSink(Protocol):

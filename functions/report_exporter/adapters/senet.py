@@ -21,6 +21,7 @@ from report_exporter.adapters.base import Credentials, PollResult, RawSink, Requ
 from report_exporter.adapters.http_client import json_body, raise_for_status, send
 from report_exporter.adapters.ndjson import envelope_line
 from report_exporter.errors import (
+    ExporterError,
     ReportNotAvailableError,
     ReportNotAvailableYetError,
     SecretError,
@@ -83,8 +84,8 @@ class CsvRecordCounter:
 class SenetAdapter:
     """``/summary`` and ``/details`` for every Application EUI of the export."""
 
-    cadence = CADENCE
-    timeout_error = ReportNotAvailableError
+    cadence: tuple[int, ...] = CADENCE
+    timeout_error: type[ExporterError] = ReportNotAvailableError
 
     def __init__(self, export: ExportBase, client: httpx.Client, credentials: Credentials) -> None:
         if not isinstance(export, SenetExport):

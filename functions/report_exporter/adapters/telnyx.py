@@ -1,6 +1,6 @@
 """Telnyx usage reports: a synchronous, paginated JSON API, kept as JSON lines (vendors.md §3).
 
-Docs: https://developers.telnyx.com/api-reference/usage-reports-beta/get-usage-reports-beta (BETA),
+Docs: https://developers.telnyx.com/api/usage-reports/get-usage-report (BETA),
 rate limits: https://developers.telnyx.com/development/api-fundamentals/reliability/rate-limiting
 
 Each raw line is one page: ``{"request": {...}, "response": <page body>}`` (see ``adapters/ndjson.py``),
@@ -17,7 +17,13 @@ from report_exporter import clock
 from report_exporter.adapters.base import Credentials, PollResult, RawSink, RawWriter, RequestResult
 from report_exporter.adapters.http_client import json_body, send
 from report_exporter.adapters.ndjson import envelope_line
-from report_exporter.errors import ReportTimedOutError, SecretError, VendorContractError, VendorThrottledError
+from report_exporter.errors import (
+    ExporterError,
+    ReportTimedOutError,
+    SecretError,
+    VendorContractError,
+    VendorThrottledError,
+)
 from report_exporter.models.exports import ExportBase, TelnyxExport
 from report_exporter.models.exports.telnyx import telnyx_time
 from report_exporter.models.payloads import JobStatus, RunPlan
@@ -54,8 +60,8 @@ def _count(value: Any, field: str) -> int | None:
 class TelnyxAdapter:
     """``GET /v2/usage_reports`` for one product, paged with ``page[number]``/``page[size]``."""
 
-    cadence = CADENCE
-    timeout_error = ReportTimedOutError
+    cadence: tuple[int, ...] = CADENCE
+    timeout_error: type[ExporterError] = ReportTimedOutError
 
     def __init__(self, export: ExportBase, client: httpx.Client, credentials: Credentials) -> None:
         if not isinstance(export, TelnyxExport):
@@ -97,7 +103,9 @@ class TelnyxAdapter:
         """One page, sleeping through short rate-limit waits (``Retry-After`` or ``x-ratelimit-reset``)."""
         action = f"usage report {self._export.product} page {page}"
         headers = {"Authorization": f"Bearer {self._key.get_secret_value()}", "Accept": "application/json"}
-        for attempt in range(1, MAX_THROTTLED_TRIES + 1):
+        attempt = 0
+        while True:
+            attempt += 1
             try:
                 return send(
                     self._client, "GET", _USAGE, vendor=VENDOR, action=action, ok=(200,), headers=headers,
@@ -106,10 +114,9 @@ class TelnyxAdapter:
             except VendorThrottledError as exc:
                 # No hint: back off 1, 2, 4, 8 s. A long hint or too many tries: let Step Functions wait.
                 wait = exc.retry_after if exc.retry_after is not None else float(2 ** (attempt - 1))
-                if wait > MAX_INLINE_WAIT or attempt == MAX_THROTTLED_TRIES:
+                if wait > MAX_INLINE_WAIT or attempt >= MAX_THROTTLED_TRIES:
                     raise
                 clock.sleep(wait)
-        raise AssertionError("unreachable")
 
     def _range(self, out: RawWriter, start: str, end: str) -> int:
         """Every page of one date range into ``out``; returns the rows written."""
@@ -130,7 +137,16 @@ class TelnyxAdapter:
                 raise VendorContractError(f"telnyx usage report: asked for page {page}, got page {number}")
             total_pages = _count(meta.get("total_pages"), "total_pages") or 1
             total_results = _count(meta.get("total_results"), "total_results")
-            request = {"product": self._export.product, "start_date": start, "end_date": end, "page": page}
+            # What the page answers, so the raw file can be read again (replay) without the config.
+            request = {
+                "product": self._export.product,
+                "dimensions": list(self._export.dimensions),
+                "metrics": list(self._export.metrics),
+                "managed_accounts": self._export.managed_accounts,
+                "start_date": start,
+                "end_date": end,
+                "page": page,
+            }
             out.write(envelope_line(request, response.content))
             rows += len(data)
             page += 1
@@ -143,6 +159,9 @@ class TelnyxAdapter:
 
     def download(self, plan: RunPlan, report_id: str | None, sink: RawSink) -> None:
         """Read every page of the run's window into one JSON-lines raw object, one page per line."""
+        # PlanRun already refused impossible windows; checking again costs nothing and keeps a hand-made
+        # plan from turning into many requests.
+        self._export.check_window(plan.window, now=plan.started_at)
         rows = 0
         with sink.open(
             dataset=DATASET, name=f"{plan.run_name}-usage.jsonl", content_type=CONTENT_TYPE, records=lambda: rows

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from report_exporter.datasets import kore, particle
+from report_exporter.datasets import kore, particle, senet, telnyx
 from report_exporter.datasets.base import LINEAGE, PARTITION_KEYS, Dataset, ReadContext, hive_type
 from report_exporter.models.exports import VendorName
 
@@ -10,6 +10,9 @@ DATASETS: dict[str, Dataset] = {
     dataset.name: dataset
     for dataset in (
         particle.DATASET,
+        telnyx.DATASET,
+        senet.APPLICATION_DATASET,
+        senet.DEVICE_DATASET,
         kore.DATASET,
     )
 }

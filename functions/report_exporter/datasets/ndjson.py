@@ -35,7 +35,18 @@ def envelopes(source: IO[bytes]) -> Iterator[tuple[int, dict[str, Any], Any]]:
         try:
             record = json.loads(line, parse_float=Decimal)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise InvalidReportError(f"line {number}: not JSON ({exc.msg if hasattr(exc, 'msg') else exc})") from None
+            raise InvalidReportError(f"line {number}: not JSON ({str(exc)[:200]})") from None
         if not isinstance(record, dict) or not isinstance(record.get("request"), dict) or "response" not in record:
             raise InvalidReportError(f"line {number}: not a {{'request', 'response'}} record")
         yield number, record["request"], record["response"]
+
+
+def text(value: Any) -> str | None:
+    """A JSON value as the vendor wrote it: strings as is, numbers and booleans in JSON spelling."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | Decimal):
+        return str(value)
+    return json.dumps(value, default=str, separators=(",", ":"))

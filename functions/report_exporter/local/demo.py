@@ -8,12 +8,16 @@ from pathlib import Path
 from report_exporter.local.simulators.base import Simulator
 from report_exporter.local.simulators.kore import KoreSimulator
 from report_exporter.local.simulators.particle import ParticleSimulator
+from report_exporter.local.simulators.senet import SenetSimulator
+from report_exporter.local.simulators.telnyx import TelnyxSimulator
 from report_exporter.models.exports import ExportsFile, VendorName, load_exports
 
 DEMO_EXPORTS = Path(__file__).with_name("demo_exports.toml")
 
 SIMULATORS: dict[VendorName, Callable[[], Simulator]] = {
     VendorName.PARTICLE: lambda: ParticleSimulator(pending_polls=3, rows=1200, devices=40, preamble=True),
+    VendorName.TELNYX: lambda: TelnyxSimulator(rows=12_000, throttle_page=2),
+    VendorName.SENET: lambda: SenetSimulator(unavailable_probes=1),
     VendorName.KORE: lambda: KoreSimulator(page_size=10, inconsistent=2),
 }
 

@@ -1,6 +1,6 @@
 """Telnyx usage-reports export (vendors.md §3): one product, its dimensions and metrics, per month.
 
-Docs: https://developers.telnyx.com/api-reference/usage-reports-beta/get-usage-reports-beta and
+Docs: https://developers.telnyx.com/api/usage-reports/get-usage-report and
 https://developers.telnyx.com/docs/reporting/usage-reports
 """
 

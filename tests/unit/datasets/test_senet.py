@@ -1,0 +1,153 @@
+"""Senet summary JSON lines and details CSV -> typed batches, and the named queries on DuckDB."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from report_exporter.adapters.ndjson import envelope_line
+from report_exporter.datasets.base import Dataset, ReadContext
+from report_exporter.datasets.senet import APPLICATION_DATASET, DEVICE_DATASET
+from report_exporter.errors import InvalidReportError
+from report_exporter.local.query import connect, rows
+from report_exporter.models.exports import SenetExport
+from tests.fakes import plan_for
+
+FIXTURES = Path(__file__).parents[2] / "fixtures" / "vendors" / "senet"
+EUI = "00250C0000010001"
+EXPORT = SenetExport(name="senet-fleet", secret_name="s", application_euis=(EUI,))
+DETAILS_KEY = f"raw/senet/senet-fleet/2026-10/senet-fleet-2026-10-details-{EUI}.csv"
+
+
+def read(data: Dataset, raw: bytes, key: str = DETAILS_KEY) -> pa.Table:
+    context = ReadContext(plan=plan_for(EXPORT), report_id=None, source_key=key)
+    return pa.Table.from_batches(list(data.read(io.BytesIO(raw), context)), schema=data.reader_schema)
+
+
+def summary_line(body: dict[str, Any] | bytes, eui: str = EUI, month: int = 10) -> bytes:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return envelope_line({"eui": eui, "month": month, "year": 2026}, raw)
+
+
+def test_senet_summary_reads_the_documented_counters() -> None:
+    # Given the recorded summary as the adapter stores it
+    raw = summary_line((FIXTURES / "summary.json").read_bytes())
+    # When read
+    (row,) = read(APPLICATION_DATASET, raw).to_pylist()
+    # Then the request names the Application and month, documented fields are typed, the rest kept
+    assert (row["application_eui"], row["year"], row["month"]) == (EUI, 2026, 10)
+    assert row["number_of_devices"] == 3 and row["number_of_reporting_devices"] == 2
+    assert (row["total_up_packets"], row["total_down_packets"]) == (4520, 37)
+    assert row["total_security_sessions"] == 4  # documented as totalSecuritySession (singular)
+    assert (row["total_local_up_msg"], row["total_foreign_up_msg"]) == (4100, 420)
+    assert row["other_counters"] == [("totalLocalDownMsg", 30)]
+    assert row["extra"] == [("billingPlan", "LoRaWAN Standard")]
+
+
+def test_senet_summary_one_row_per_application_and_missing_fields_are_null() -> None:
+    raw = summary_line({"numberOfDevices": 1}) + summary_line({"totalUpPackets": "12", "eui": EUI}, "00250C0000010002")
+    table = read(APPLICATION_DATASET, raw)
+    assert table.column("application_eui").to_pylist() == [EUI, "00250C0000010002"]
+    assert table.column("total_up_packets").to_pylist() == [None, 12]
+    assert table.column("extra").to_pylist() == [[], [("eui", EUI)]]
+
+
+def test_senet_summary_fractional_count_names_line_and_field() -> None:
+    raw = summary_line({"numberOfDevices": 1}) + summary_line({"totalUpPackets": 1.5})
+    with pytest.raises(InvalidReportError, match=r"line 2 totalUpPackets: '1\.5' is not a whole number"):
+        read(APPLICATION_DATASET, raw)
+
+
+def test_senet_details_reads_the_recorded_file_header_driven() -> None:
+    # Given the recorded details CSV (CRLF, quoted comma, quoted line break)
+    raw = (FIXTURES / "details.csv").read_bytes()
+    # When read
+    table = read(DEVICE_DATASET, raw)
+    # Then each device is a row of its Application, counts typed, every column also kept verbatim
+    assert table.num_rows == 3
+    first, second, _ = table.to_pylist()
+    assert {k: first[k] for k in ("application_eui", "dev_eui", "contract_id", "uplinks", "downlinks",
+                                  "security_sessions")} == {
+        "application_eui": EUI, "dev_eui": "00250C0100000001", "contract_id": "C-1000",
+        "uplinks": 4000, "downlinks": 30, "security_sessions": 1,
+    }
+    assert first["extra"] == [
+        ("DevEUI", "00250C0100000001"), ("Device Name", "Meter, basement"), ("Contract ID", "C-1000"),
+        ("Uplinks", "4000"), ("Downlinks", "30"), ("Security Sessions", "1"),
+    ]
+    assert ("Notes", "line one\r\nline two") in second["extra"]
+
+
+@pytest.mark.parametrize("header", [
+    "devEui,uplinkCount,DOWNLINKS,Customer Contract ID,Joins",
+    "Device EUI,Up Msgs,Dn Msgs,contract_id,security_session",
+    "dev_eui,total_up_packets,total_down_packets,Contract,successfulJoins",
+])
+def test_senet_details_maps_likely_labels_whatever_their_spelling(header: str) -> None:
+    (row,) = read(DEVICE_DATASET, f"{header}\n00250C0100000009,7,2,C-9,1\n".encode()).to_pylist()
+    assert (row["dev_eui"], row["uplinks"], row["downlinks"], row["contract_id"], row["security_sessions"]) == (
+        "00250C0100000009", 7, 2, "C-9", 1,
+    )
+
+
+def test_senet_details_finds_the_header_after_a_preamble_and_tolerates_missing_columns() -> None:
+    raw = b"Application Details,October 2026\n\nDevEUI,Last Seen\n00250C0100000001,2026-10-30\n"
+    (row,) = read(DEVICE_DATASET, raw).to_pylist()
+    assert row["dev_eui"] == "00250C0100000001" and row["uplinks"] is None
+    assert row["extra"] == [("DevEUI", "00250C0100000001"), ("Last Seen", "2026-10-30")]
+
+
+def test_senet_details_empty_body_is_an_application_without_devices() -> None:
+    assert read(DEVICE_DATASET, b"").num_rows == 0
+    assert read(DEVICE_DATASET, b"DevEUI,Uplinks\r\n").num_rows == 0
+
+
+@pytest.mark.parametrize(("raw", "key", "message"), [
+    (b"Name,Uplinks\nx,1\n", DETAILS_KEY, "no header row with 'dev_eui'"),
+    (b"DevEUI,Uplinks\n00250C0100000001,1.5\n", DETAILS_KEY, "column 'Uplinks': a value is not a whole number"),
+    (b"DevEUI,Uplinks\n00250C0100000001,1\n", "raw/senet/details.csv", "named <run>-details-<application EUI>.csv"),
+])
+def test_senet_details_refuses_what_it_cannot_read(raw: bytes, key: str, message: str) -> None:
+    with pytest.raises(InvalidReportError, match=message):
+        read(DEVICE_DATASET, raw, key)
+
+
+def publish(out: Path, data: Dataset, table: pa.Table, period: str) -> None:
+    """Write ``table`` where WriteParquet would, with lineage columns, for the DuckDB views."""
+    n = table.num_rows
+    lineage = {"vendor": "senet", "report_id": None, "exported_at": datetime(2026, 11, 3, tzinfo=UTC),
+               "source_key": "raw/x"}
+    arrays = [table.column(f.name) if f.name in table.column_names else pa.array([lineage[f.name]] * n, f.type)
+              for f in data.schema]
+    folder = out / "curated" / data.name / "export=senet-fleet" / f"period={period}"
+    folder.mkdir(parents=True)
+    pq.write_table(pa.Table.from_arrays(arrays, schema=data.schema), folder / "data.parquet")
+
+
+def test_senet_named_queries_answer_usage_questions_on_duckdb(tmp_path: Path) -> None:
+    # Given two months of summaries and October's devices
+    publish(tmp_path, APPLICATION_DATASET, read(APPLICATION_DATASET, summary_line(
+        {"totalUpPackets": 10, "totalDownPackets": 1, "numberOfDevices": 2}, month=9)), "2026-09")
+    publish(tmp_path, APPLICATION_DATASET, read(APPLICATION_DATASET, summary_line(
+        {"totalUpPackets": 4520, "totalDownPackets": 37, "numberOfDevices": 3})), "2026-10")
+    publish(tmp_path, DEVICE_DATASET, read(DEVICE_DATASET, (FIXTURES / "details.csv").read_bytes()), "2026-10")
+    con = connect(tmp_path)
+    (per_application,) = (q.sql for q in APPLICATION_DATASET.queries)
+    (top_devices,) = (q.sql for q in DEVICE_DATASET.queries)
+    # When the named queries run
+    columns, applications = rows(con, per_application)
+    _, devices = rows(con, top_devices)
+    # Then uplinks/downlinks per Application per month, and October's devices by uplinks
+    assert columns[:5] == ["export", "period", "application_eui", "uplinks", "downlinks"]
+    assert [r[:5] for r in applications] == [
+        ("senet-fleet", "2026-09", EUI, 10, 1), ("senet-fleet", "2026-10", EUI, 4520, 37),
+    ]
+    assert [(r[3], r[4]) for r in devices] == [("00250C0100000001", 4000), ("00250C0100000002", 520),
+                                               ("00250C0100000003", 0)]
