@@ -31,6 +31,10 @@ class OutstandingReportCapError(TransientError):
     """The vendor account already has its maximum of open report requests; retried later."""
 
 
+class ReportBusyError(TransientError):
+    """Another execution is requesting or downloading this export's report right now; retried, then adopted."""
+
+
 class ReportNotAvailableYetError(TransientError):
     """The vendor has not produced the period's data yet (for example Senet's 404 for last month)."""
 
@@ -91,6 +95,7 @@ ALL_ERRORS: tuple[type[ExporterError], ...] = tuple(
         VendorThrottledError,
         VendorUnavailableError,
         OutstandingReportCapError,
+        ReportBusyError,
         ReportNotAvailableYetError,
         VendorAuthError,
         VendorRequestError,

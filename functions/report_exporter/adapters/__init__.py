@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from report_exporter.adapters.base import AdapterFactory, ReportAdapter
+from report_exporter.adapters.here import HereAdapter
 from report_exporter.adapters.kore import KoreAdapter
 from report_exporter.adapters.particle import ParticleAdapter
 from report_exporter.adapters.senet import SenetAdapter
@@ -11,6 +12,7 @@ from report_exporter.models.exports import VendorName
 
 ADAPTERS: dict[VendorName, AdapterFactory] = {
     VendorName.PARTICLE: ParticleAdapter,
+    VendorName.HERE: HereAdapter,
     VendorName.TELNYX: TelnyxAdapter,
     VendorName.SENET: SenetAdapter,
     VendorName.KORE: KoreAdapter,

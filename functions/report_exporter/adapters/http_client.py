@@ -113,7 +113,9 @@ def raise_for_status(
     suffix = f": {detail}" if detail else ""
     where = f"{vendor} {action}"
     if status == 429 or (status == 503 and "retry-after" in response.headers):
-        raise VendorThrottledError(f"{where}: throttled (HTTP {status}){suffix}", retry_after=retry_after_seconds(response))
+        raise VendorThrottledError(
+            f"{where}: throttled (HTTP {status}){suffix}", retry_after=retry_after_seconds(response)
+        )
     if status in (401, 403):
         raise VendorAuthError(f"{where}: credentials refused (HTTP {status}){suffix}")
     if status >= 500:
@@ -146,4 +148,5 @@ def json_body(response: httpx.Response, *, vendor: str, action: str) -> Any:
     try:
         return response.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
-        raise VendorContractError(f"{vendor} {action}: expected JSON, got {response.headers.get('content-type', 'no content type')!r}") from None
+        content_type = response.headers.get("content-type", "no content type")
+        raise VendorContractError(f"{vendor} {action}: expected JSON, got {content_type!r}") from None

@@ -119,7 +119,9 @@ class ParticleAdapter:
         if state in _STATES:
             return PollResult(status=_STATES[state], detail=state)
         if state in _FAILED:
-            raise ReportFailedError(f"particle report {report_id} for export {plan.export.name!r} {plan.period}: {state}")
+            raise ReportFailedError(
+                f"particle report {report_id} for export {plan.export.name!r} {plan.period}: {state}"
+            )
         if state in _EXPIRED:
             raise DownloadExpiredError(f"particle report {report_id}: the vendor says it is {state}")
         raise VendorContractError(f"particle report {report_id}: unknown report state {state!r}")

@@ -76,9 +76,10 @@ class MultipartWriter:
         self._hash.update(view)
         self._size += len(view)
         self._buffer += view
-        while len(self._buffer) >= self._part_size:
-            self._upload_part(bytes(self._buffer[: self._part_size]))
-            del self._buffer[: self._part_size]
+        if len(self._buffer) >= self._part_size:
+            # Parts may be any size >= 5 MiB but the last: ship the whole buffer, one copy, no slicing.
+            self._upload_part(bytes(self._buffer))
+            self._buffer.clear()
         return len(view)
 
     def _upload_part(self, body: bytes) -> None:

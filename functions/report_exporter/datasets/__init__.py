@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from report_exporter.datasets import kore, particle, senet, telnyx
+from report_exporter.datasets import here, kore, particle, senet, telnyx
 from report_exporter.datasets.base import LINEAGE, PARTITION_KEYS, Dataset, ReadContext, hive_type
 from report_exporter.models.exports import VendorName
 
@@ -10,6 +10,7 @@ DATASETS: dict[str, Dataset] = {
     dataset.name: dataset
     for dataset in (
         particle.DATASET,
+        here.DATASET,
         telnyx.DATASET,
         senet.APPLICATION_DATASET,
         senet.DEVICE_DATASET,

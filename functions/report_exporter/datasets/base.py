@@ -242,6 +242,9 @@ def csv_batches(source: IO[bytes], layout: CsvLayout, *, sniff_bytes: int = 1 <<
     stream = io.BufferedReader(_Chained(head, source), buffer_size=layout.block_size)
     convert = pacsv.ConvertOptions(
         column_types=column_types,
+        # Only an empty field is null: Arrow's defaults would also turn "NA", "null", "N/A" into NULL,
+        # silently losing a billing tag named NA and accepting "n/a" where a number belongs.
+        null_values=[""],
         strings_can_be_null=True,
         quoted_strings_can_be_null=True,
         timestamp_parsers=list(layout.timestamp_parsers) or None,

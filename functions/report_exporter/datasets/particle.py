@@ -81,7 +81,8 @@ ORDER BY export, period, data_operations DESC, device_id""",
         NamedQuery(
             "particle_top_devices_latest_month",
             "The 20 devices with the most data operations in the latest exported month",
-            """SELECT export, period, device_id, max(device_name) AS device_name, sum(data_operations) AS data_operations
+            """SELECT export, period, device_id, max(device_name) AS device_name,
+       sum(data_operations) AS data_operations
 FROM particle_data_operations
 WHERE period = (SELECT max(period) FROM particle_data_operations)
 GROUP BY export, period, device_id

@@ -13,12 +13,13 @@ from report_exporter.logic.record_failure import record_failure
 from report_exporter.models.payloads import FailureInput
 from report_exporter.models.settings import settings
 from report_exporter.observability import logger
+from report_exporter.wiring import ledger
 
 
 @logger.inject_lambda_context(log_event=False)
 @event_parser(model=FailureInput)
 def lambda_handler(event: FailureInput, context: LambdaContext) -> dict[str, Any]:
-    record = record_failure(event, notify=sns_notifier(settings().ALERT_TOPIC_ARN), now=clock.now())
+    record = record_failure(event, notify=sns_notifier(settings().ALERT_TOPIC_ARN), now=clock.now(), ledger=ledger())
     logger.append_keys(export=record.export, period=record.period)
     logger.error("export failed", extra={"error": record.error, "reason": record.message})
     return record.model_dump(mode="json")

@@ -12,6 +12,7 @@ from report_exporter.logic.write_parquet import write_parquet
 from report_exporter.models.payloads import ParquetInput
 from report_exporter.models.settings import settings
 from report_exporter.observability import logger
+from report_exporter.wiring import ledger
 
 
 @logger.inject_lambda_context(log_event=False)
@@ -19,7 +20,8 @@ from report_exporter.observability import logger
 def lambda_handler(event: ParquetInput, context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(export=event.plan.export.name, period=event.plan.period, report_id=event.job.report_id)
     env = settings()
-    curated = write_parquet(event, raw_bucket=env.RAW_BUCKET, curated_bucket=env.CURATED_BUCKET, now=clock.now())
+    curated = write_parquet(event, raw_bucket=env.RAW_BUCKET, curated_bucket=env.CURATED_BUCKET, now=clock.now(),
+                            ledger=ledger())
     for obj in curated.objects:
         logger.info("partition published", extra={"key": obj.key, "rows": obj.rows, "bytes": obj.bytes})
     return curated.model_dump(mode="json")

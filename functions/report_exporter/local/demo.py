@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from report_exporter.local.simulators.base import Simulator
+from report_exporter.local.simulators.here import HereSimulator
 from report_exporter.local.simulators.kore import KoreSimulator
 from report_exporter.local.simulators.particle import ParticleSimulator
 from report_exporter.local.simulators.senet import SenetSimulator
@@ -16,6 +17,7 @@ DEMO_EXPORTS = Path(__file__).with_name("demo_exports.toml")
 
 SIMULATORS: dict[VendorName, Callable[[], Simulator]] = {
     VendorName.PARTICLE: lambda: ParticleSimulator(pending_polls=3, rows=1200, devices=40, preamble=True),
+    VendorName.HERE: lambda: HereSimulator(pending_polls=2, rows=2000),
     VendorName.TELNYX: lambda: TelnyxSimulator(rows=12_000, throttle_page=2),
     VendorName.SENET: lambda: SenetSimulator(unavailable_probes=1),
     VendorName.KORE: lambda: KoreSimulator(page_size=10, inconsistent=2),

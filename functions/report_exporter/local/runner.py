@@ -98,9 +98,18 @@ class _Context:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+def _locked(method: Any, lock: threading.RLock) -> Any:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return method(*args, **kwargs)
+
+    return call
+
+
 def synthesize(exports: ExportsFile) -> dict[str, dict[str, Any]]:
     """Both stack templates for ``exports`` (no bundling, no Docker)."""
     from aws_cdk.assertions import Template
+
     from exporter_infra.app_builder import build_app
     from exporter_infra.config import StageConfig
 
@@ -124,6 +133,8 @@ class LocalEnvironment:
         self.buckets: dict[str, str] = {}
         self._functions: dict[str, tuple[str, int, int]] = {}
         self._secrets: set[str] = set()
+        self._names: set[str] = set()
+        self._names_lock = threading.Lock()
 
     # Setting up.
     def __enter__(self) -> LocalEnvironment:
@@ -167,6 +178,14 @@ class LocalEnvironment:
             clock.advance(seconds)
 
         self._stack.enter_context(mock.patch.object(LambdaSimpleBackend, "invoke", invoke))
+        # DynamoDB evaluates a condition and writes in one atomic step; moto does not when executions run
+        # in parallel threads. The ledger relies on it, so serialize moto's item operations.
+        from moto.dynamodb.models import DynamoDBBackend
+
+        item_lock = threading.RLock()
+        for method in ("get_item", "put_item", "update_item", "delete_item", "transact_write_items"):
+            self._stack.enter_context(mock.patch.object(DynamoDBBackend, method, _locked(
+                getattr(DynamoDBBackend, method), item_lock)))
         self._stack.enter_context(mock.patch.object(WaitFunction, "_wait_interval", wait_interval))
         self._stack.enter_context(
             mock.patch.object(retrier_decl, "time", types.SimpleNamespace(sleep=retry_sleep))
@@ -212,7 +231,7 @@ class LocalEnvironment:
             physical[logical] = arn
             arns[logical] = arn
         functions = resources(self.templates, "AWS::Lambda::Function")
-        for logical, props in functions:
+        for logical, _props in functions:
             name = f"local-{logical[:50]}"
             physical[logical] = name
             arns[logical] = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
@@ -283,15 +302,16 @@ class LocalEnvironment:
         payload = {"export": export.model_dump(mode="json"), "period": period, "scheduled_time": scheduled_time}
         sfn = boto3.client("stepfunctions", region_name=REGION)
         base = f"{export.name}-{period or 'scheduled'}"
-        for n in range(1, 1000):
-            name = base if n == 1 else f"{base}-{n}"
-            try:
-                arn = sfn.start_execution(stateMachineArn=self.state_machine_arn, name=name,
-                                          input=json.dumps(payload))["executionArn"]
-                return export, arn
-            except sfn.exceptions.ExecutionAlreadyExists:
-                continue
-        raise RuntimeError(f"too many executions named {base}")
+        # StartExecution is idempotent for a running execution with the same name and input (as on AWS),
+        # so pick a name no execution has used: <export>-<period>[-<n>].
+        with self._names_lock:
+            taken = {e["name"] for page in sfn.get_paginator("list_executions").paginate(
+                stateMachineArn=self.state_machine_arn) for e in page["executions"]} | self._names
+            name = next(n for n in (base, *(f"{base}-{i}" for i in range(2, 10_000))) if n not in taken)
+            self._names.add(name)
+        arn = sfn.start_execution(stateMachineArn=self.state_machine_arn, name=name,
+                                  input=json.dumps(payload))["executionArn"]
+        return export, arn
 
     def point_at(self, export: ExportSpec, simulator: Simulator) -> ExportSpec:
         """The export aimed at ``simulator``, whose credentials are stored in the export's secret."""
@@ -349,7 +369,8 @@ class LocalEnvironment:
     def read(self, role: str, key: str) -> bytes:
         import boto3
 
-        body: bytes = boto3.client("s3", region_name=REGION).get_object(Bucket=self.buckets[role], Key=key)["Body"].read()
+        s3 = boto3.client("s3", region_name=REGION)
+        body: bytes = s3.get_object(Bucket=self.buckets[role], Key=key)["Body"].read()
         return body
 
     def download(self, out_dir: Path) -> list[Path]:

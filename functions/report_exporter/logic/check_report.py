@@ -6,14 +6,18 @@ import math
 from datetime import datetime
 
 from report_exporter.adapters.base import ReportAdapter, next_wait
+from report_exporter.aws.ledger import Ledger, NullLedger
 from report_exporter.errors import ReportTimedOutError, VendorContractError, VendorThrottledError
 from report_exporter.models.payloads import CheckInput, JobStatus, ReportJob
 
+NULL_LEDGER = NullLedger()
 MAX_WAIT_SECONDS = 3600
 MIN_WAIT_SECONDS = 1
 
 
-def check_report(event: CheckInput, *, adapter: ReportAdapter, now: datetime) -> ReportJob:
+def check_report(
+    event: CheckInput, *, adapter: ReportAdapter, now: datetime, ledger: Ledger = NULL_LEDGER
+) -> ReportJob:
     """Ask the vendor for the job's state and plan the next wait.
 
     A throttled poll (429) is not a failure: it waits longer (the vendor's hint, at least twice the
@@ -45,7 +49,10 @@ def check_report(event: CheckInput, *, adapter: ReportAdapter, now: datetime) ->
         status, detail, wait = result.status, result.detail, cadence_wait
         if result.retry_after:
             wait = max(wait, math.ceil(result.retry_after))
+    ledger.polled(event.plan, polls, status.value, now=now)
     if status is JobStatus.READY:
+        # Ready is no longer outstanding at the vendor: free the account's slot for another run.
+        ledger.release_slot(event.plan)
         return job.model_copy(update={"status": status, "polls": polls, "wait_seconds": 0})
     deadline = event.plan.deadline
     if now >= deadline:

@@ -6,7 +6,10 @@ import json
 from collections.abc import Callable
 from datetime import datetime
 
+from report_exporter.aws.ledger import Ledger, NullLedger
 from report_exporter.models.payloads import FailureInput, FailureRecord
+
+NULL_LEDGER = NullLedger()
 
 Notify = Callable[[str, str], None]
 """(subject, message) -> None; publishing to SNS in Lambda."""
@@ -32,7 +35,9 @@ def console_link(execution_id: str) -> str:
     return f"https://{region}.console.aws.amazon.com/states/home?region={region}#/v2/executions/details/{execution_id}"
 
 
-def record_failure(event: FailureInput, *, notify: Notify | None, now: datetime) -> FailureRecord:
+def record_failure(
+    event: FailureInput, *, notify: Notify | None, now: datetime, ledger: Ledger = NULL_LEDGER
+) -> FailureRecord:
     """Summarize the failure and publish it (never a secret: messages are written secret-free upstream).
 
     Args:
@@ -49,6 +54,7 @@ def record_failure(event: FailureInput, *, notify: Notify | None, now: datetime)
     period = plan.period if plan else state.period
     execution_id = event.execution_id or (plan.execution_id if plan else "")
     message = _error_message(state.error.cause)
+    ledger.failed(plan, export, period, execution_id, state.error.error, message, now=now)
     if notify is not None:
         subject = f"report-exporter: {export} {period or ''} failed: {state.error.error}"[:100]
         body = "\n".join(

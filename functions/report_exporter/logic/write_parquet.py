@@ -19,11 +19,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from report_exporter.aws import s3
+from report_exporter.aws.ledger import Ledger, NullLedger
 from report_exporter.datasets import Dataset, ReadContext, dataset
 from report_exporter.datasets.base import constant
 from report_exporter.errors import InvalidReportError
 from report_exporter.models.payloads import CuratedObject, CuratedReport, ParquetInput, RawObject
 
+NULL_LEDGER = NullLedger()
 PARQUET_CONTENT_TYPE = "application/vnd.apache.parquet"
 _FOOTER = 8
 
@@ -90,7 +92,9 @@ class _RowGroupWriter:
 
 def _with_lineage(batch: pa.RecordBatch, data: Dataset, lineage: dict[str, Any]) -> pa.RecordBatch:
     if batch.schema != data.reader_schema:
-        raise InvalidReportError(f"{data.name}: reader produced {batch.schema.names}, expected {data.reader_schema.names}")
+        raise InvalidReportError(
+            f"{data.name}: reader produced {batch.schema.names}, expected {data.reader_schema.names}"
+        )
     n = batch.num_rows
     arrays = list(batch.columns[:-1])
     arrays += [constant(lineage[f.name], f.type, n) for f in data.schema if f.name in lineage]
@@ -158,7 +162,9 @@ def _write_dataset(
     return CuratedObject(dataset=data.name, table=data.name, key=final, rows=written, bytes=sink.size)
 
 
-def write_parquet(event: ParquetInput, *, raw_bucket: str, curated_bucket: str, now: datetime) -> CuratedReport:
+def write_parquet(
+    event: ParquetInput, *, raw_bucket: str, curated_bucket: str, now: datetime, ledger: Ledger = NULL_LEDGER
+) -> CuratedReport:
     """Convert every raw object of the run into its dataset's Parquet partition.
 
     Args:
@@ -173,6 +179,10 @@ def write_parquet(event: ParquetInput, *, raw_bucket: str, curated_bucket: str, 
     Raises:
         InvalidReportError: a bad value or missing column (named), or rows in != rows out.
     """
+    done = ledger.begin_publish(event.plan, event.job.report_id, now=now)
+    if done is not None:
+        # Another execution published this very vendor report: publish once.
+        return CuratedReport(objects=tuple(done), rows=sum(c.rows for c in done), published=False)
     grouped: dict[str, list[RawObject]] = defaultdict(list)
     for obj in event.raw.objects:
         grouped[obj.dataset].append(obj)
@@ -180,4 +190,5 @@ def write_parquet(event: ParquetInput, *, raw_bucket: str, curated_bucket: str, 
         _write_dataset(dataset(name), objects, event, raw_bucket=raw_bucket, curated_bucket=curated_bucket, now=now)
         for name, objects in grouped.items()
     ]
+    ledger.published(event.plan, event.job.report_id, curated, now=now)
     return CuratedReport(objects=tuple(curated), rows=sum(c.rows for c in curated))

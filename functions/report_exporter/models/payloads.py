@@ -116,6 +116,8 @@ class CuratedObject(Frozen):
 class CuratedReport(Frozen):
     objects: tuple[CuratedObject, ...]
     rows: int = Field(ge=0)
+    published: bool = True
+    """False when another execution had already published this vendor report (nothing written again)."""
 
 
 class StepError(BaseModel):

@@ -12,13 +12,38 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
-from report_exporter.errors import OutstandingReportCapError, VendorThrottledError, VendorUnavailableError
 
 from exporter_infra import names
 from exporter_infra.constructs.exporter_functions import ExporterFunctions
+from report_exporter.errors import (
+    OutstandingReportCapError,
+    ReportBusyError,
+    ReportNotAvailableYetError,
+    VendorThrottledError,
+    VendorUnavailableError,
+)
 
 TRANSIENT = [VendorThrottledError.__name__, VendorUnavailableError.__name__]
 LAMBDA_THROTTLED = ["Lambda.TooManyRequestsException"]
+# What LambdaInvoke's default retrier (retry_on_service_exceptions) matches, retried here instead with
+# full jitter and a delay cap like every other retrier.
+LAMBDA_TRANSPORT = [
+    "Lambda.ClientExecutionTimeoutException",
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+]
+
+
+def _retry_lambda_transport(task: sfn.TaskStateBase) -> None:
+    task.add_retry(
+        errors=LAMBDA_TRANSPORT,
+        interval=Duration.seconds(2),
+        backoff_rate=2.0,
+        max_attempts=6,
+        max_delay=Duration.minutes(1),
+        jitter_strategy=sfn.JitterType.FULL,
+    )
 
 
 def _retry_transient(task: sfn.TaskStateBase) -> None:
@@ -40,9 +65,12 @@ class ReportStateMachine(Construct):
         fn = functions.by_state
 
         def invoke(state: str, **kwargs: object) -> tasks.LambdaInvoke:
-            return tasks.LambdaInvoke(
-                self, state, lambda_function=fn[state], payload_response_only=True, **kwargs  # type: ignore[arg-type]
+            task = tasks.LambdaInvoke(
+                self, state, lambda_function=fn[state], payload_response_only=True,
+                retry_on_service_exceptions=False, **kwargs  # type: ignore[arg-type]
             )
+            _retry_lambda_transport(task)
+            return task
 
         plan = invoke(
             names.PLAN_RUN,
@@ -63,14 +91,33 @@ class ReportStateMachine(Construct):
             result_path="$.failure",
         )
         failed = sfn.Fail(self, names.FAILED, error_path="$.error.Error", cause_path="$.error.Cause")
-        record.add_retry(errors=TRANSIENT, interval=Duration.seconds(5), max_attempts=3,
-                         jitter_strategy=sfn.JitterType.FULL)
+        record.add_retry(errors=TRANSIENT + LAMBDA_THROTTLED, interval=Duration.seconds(5), max_attempts=3,
+                         max_delay=Duration.seconds(30), jitter_strategy=sfn.JitterType.FULL)
         record.add_catch(failed, errors=["States.ALL"], result_path="$.recordError")
         record.next(failed)
 
         for task in (plan, request, check, download, write):
             _retry_transient(task)
         # A full outstanding-request cap is not a failure: wait for a slot (another run finishing).
+        # Another execution requesting or downloading the same report right now: retry, then adopt it.
+        for task in (request, download):
+            task.add_retry(
+                errors=[ReportBusyError.__name__],
+                interval=Duration.seconds(20),
+                backoff_rate=1.5,
+                max_attempts=10,
+                max_delay=Duration.minutes(5),
+                jitter_strategy=sfn.JitterType.FULL,
+            )
+        # The vendor has not produced the period's data yet (Senet's details file): try again later.
+        download.add_retry(
+            errors=[ReportNotAvailableYetError.__name__],
+            interval=Duration.minutes(10),
+            backoff_rate=2.0,
+            max_attempts=5,
+            max_delay=Duration.hours(1),
+            jitter_strategy=sfn.JitterType.FULL,
+        )
         request.add_retry(
             errors=[OutstandingReportCapError.__name__],
             interval=Duration.seconds(60),

@@ -1,16 +1,22 @@
-"""STATELESS: functions, the state machine, alerts. Safe to destroy and redeploy at any time."""
+"""STATELESS: functions, the state machine, schedules, alarms, alerts. Safe to destroy and redeploy."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
+from exporter_infra import nag, names
 from exporter_infra.config import StageConfig
 from exporter_infra.constructs.exporter_functions import ExporterFunctions
+from exporter_infra.constructs.monitoring import Monitoring
 from exporter_infra.constructs.report_state_machine import ReportStateMachine
+from exporter_infra.constructs.schedules import ExportSchedules
 from exporter_infra.stacks.storage_stack import StorageStack
 
 
@@ -18,12 +24,22 @@ class PipelineStack(Stack):
     def __init__(self, scope: Construct, id_: str, *, config: StageConfig, storage: StorageStack,
                  **kwargs: Any) -> None:
         super().__init__(scope, id_, **kwargs)
-        self.alerts = sns.Topic(self, "Alerts", display_name="report-exporter failures", enforce_ssl=True)
-        secret_arns = [
-            self.format_arn(service="secretsmanager", resource="secret", resource_name=f"{e.secret_name}-??????",
-                            arn_format=__import__("aws_cdk").ArnFormat.COLON_RESOURCE_NAME)
-            for e in config.exports.exports
-        ]
+        # Failure notices carry export names and error messages, never data or secrets; still encrypted.
+        # A customer-managed key, because CloudWatch alarms cannot publish with the AWS-managed SNS key.
+        alerts_key = kms.Key(
+            self,
+            "AlertsKey",
+            description="report-exporter: encrypts the alert topic",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.DESTROY,
+            pending_window=Duration.days(7),
+        )
+        alerts_key.grant(iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*")
+        self.alerts = sns.Topic(self, "Alerts", display_name="report-exporter failures", enforce_ssl=True,
+                                master_key=alerts_key)
+        if config.alarm_email:
+            self.alerts.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
+
         self.functions = ExporterFunctions(
             self,
             "Functions",
@@ -31,9 +47,48 @@ class PipelineStack(Stack):
             curated_bucket=storage.curated_bucket,
             ledger=storage.ledger,
             alerts=self.alerts,
-            secret_arns=sorted(set(secret_arns)),
+            secrets=storage.secrets,
             bundle=config.bundle,
         )
         # The longest report deadline plus room for download and conversion.
         timeout = Duration.minutes(max(config.max_deadline_minutes + 120, 480))
         self.machine = ReportStateMachine(self, "Export", functions=self.functions, timeout=timeout)
+        self._acknowledge_state_machine_role()
+        record_failure = self.functions.by_state[names.RECORD_FAILURE]
+        nag.acknowledge(
+            record_failure.role or record_failure, "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
+            "Publishing to the KMS-encrypted alert topic (Topic.grant_publish) needs data keys of the topic's key "
+            "(GenerateDataKey, GenerateDataKeyWithoutPlaintext); the statement is limited to that one key.",
+        )
+
+        self.schedules = ExportSchedules(
+            self,
+            "Schedules",
+            exports=config.exports.exports,
+            state_machine=self.machine.state_machine,
+            group_name=f"report-exporter-{config.stage}",
+        )
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            state_machine=self.machine.state_machine,
+            functions=self.functions.by_state,
+            dead_letter_queue=self.schedules.dead_letter_queue,
+            topic=self.alerts,
+            record_failure=names.RECORD_FAILURE,
+        )
+
+    def _acknowledge_state_machine_role(self) -> None:
+        machine = self.machine.state_machine
+        nag.acknowledge(
+            machine.role, "AwsSolutions-IAM5[Resource::*]",
+            "Execution logging to CloudWatch Logs (logs:CreateLogDelivery, PutResourcePolicy, DescribeLogGroups, "
+            "...) and X-Ray tracing (xray:PutTraceSegments, GetSamplingRules, ...) support no resource-level "
+            "permissions; Step Functions documents these statements with Resource '*'.",
+        )
+        for state, function in self.functions.by_state.items():
+            nag.acknowledge(
+                machine.role, f"AwsSolutions-IAM5[Resource::{nag.arn_reference(function, seen_from=machine)}:*]",
+                f"LambdaInvoke grants lambda:InvokeFunction on the {state} function's versions and aliases "
+                "(<arn>:*) besides the function itself; still only that one function.",
+            )

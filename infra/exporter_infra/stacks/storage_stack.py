@@ -1,4 +1,9 @@
-"""STATEFUL: buckets, the job ledger, secrets. Termination-protected; redeploying the pipeline keeps them."""
+"""STATEFUL: buckets, the job ledger, secrets, the query side. Termination-protected in prod.
+
+Redeploying or destroying the pipeline stack keeps all of this. The query side (Glue database, one
+table per dataset, the Athena workgroup, its results bucket, the saved queries) lives here too: it
+describes the data, not the pipeline.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,16 @@ from typing import Any
 
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_glue as glue
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from exporter_infra import names
 from exporter_infra.config import StageConfig
+from exporter_infra.constructs.athena_table import DatasetTable
+from exporter_infra.constructs.athena_workgroup import AthenaWorkgroup
+from exporter_infra.constructs.export_secrets import ExportSecrets
+from report_exporter.datasets import DATASETS
 
 
 def _bucket(scope: Construct, id_: str, *, versioned: bool, logs: s3.IBucket | None, **kwargs: Any) -> s3.Bucket:
@@ -66,4 +77,36 @@ class StorageStack(Stack):
             ),
             encryption=dynamodb.TableEncryptionV2.aws_managed_key(),
             removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.secrets = ExportSecrets(self, "Secrets", exports=config.exports.exports, create=config.create_secrets)
+
+        # Query side.
+        self.database = glue.Database(
+            self,
+            "Database",
+            database_name=names.GLUE_DATABASE,
+            description="report-exporter: one table per dataset over the curated Parquet files",
+        )
+        self.tables: dict[str, DatasetTable] = {}
+        for dataset in DATASETS.values():
+            exports = [e.name for e in config.exports.exports if e.vendor_name is dataset.vendor]
+            self.tables[dataset.name] = DatasetTable(
+                self, f"Table-{dataset.name}", dataset=dataset, database=self.database,
+                bucket=self.curated_bucket, exports=exports,
+            )
+        self.query_results = _bucket(self, "QueryResults", versioned=False, logs=self.access_logs, lifecycle_rules=[
+            s3.LifecycleRule(
+                id="expire-query-results",
+                expiration=Duration.days(30),
+                abort_incomplete_multipart_upload_after=Duration.days(1),
+            )
+        ])
+        self.athena = AthenaWorkgroup(
+            self,
+            "Athena",
+            name=f"report-exporter-{config.stage}",
+            database_name=self.database.database_name,
+            results_bucket=self.query_results,
+            scanned_bytes_cutoff=config.scanned_bytes_cutoff,
+            datasets=DATASETS.values(),
         )

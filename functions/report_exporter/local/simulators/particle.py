@@ -91,10 +91,7 @@ class ParticleSimulator(Simulator):
         return sum(1 for r in self.reports.values() if r.state == "pending")
 
     def _prefix_ok(self, path: str) -> tuple[bool, str]:
-        if self.org:
-            prefix = f"/v1/orgs/{self.org}"
-        else:
-            prefix = "/v1/user"
+        prefix = f"/v1/orgs/{self.org}" if self.org else "/v1/user"
         return path.startswith(prefix + "/"), path[len(prefix) :]
 
     def handle(self, request: SimRequest) -> SimResponse:
@@ -116,7 +113,8 @@ class ParticleSimulator(Simulator):
                         "current_billing_period_end": "2024-06-14"}},
                 ]}
             )
-        if request.method == "POST" and len(parts) == 3 and parts[0] == "service_agreements" and parts[2] == "usage_reports":
+        creating = len(parts) == 3 and parts[0] == "service_agreements" and parts[2] == "usage_reports"
+        if request.method == "POST" and creating:
             return self._create(parts[1], request)
         if request.method == "GET" and len(parts) == 2 and parts[0] == "usage_reports":
             return self._status(parts[1])

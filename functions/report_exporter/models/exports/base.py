@@ -54,6 +54,8 @@ class ExportBase(Frozen):
 
     name: ExportName
     secret_name: str = Field(min_length=1, max_length=512, pattern=r"^[A-Za-z0-9/_+=.@-]+$")
+    # False: the secret already exists (managed elsewhere); the stack only grants read on it by name.
+    create_secret: bool = True
     base_url: str = Field(default="", pattern=r"^(https?://[^\s?#]+)?$")
     timezone: str = "UTC"
     schedule: ScheduleSpec = ScheduleSpec()
@@ -64,7 +66,7 @@ class ExportBase(Frozen):
 
     @property
     def vendor_name(self) -> VendorName:
-        return VendorName(getattr(self, "vendor"))
+        return VendorName(self.vendor)
 
     def resolved_base_url(self) -> str:
         """The configured base URL, or the vendor's documented default."""
@@ -81,7 +83,7 @@ class ExportBase(Frozen):
         """How many report requests the vendor allows in flight per account; None when unlimited."""
         return None
 
-    def check_window(self, window: Window, *, now: datetime) -> None:  # noqa: B027 - optional hook
+    def check_window(self, window: Window, *, now: datetime) -> None:
         """Refuse a period the vendor cannot serve, before any request is made.
 
         Raises:

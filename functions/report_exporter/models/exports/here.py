@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, field_validator
@@ -34,7 +34,8 @@ class HereExport(ExportBase):
     @field_validator("detail_level", mode="before")
     @classmethod
     def _no_hour_detail(cls, value: Any) -> Any:
-        # https://docs.here.com/usage/docs/tutorial-partner-generate-usage-requests: "hour level is not supported".
+        # "hour level is not supported" for report requests (seed 001;
+        # https://developer.here.com/documentation/cost-management/dev_guide/topics/tutorial-partner-generate-usage-requests.html).
         if value == "hour":
             raise ValueError(
                 "detail_level 'hour' is not supported for HERE async usage reports; use 'day', 'month' or 'summarized'"
@@ -62,8 +63,8 @@ class HereExport(ExportBase):
         return f"here:{self.realm}"
 
     def check_window(self, window: Window, *, now: datetime) -> None:
-        days = (window.end - window.start).total_seconds() / 86400
-        if days > HERE_MAX_RANGE_DAYS:
+        length = window.end - window.start
+        if length > timedelta(days=HERE_MAX_RANGE_DAYS):
             raise refuse(
-                self, window, f"HERE usage reports cover at most {HERE_MAX_RANGE_DAYS} days; this window is {days:g} days"
+                self, window, f"HERE usage reports cover at most {HERE_MAX_RANGE_DAYS} days; this window is {length}"
             )

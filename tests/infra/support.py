@@ -1,0 +1,86 @@
+"""Helpers for the synth-only infra tests: the test exports config and template readers."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_cdk.assertions import Template
+
+from exporter_infra.config import StageConfig
+from report_exporter.models.exports import ExportsFile, parse_exports
+
+# A small config, not infra/exports.toml: a Particle export with its own schedule and time zone, a
+# disabled Particle export whose secret is managed elsewhere, and a KORE export with the default
+# schedule and no flexible window.
+EXPORTS: dict[str, Any] = {
+    "exports": [
+        {
+            "name": "particle-fleet",
+            "vendor": "particle",
+            "secret_name": "report-exporter/particle-fleet",
+            "scope": "org",
+            "org": "acme-fleet",
+            "schedule": {"day_of_month": 5, "hour": 7, "minute": 30, "timezone": "Europe/Berlin",
+                         "flexible_window_minutes": 30},
+        },
+        {
+            "name": "particle-sandbox",
+            "vendor": "particle",
+            "secret_name": "shared/particle-sandbox",
+            "create_secret": False,
+            "schedule": {"enabled": False},
+        },
+        {
+            "name": "kore-account",
+            "vendor": "kore",
+            "secret_name": "report-exporter/kore-account",
+            "granularity": "daily",
+            "schedule": {"flexible_window_minutes": 0},
+        },
+    ]
+}
+SCANNED_BYTES_CUTOFF = 5 * 1024**3
+
+
+def infra_exports() -> ExportsFile:
+    return parse_exports(EXPORTS, source="tests/infra")
+
+
+def infra_config(exports: ExportsFile | None = None, **overrides: Any) -> StageConfig:
+    kwargs: dict[str, Any] = {"stage": "test", "bundle": False, "scanned_bytes_cutoff": SCANNED_BYTES_CUTOFF}
+    return StageConfig(exports=exports or infra_exports(), **(kwargs | overrides))
+
+
+def resources(template: Template, kind: str) -> list[dict[str, Any]]:
+    return [dict(resource) for resource in template.find_resources(kind).values()]
+
+
+def logical_ids(template: Template, kind: str) -> list[str]:
+    return list(template.find_resources(kind))
+
+
+def joined(value: Any) -> str:
+    """A CloudFormation string with ``Fn::Join`` flattened and references shown as ``{Ref}`` / ``{Id.Attr}``."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return str(separator).join(joined(part) for part in parts)
+    if isinstance(value, dict) and "Ref" in value:
+        return "{" + str(value["Ref"]) + "}"
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        return "{" + ".".join(value["Fn::GetAtt"]) + "}"
+    if isinstance(value, dict) and "Fn::ImportValue" in value:
+        return "{import:" + joined(value["Fn::ImportValue"]) + "}"
+    return json.dumps(value)
+
+
+def asl(template: Template) -> dict[str, Any]:
+    """The state machine definition, with every token inside it replaced by ``REF``."""
+    (machine,) = resources(template, "AWS::StepFunctions::StateMachine")
+    body = machine["Properties"]["DefinitionString"]
+    if isinstance(body, dict):  # Fn::Join when tokens (function ARNs) are inside
+        body = "".join(part if isinstance(part, str) else "REF" for part in body["Fn::Join"][1])
+    definition: dict[str, Any] = json.loads(body)
+    return definition
