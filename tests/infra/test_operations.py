@@ -86,3 +86,10 @@ def test_email_subscription_only_when_configured(pipeline: Template) -> None:
     assert subscription.protocol == "email"
     assert subscription.endpoint == "ops@example.com"
     assert built.pipeline.resolve(subscription.topic_arn) == built.pipeline.resolve(built.pipeline.alerts.topic_arn)
+
+
+def test_stacks_output_what_backfill_and_status_look_up(storage: Template, pipeline: Template) -> None:
+    from report_exporter.local import operate
+
+    assert operate.STATE_MACHINE_OUTPUT in pipeline.to_json().get("Outputs", {})
+    assert operate.LEDGER_OUTPUT in storage.to_json().get("Outputs", {})

@@ -133,6 +133,36 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backfill(args: argparse.Namespace) -> int:
+    from report_exporter.local import operate
+
+    export = load_exports(Path(args.config)).get(args.export)
+    periods = list(operate.months(args.from_period, args.to_period))
+    if args.dry_run:
+        for period in periods:
+            _say(f"{export.name}-{period}: {operate.execution_input(export, period)}")
+        return 0
+    arn = args.state_machine_arn or operate.stack_output(operate.PIPELINE_STACK, operate.STATE_MACHINE_OUTPUT,
+                                                          region=args.region)
+    for started in operate.backfill(export, periods, state_machine_arn=arn, region=args.region):
+        _say(f"{started.name}: started  {operate.link(started.arn)}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from report_exporter.local import operate
+    from report_exporter.local.narrative import table
+
+    name = args.table or operate.stack_output(operate.STORAGE_STACK, operate.LEDGER_OUTPUT, region=args.region)
+    rows = operate.status_lines(operate.ledger_rows(name, args.export, region=args.region))
+    if not rows:
+        _say("no runs recorded yet")
+        return 0
+    for line in table(operate.STATUS_COLUMNS, rows, limit=args.limit):  # type: ignore[arg-type]
+        _say(line)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="report-exporter", description=__doc__)
     parser.add_argument("--verbose", action="store_true", help="show the handlers' JSON logs")
@@ -150,6 +180,21 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--secrets", help="JSON file: {secret name: {field: value}} (or env REPORT_EXPORTER_SECRETS)")
     run.add_argument("--timeout", type=float, default=3600, help="wall-clock seconds before giving up")
     run.set_defaults(func=cmd_run)
+    backfill = sub.add_parser("backfill", help="start one execution per past month on the deployed state machine")
+    backfill.add_argument("--config", required=True, help="exports TOML file")
+    backfill.add_argument("--export", required=True, help="export name")
+    backfill.add_argument("--from", dest="from_period", required=True, help="first month, YYYY-MM")
+    backfill.add_argument("--to", dest="to_period", required=True, help="last month, YYYY-MM")
+    backfill.add_argument("--state-machine-arn", help="default: the ReportExporterPipeline stack's output")
+    backfill.add_argument("--region", help="AWS region (default: your AWS configuration)")
+    backfill.add_argument("--dry-run", action="store_true", help="print the execution inputs, start nothing")
+    backfill.set_defaults(func=cmd_backfill)
+    status = sub.add_parser("status", help="what the ledger says about each export and month")
+    status.add_argument("--export", help="only this export")
+    status.add_argument("--table", help="ledger table (default: the ReportExporterStorage stack's output)")
+    status.add_argument("--region", help="AWS region (default: your AWS configuration)")
+    status.add_argument("--limit", type=int, default=50)
+    status.set_defaults(func=cmd_status)
     validate = sub.add_parser("validate", help="check an exports TOML file")
     validate.add_argument("--config", required=True)
     validate.set_defaults(func=cmd_validate)

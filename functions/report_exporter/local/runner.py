@@ -108,16 +108,19 @@ def _locked(method: Any, lock: threading.RLock) -> Any:
 
 def synthesize(exports: ExportsFile) -> dict[str, dict[str, Any]]:
     """Both stack templates for ``exports`` (no bundling, no Docker)."""
-    from aws_cdk.assertions import Template
+    import tempfile
 
     from exporter_infra.app_builder import build_app
     from exporter_infra.config import StageConfig
 
-    built = build_app(StageConfig(exports=exports, stage="local", bundle=False))
-    return {
-        built.storage.stack_name: Template.from_stack(built.storage).to_json(),
-        built.pipeline.stack_name: Template.from_stack(built.pipeline).to_json(),
-    }
+    with tempfile.TemporaryDirectory(prefix="report-exporter-synth-") as outdir:
+        built = build_app(StageConfig(exports=exports, stage="local", bundle=False), outdir=outdir)
+        # One synth for both stacks (cdk-nag and the validations run once).
+        assembly = built.app.synth()
+        return {
+            stack.stack_name: dict(assembly.get_stack_by_name(stack.stack_name).template)
+            for stack in (built.storage, built.pipeline)
+        }
 
 
 class LocalEnvironment:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
@@ -53,6 +53,9 @@ class PipelineStack(Stack):
         # The longest report deadline plus room for download and conversion.
         timeout = Duration.minutes(max(config.max_deadline_minutes + 120, 480))
         self.machine = ReportStateMachine(self, "Export", functions=self.functions, timeout=timeout)
+        # Read by `report-exporter backfill` to start executions on the deployed state machine.
+        CfnOutput(self, "StateMachineArn", value=self.machine.state_machine.state_machine_arn,
+                  description="The export state machine (backfill starts executions here)")
         self._acknowledge_state_machine_role()
         record_failure = self.functions.by_state[names.RECORD_FAILURE]
         nag.acknowledge(

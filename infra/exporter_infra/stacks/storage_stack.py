@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_glue as glue
 from aws_cdk import aws_s3 as s3
@@ -78,6 +78,8 @@ class StorageStack(Stack):
             encryption=dynamodb.TableEncryptionV2.aws_managed_key(),
             removal_policy=RemovalPolicy.RETAIN,
         )
+        # Read by `report-exporter status` (the operator's view of every export and month).
+        CfnOutput(self, "LedgerTableName", value=self.ledger.table_name, description="The job ledger table")
         self.secrets = ExportSecrets(self, "Secrets", exports=config.exports.exports, create=config.create_secrets)
 
         # Query side.

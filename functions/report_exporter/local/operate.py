@@ -1,0 +1,115 @@
+"""Operating a deployed stack: backfill past months, watch runs in the ledger and in Step Functions.
+
+Talks to AWS with the caller's credentials (boto3 default chain). Names of the deployed resources
+come from the stacks' outputs unless given explicitly.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+
+from report_exporter.aws.ledger import DynamoLedger
+from report_exporter.errors import InvalidExportError
+from report_exporter.logic.record_failure import console_link
+from report_exporter.models.exports import ExportSpec, month_window, previous_period
+from report_exporter.models.payloads import StartInput
+
+PIPELINE_STACK = "ReportExporterPipeline"
+STORAGE_STACK = "ReportExporterStorage"
+STATE_MACHINE_OUTPUT = "StateMachineArn"
+LEDGER_OUTPUT = "LedgerTableName"
+
+
+def stack_output(stack: str, key: str, *, region: str | None = None) -> str:
+    """An output of a deployed stack, or a clear error naming the stack and the output."""
+    cloudformation = boto3.client("cloudformation", region_name=region)
+    try:
+        (described,) = cloudformation.describe_stacks(StackName=stack)["Stacks"]
+    except Exception:  # noqa: BLE001 - any failure here means "not deployed where you look"
+        raise InvalidExportError(f"stack {stack} not found (deployed? right region/credentials?)") from None
+    for output in described.get("Outputs", []):
+        if output["OutputKey"] == key:
+            return str(output["OutputValue"])
+    raise InvalidExportError(f"stack {stack} has no output {key}; redeploy with this version")
+
+
+def months(first: str, last: str) -> Iterator[str]:
+    """Every ``YYYY-MM`` from ``first`` to ``last``, both included."""
+    if first > last:
+        raise InvalidExportError(f"--from {first} is after --to {last}")
+    period = last
+    found = []
+    while period >= first:
+        found.append(period)
+        period = previous_period(month_window(period, "UTC").start, "UTC")
+    yield from reversed(found)
+
+
+@dataclass(frozen=True)
+class Started:
+    period: str
+    name: str
+    arn: str
+
+
+def execution_input(export: ExportSpec, period: str) -> str:
+    """Exactly what a schedule sends, with the period fixed."""
+    return StartInput(export=export, period=period).model_dump_json()
+
+
+def backfill(export: ExportSpec, periods: list[str], *, state_machine_arn: str, region: str | None = None,
+             ) -> list[Started]:
+    """Start one execution per period, named ``<export>-<period>`` (``-2``, ``-3``, ... when reused)."""
+    sfn = boto3.client("stepfunctions", region_name=region)
+    taken = {e["name"] for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=state_machine_arn)
+             for e in page["executions"]}
+    started = []
+    for period in periods:
+        base = f"{export.name}-{period}"
+        name = next(n for n in (base, *(f"{base}-{i}" for i in range(2, 10_000))) if n not in taken)
+        taken.add(name)
+        arn = sfn.start_execution(stateMachineArn=state_machine_arn, name=name,
+                                  input=execution_input(export, period))["executionArn"]
+        started.append(Started(period=period, name=name, arn=arn))
+    return started
+
+
+def ledger_rows(table: str, export: str | None = None, *, region: str | None = None) -> list[dict[str, Any]]:
+    """Every run item of the ledger (optionally one export's), newest period first."""
+    dynamodb = boto3.client("dynamodb", region_name=region)
+    items: list[dict[str, Any]] = []
+    ledger = DynamoLedger(table)
+    for page in dynamodb.get_paginator("scan").paginate(TableName=table, ProjectionExpression="pk, sk"):
+        for key in page["Items"]:
+            pk, sk = key["pk"]["S"], key["sk"]["S"]
+            if not pk.startswith("EXPORT#") or (export and pk != f"EXPORT#{export}"):
+                continue
+            item = ledger.get(pk.removeprefix("EXPORT#"), sk.removeprefix("PERIOD#"))
+            if item:
+                items.append(item)
+    return sorted(items, key=lambda i: (str(i.get("export")), str(i.get("period"))), reverse=True)
+
+
+def status_lines(items: list[dict[str, Any]]) -> list[tuple[str, ...]]:
+    rows = []
+    for item in items:
+        raw = json.loads(str(item.get("raw", "[]")))
+        rows.append((
+            str(item.get("export", "")), str(item.get("period", "")), str(item.get("status", "")),
+            str(item.get("report_id", "") or ""), str(item.get("polls", "")), str(item.get("rows", "")),
+            str(sum(o.get("bytes", 0) for o in raw) or ""), str(item.get("updated_at", ""))[:19],
+            str(item.get("last_error", "") or "")[:80],
+        ))
+    return rows
+
+
+STATUS_COLUMNS = ["export", "period", "status", "report", "polls", "rows", "raw bytes", "updated", "last error"]
+
+
+def link(arn: str) -> str:
+    return console_link(arn)

@@ -1,0 +1,70 @@
+"""Backfill and status against a stack (moto, via the local runner), as an operator would use them."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import boto3
+import pytest
+
+from report_exporter import clock
+from report_exporter.local.cli import main
+from report_exporter.local.runner import LocalEnvironment
+from report_exporter.local.simulators.particle import ParticleSimulator
+from report_exporter.models.exports import month_window, previous_period
+
+LAST = previous_period(clock.now(), "UTC")
+FIRST = previous_period(month_window(previous_period(month_window(LAST, "UTC").start, "UTC"), "UTC").start, "UTC")
+
+
+def config(tmp_path: Path, base_url: str) -> Path:
+    path = tmp_path / "exports.toml"
+    path.write_text(f'''[[exports]]
+name = "particle-fleet"
+vendor = "particle"
+secret_name = "report-exporter/particle-fleet"
+base_url = "{base_url}"
+''')
+    return path
+
+
+def test_backfill_runs_each_month_and_status_shows_them(local_env: LocalEnvironment, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    with ParticleSimulator(pending_polls=1, rows=40) as sim:
+        local_env.put_secret("report-exporter/particle-fleet", sim.credentials())
+        path = config(tmp_path, sim.base_url)
+        # When three months are backfilled
+        code = main(["backfill", "--config", str(path), "--export", "particle-fleet", "--from", FIRST, "--to", LAST,
+                     "--state-machine-arn", local_env.state_machine_arn, "--region", "us-east-1"])
+        out = capsys.readouterr().out
+        # Then three executions start, named after export and month, with console links
+        assert code == 0
+        assert [line.split(":")[0] for line in out.splitlines()] == [
+            f"particle-fleet-{p}" for p in (FIRST, previous_period(month_window(LAST, "UTC").start, "UTC"), LAST)]
+        assert "console.aws.amazon.com/states" in out
+        sfn = boto3.client("stepfunctions")
+        deadline = time.monotonic() + 60
+        while any(e["status"] == "RUNNING" for e in sfn.list_executions(
+                stateMachineArn=local_env.state_machine_arn)["executions"]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    # And status lists each month as published, with its rows
+    assert main(["status", "--table", local_env.env["LEDGER_TABLE"], "--region", "us-east-1"]) == 0
+    table = capsys.readouterr().out
+    assert table.count("PUBLISHED") == 3 and " 40 " in table
+
+
+def test_backfill_dry_run_prints_the_execution_inputs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = config(tmp_path, "https://api.particle.io")
+    assert main(["backfill", "--config", str(path), "--export", "particle-fleet", "--from", "2026-01",
+                 "--to", "2026-02", "--dry-run"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["particle-fleet-2026-01", "particle-fleet-2026-02"]
+    assert '"period":"2026-02"' in lines[1]
+
+
+def test_backfill_with_from_after_to_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = config(tmp_path, "https://api.particle.io")
+    assert main(["backfill", "--config", str(path), "--export", "particle-fleet", "--from", "2026-05",
+                 "--to", "2026-02", "--dry-run"]) == 2
+    assert "--from 2026-05 is after --to 2026-02" in capsys.readouterr().err
