@@ -28,17 +28,32 @@ class PipLocalBundling:
         self._python_version = python_version
 
     def try_bundle(self, output_dir: str, *, image: Any = None, **_: Any) -> bool:
-        # pyarrow >= 21 ships only manylinux_2_28 wheels; Lambda's python3.12 (AL2023) has glibc 2.34.
-        platforms = [f"manylinux2014_{self._arch}", f"manylinux_2_28_{self._arch}", f"manylinux_2_34_{self._arch}"]
-        command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-compile", "--disable-pip-version-check",
-                   "--implementation", "cp", "--python-version", self._python_version, "--only-binary=:all:",
-                   "--target", output_dir, "-r", str(self._requirements)]
-        for platform in platforms:
-            command += ["--platform", platform]
-        subprocess.run(command, check=True)
+        subprocess.run(self.install_command(output_dir), check=True)
         shutil.copytree(FUNCTIONS_DIR / "report_exporter", Path(output_dir) / "report_exporter", dirs_exist_ok=True,
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "local"))
         return True
+
+    def install_command(self, output_dir: str) -> list[str]:
+        """Install the requirements as Lambda's python3.12 on Graviton sees them: aarch64 manylinux wheels only."""
+        uv = _uv()
+        if uv:
+            # uv expands manylinux_2_34 to every older compatible tag (pyarrow >= 21 ships manylinux_2_28 only).
+            return [uv, "pip", "install", "--quiet", "--no-compile", "--only-binary", ":all:",
+                    "--python-platform", f"{self._arch}-manylinux_2_34", "--python-version", self._python_version,
+                    "--target", output_dir, "-r", str(self._requirements)]
+        # pip does not expand manylinux_2_X tags to older ones: list every family (feasibility.md §3).
+        command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-compile", "--disable-pip-version-check",
+                   "--implementation", "cp", "--python-version", self._python_version, "--only-binary=:all:",
+                   "--target", output_dir, "-r", str(self._requirements)]
+        for platform in ("manylinux2014", "manylinux_2_28", "manylinux_2_34"):
+            command += ["--platform", f"{platform}_{self._arch}"]
+        return command
+
+
+def _uv() -> str | None:
+    """The project's pinned uv (installed by the Makefile into .tools/), or one on PATH."""
+    pinned = FUNCTIONS_DIR.parent / ".tools" / "bin" / "uv"
+    return str(pinned) if pinned.exists() else shutil.which("uv")
 
 
 def source_hash(requirements_name: str) -> str:
