@@ -125,3 +125,12 @@ def test_object_access_is_limited_to_the_step_and_its_prefixes(synth: Synth, sta
                 if "/" in text.split("}")[-1]:
                     objects.add(text.split("}/", 1)[1])
     assert objects == prefixes
+
+
+def test_bundles_install_aarch64_wheels_for_the_lambda_python(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from exporter_infra.bundling import FUNCTIONS_DIR, PipLocalBundling
+
+    command = PipLocalBundling(FUNCTIONS_DIR / "requirements-parquet.txt").install_command(str(tmp_path))
+    text = " ".join(command)
+    assert "aarch64" in text and "3.12" in text and ":all:" in text
+    assert str(tmp_path) in command and str(FUNCTIONS_DIR / "requirements-parquet.txt") in command
