@@ -94,7 +94,7 @@ def test_write_parquet_bad_value_fails_clearly_publishes_nothing_and_keeps_raw(a
     body = csv(1000, bad_row=700)
     key = "raw/particle/particle-demo/2026-10/report-1.csv"
     put_raw(aws.raw, key, body)
-    with pytest.raises(InvalidReportError, match="column 'Data Operations'.*'many'"):
+    with pytest.raises(InvalidReportError, match=r"column 'Data Operations'.*'many'"):
         write_parquet.lambda_handler(parquet_event(load_event, key, body), lambda_context)
     assert curated_keys(aws.curated) == []
     assert boto3.client("s3").head_object(Bucket=aws.raw, Key=key)["ContentLength"] == len(body)
@@ -108,6 +108,6 @@ def test_write_parquet_row_count_mismatch_publishes_nothing(aws, load_event, lam
     real = write_logic.footer_rows
     monkeypatch.setattr(write_logic, "footer_rows", lambda bucket, k: real(bucket, k) - 1)
     # When the handler runs / Then it fails naming both counts and nothing is visible to Athena
-    with pytest.raises(InvalidReportError, match="100 rows read but the Parquet file holds 99"):
+    with pytest.raises(InvalidReportError, match=r"100 rows read but the Parquet file holds 99"):
         write_parquet.lambda_handler(parquet_event(load_event, key, body), lambda_context)
     assert curated_keys(aws.curated) == []

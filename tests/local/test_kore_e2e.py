@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow.parquet as pq
+
 from report_exporter.datasets.kore import DATASET
 from report_exporter.local import query
 from report_exporter.local.runner import LocalEnvironment

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from pydantic import SecretStr
+
 from report_exporter import clock
 from report_exporter.adapters import ADAPTERS
 from report_exporter.adapters.http_client import build_client
@@ -19,7 +20,6 @@ from report_exporter.errors import SecretError, VendorAuthError, VendorContractE
 from report_exporter.local.simulators.kore import KoreSimulator
 from report_exporter.models.exports import KoreExport, VendorName
 from report_exporter.models.payloads import JobStatus
-
 from tests.fakes import MemorySink, plan_for
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "vendors" / "kore"

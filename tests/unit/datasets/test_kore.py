@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from pydantic import SecretStr
+
 from report_exporter.adapters.http_client import build_client
 from report_exporter.adapters.kore import KoreAdapter, clear_token_cache
 from report_exporter.datasets import DATASETS
@@ -24,7 +25,6 @@ from report_exporter.errors import InvalidReportError
 from report_exporter.local.query import connect, rows
 from report_exporter.local.simulators.kore import KoreSimulator
 from report_exporter.models.exports import KoreExport
-
 from tests.fakes import MemorySink, plan_for
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "vendors" / "kore"

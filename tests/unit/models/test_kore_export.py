@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+
 from report_exporter.errors import InvalidExportError
 from report_exporter.local.simulators.kore import KoreSimulator
 from report_exporter.logic.plan_run import plan_run
