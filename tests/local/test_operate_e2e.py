@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import io
 import time
 from pathlib import Path
 
 import boto3
+import pyarrow.parquet as pq
 import pytest
 
 from report_exporter import clock
 from report_exporter.local.cli import main
 from report_exporter.local.runner import LocalEnvironment
 from report_exporter.local.simulators.particle import ParticleSimulator
-from report_exporter.models.exports import month_window, previous_period
+from report_exporter.models.exports import load_exports, month_window, previous_period
 
 LAST = previous_period(clock.now(), "UTC")
 FIRST = previous_period(month_window(previous_period(month_window(LAST, "UTC").start, "UTC"), "UTC").start, "UTC")
@@ -68,3 +70,39 @@ def test_backfill_with_from_after_to_is_refused(tmp_path: Path, capsys: pytest.C
     assert main(["backfill", "--config", str(path), "--export", "particle-fleet", "--from", "2026-05",
                  "--to", "2026-02", "--dry-run"]) == 2
     assert "--from 2026-05 is after --to 2026-02" in capsys.readouterr().err
+
+
+def test_replay_rebuilds_the_partition_from_raw_without_calling_the_vendor(
+    local_env: LocalEnvironment, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a published month
+    with ParticleSimulator(pending_polls=0, rows=70) as sim:
+        path = config(tmp_path, sim.base_url)
+        export = local_env.point_at(load_exports(path).get("particle-fleet"), sim)
+        assert local_env.run(export, period=LAST).succeeded
+        calls_before = len(sim.seen)
+        key = f"curated/particle_data_operations/export=particle-fleet/period={LAST}/data.parquet"
+        local_env.download(tmp_path / "before")
+        # When the month is replayed
+        function = next(name for name in local_env._functions if "WriteParquet" in name)
+        code = main(["replay", "--config", str(path), "--export", "particle-fleet", "--period", LAST,
+                     "--table", local_env.env["LEDGER_TABLE"], "--function-name", function, "--region", "us-east-1"])
+        calls_after = len(sim.seen)
+    # Then the partition is rebuilt with the same rows, and the vendor was not called
+    assert code == 0, capsys.readouterr().err
+    assert "70 rows rebuilt" in capsys.readouterr().out
+    assert calls_after == calls_before
+    table = pq.read_table(io.BytesIO(local_env.read("curated", key)))
+    before = pq.read_table(tmp_path / "before" / key)
+    assert table.num_rows == 70
+    assert table.column("exported_at")[0].as_py() > before.column("exported_at")[0].as_py()
+    assert table.drop(["exported_at"]).equals(before.drop(["exported_at"]))
+
+
+def test_replay_of_a_month_never_run_says_so(local_env: LocalEnvironment, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    path = config(tmp_path, "https://api.particle.io")
+    code = main(["replay", "--config", str(path), "--export", "particle-fleet", "--period", "2026-01",
+                 "--table", local_env.env["LEDGER_TABLE"], "--function-name", "x", "--region", "us-east-1"])
+    assert code == 2
+    assert "no run recorded in the ledger" in capsys.readouterr().err

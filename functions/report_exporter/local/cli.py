@@ -163,6 +163,20 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    from report_exporter.local import operate
+
+    export = load_exports(Path(args.config)).get(args.export)
+    table = args.table or operate.stack_output(operate.STORAGE_STACK, operate.LEDGER_OUTPUT, region=args.region)
+    function = args.function_name or operate.stack_output(operate.PIPELINE_STACK, operate.WRITE_PARQUET_OUTPUT,
+                                                          region=args.region)
+    result = operate.replay(export, args.period, table=table, function_name=function, now=clock.now(),
+                            region=args.region)
+    for obj in result.get("objects", []):
+        _say(f"{obj['key']}: {obj['rows']:,} rows rebuilt from the kept raw file(s)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="report-exporter", description=__doc__)
     parser.add_argument("--verbose", action="store_true", help="show the handlers' JSON logs")
@@ -195,6 +209,14 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--region", help="AWS region (default: your AWS configuration)")
     status.add_argument("--limit", type=int, default=50)
     status.set_defaults(func=cmd_status)
+    replay = sub.add_parser("replay", help="rebuild a month's Parquet from its kept raw files (no vendor call)")
+    replay.add_argument("--config", required=True, help="exports TOML file")
+    replay.add_argument("--export", required=True, help="export name")
+    replay.add_argument("--period", required=True, help="month, YYYY-MM")
+    replay.add_argument("--table", help="ledger table (default: the ReportExporterStorage stack's output)")
+    replay.add_argument("--function-name", help="WriteParquet function (default: the pipeline stack's output)")
+    replay.add_argument("--region", help="AWS region (default: your AWS configuration)")
+    replay.set_defaults(func=cmd_replay)
     validate = sub.add_parser("validate", help="check an exports TOML file")
     validate.add_argument("--config", required=True)
     validate.set_defaults(func=cmd_validate)

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from report_exporter.local.runner import RunResult
 
 
 def _size(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return str(n)
+    """Bytes for people: 512 B, 118.0 KiB, 3.2 MiB."""
+    value = float(n)
+    for unit in ("B", "KiB", "MiB"):
+        if value < 1024:
+            return f"{n:,} B" if unit == "B" else f"{value:,.1f} {unit}"
+        value /= 1024
+    return f"{value:,.1f} GiB"
 
 
 def describe(result: RunResult) -> list[str]:
@@ -33,7 +36,7 @@ def describe(result: RunResult) -> list[str]:
             lines.append(f"  {current:<15} failed: {details.get('error')}")
         if event["type"] != "LambdaFunctionSucceeded":
             continue
-        out: Any = __import__("json").loads(event["lambdaFunctionSucceededEventDetails"]["output"])
+        out: Any = json.loads(event["lambdaFunctionSucceededEventDetails"]["output"])
         if current == "PlanRun":
             plan = out["plan"]
             window = plan["window"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import boto3
@@ -23,6 +24,7 @@ PIPELINE_STACK = "ReportExporterPipeline"
 STORAGE_STACK = "ReportExporterStorage"
 STATE_MACHINE_OUTPUT = "StateMachineArn"
 LEDGER_OUTPUT = "LedgerTableName"
+WRITE_PARQUET_OUTPUT = "WriteParquetFunctionName"
 
 
 def stack_output(stack: str, key: str, *, region: str | None = None) -> str:
@@ -113,3 +115,40 @@ STATUS_COLUMNS = ["export", "period", "status", "report", "polls", "rows", "raw 
 
 def link(arn: str) -> str:
     return console_link(arn)
+
+
+def replay_input(export: ExportSpec, period: str, item: dict[str, Any], *, now: datetime) -> dict[str, Any]:
+    """WriteParquet's input rebuilt from the ledger's record of a run's raw objects (no vendor call)."""
+    from report_exporter.models.payloads import JobStatus, ParquetInput, RawObject, RawReport, ReportJob, RunPlan
+
+    raw = [RawObject.model_validate(o) for o in json.loads(str(item.get("raw") or "[]"))]
+    if not raw:
+        raise InvalidExportError(f"export {export.name!r} {period}: the ledger records no raw file to replay")
+    report_id = item.get("raw_report") or item.get("report_id")
+    plan = RunPlan(export=export, window=month_window(period, export.timezone),
+                   execution_id=f"replay:{export.name}-{period}-{now:%Y%m%dT%H%M%S}", started_at=now, deadline=now)
+    job = ReportJob(report_id=str(report_id) if report_id else None, status=JobStatus.READY, requested_at=now)
+    event = ParquetInput(plan=plan, job=job, raw=RawReport(objects=tuple(raw)), replay=True)
+    return event.model_dump(mode="json")
+
+
+def replay(export: ExportSpec, period: str, *, table: str, function_name: str, now: datetime,
+           region: str | None = None) -> dict[str, Any]:
+    """Invoke WriteParquet on the kept raw objects of ``export`` and ``period``; returns its answer.
+
+    Raises:
+        InvalidExportError: nothing recorded for that month, or the function failed (its error named).
+    """
+    item = DynamoLedger(table).get(export.name, period)
+    if not item:
+        raise InvalidExportError(f"export {export.name!r} {period}: no run recorded in the ledger")
+    payload = replay_input(export, period, item, now=now)
+    answer = boto3.client("lambda", region_name=region).invoke(
+        FunctionName=function_name, Payload=json.dumps(payload).encode())
+    body = json.loads(answer["Payload"].read() or b"null")
+    if answer.get("FunctionError"):
+        error = body.get("errorType", "Error") if isinstance(body, dict) else "Error"
+        message = body.get("errorMessage", "") if isinstance(body, dict) else ""
+        raise InvalidExportError(f"replay of {export.name!r} {period} failed: {error}: {message}")
+    result: dict[str, Any] = body
+    return result

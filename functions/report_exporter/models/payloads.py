@@ -101,6 +101,8 @@ class ParquetInput(Frozen):
     plan: RunPlan
     job: ReportJob
     raw: RawReport
+    replay: bool = False
+    """Rebuild from kept raw objects (``report-exporter replay``): publish even if this report was published."""
 
 
 class CuratedObject(Frozen):

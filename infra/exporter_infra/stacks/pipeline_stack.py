@@ -56,6 +56,8 @@ class PipelineStack(Stack):
         # Read by `report-exporter backfill` to start executions on the deployed state machine.
         CfnOutput(self, "StateMachineArn", value=self.machine.state_machine.state_machine_arn,
                   description="The export state machine (backfill starts executions here)")
+        CfnOutput(self, "WriteParquetFunctionName", value=self.functions.by_state[names.WRITE_PARQUET].function_name,
+                  description="Rebuilds Parquet from kept raw files (report-exporter replay)")
         self._acknowledge_state_machine_role()
         record_failure = self.functions.by_state[names.RECORD_FAILURE]
         nag.acknowledge(
