@@ -5,6 +5,8 @@ The CDK app is synthesized once per session; every test gets fresh moto resource
 
 from __future__ import annotations
 
+import io
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,3 +25,33 @@ def local_templates() -> dict[str, dict[str, Any]]:
 def local_env(local_templates: dict[str, dict[str, Any]]) -> Iterator[LocalEnvironment]:
     with LocalEnvironment(demo_exports(), templates=local_templates) as env:
         yield env
+
+
+class CapturedLogs:
+    """Everything a run printed or logged: the handlers' JSON logs at DEBUG, every logger, stdout/stderr."""
+
+    def __init__(self, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> None:
+        self._caplog = caplog
+        self._capfd = capfd
+        self.handler_output = io.StringIO()
+
+    def text(self) -> str:
+        out, err = self._capfd.readouterr()
+        return "\n".join([self.handler_output.getvalue(), out, err, self._caplog.text])
+
+
+@pytest.fixture
+def captured_logs(caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> Iterator[CapturedLogs]:
+    from report_exporter.observability import logger
+
+    caplog.set_level(logging.DEBUG)
+    captured = CapturedLogs(caplog, capfd)
+    handler = logging.StreamHandler(captured.handler_output)
+    handler.setFormatter(logger.registered_formatter)
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield captured
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(logging.INFO)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import logging
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -16,6 +15,7 @@ from report_exporter.local import query
 from report_exporter.local.runner import LocalEnvironment
 from report_exporter.local.simulators.here import HereSimulator
 from report_exporter.models.exports import HereExport, previous_period
+from tests.local.conftest import CapturedLogs
 
 EXPORT = HereExport(name="here-demo", secret_name="report-exporter/here-demo", realm="org123456789",
                     detail_level="day")
@@ -106,30 +106,16 @@ def test_token_expiring_during_the_waits_is_renewed(local_env: LocalEnvironment)
 
 
 def test_no_secret_or_token_in_logs_payloads_or_errors(local_env: LocalEnvironment,
-                                                       caplog: pytest.LogCaptureFixture,
-                                                       capfd: pytest.CaptureFixture[str]) -> None:
-    from report_exporter.observability import logger
-
+                                                       captured_logs: CapturedLogs) -> None:
     # Given every log line of a good and a failing run is captured
-    caplog.set_level(logging.DEBUG)
-    captured = io.StringIO()
-    handler = logging.StreamHandler(captured)
-    handler.setFormatter(logger.registered_formatter)
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    try:
-        with HereSimulator(pending_polls=1, rows=20) as sim:
-            ok = local_env.run(EXPORT, period=PERIOD, simulator=sim)
-            secrets = [sim.access_key_secret, *sim.issued_tokens]
-        with HereSimulator(pending_polls=0, fail_report=True) as failing:
-            failed = local_env.run(EXPORT, period=PERIOD, simulator=failing)
-            secrets += [failing.access_key_secret, *failing.issued_tokens]
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(logging.INFO)
-    out, err = capfd.readouterr()
-    haystack = "\n".join([captured.getvalue(), out, err, caplog.text, str(ok.history), str(failed.history),
-                          str(ok.output), str(failed.cause)])
+    with HereSimulator(pending_polls=1, rows=20) as sim:
+        ok = local_env.run(EXPORT, period=PERIOD, simulator=sim)
+        secrets = [sim.access_key_secret, *sim.issued_tokens]
+    with HereSimulator(pending_polls=0, fail_report=True) as failing:
+        failed = local_env.run(EXPORT, period=PERIOD, simulator=failing)
+        secrets += [failing.access_key_secret, *failing.issued_tokens]
+    haystack = "\n".join([captured_logs.text(), str(ok.history), str(failed.history), str(ok.output),
+                          str(failed.cause)])
     # Then neither the key secret nor any issued token, nor an OAuth signature, appears anywhere
     assert ok.succeeded and failed.status == "FAILED"
     assert len(secrets) >= 4

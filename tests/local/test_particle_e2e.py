@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import io
-import logging
 
 import pyarrow.parquet as pq
-import pytest
 
 from report_exporter import clock
 from report_exporter.local import query
 from report_exporter.local.runner import LocalEnvironment
 from report_exporter.local.simulators.particle import ParticleSimulator
 from report_exporter.models.exports import ParticleExport, previous_period
+from tests.local.conftest import CapturedLogs
 
 EXPORT = ParticleExport(name="particle-demo", secret_name="report-exporter/particle-demo")
 # Last month: Particle only serves the last 6 months, so a fixed month would expire.
@@ -130,34 +129,20 @@ def test_named_queries_answer_with_the_vendor_numbers(local_env: LocalEnvironmen
 
 
 def test_no_secret_or_signed_url_in_logs_payloads_or_errors(local_env: LocalEnvironment,
-                                                             caplog: pytest.LogCaptureFixture,
-                                                             capfd: pytest.CaptureFixture[str]) -> None:
-    from report_exporter.observability import logger
-
-    # Given every log line of a full run is captured, at every level, from every logger
-    caplog.set_level(logging.DEBUG)
-    captured = io.StringIO()
-    handler = logging.StreamHandler(captured)
-    handler.setFormatter(logger.registered_formatter)
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    try:
-        with ParticleSimulator(pending_polls=1, link_fail_once=410, rows=20) as sim:
-            ok = local_env.run(EXPORT, period=PERIOD, simulator=sim)
-            signatures = [r.signature for r in sim.reports.values()]
-            token = sim.token
-        with ParticleSimulator(fail_report=True, pending_polls=0) as failing:
-            failed = local_env.run(EXPORT, period=PERIOD, simulator=failing)
-            token2 = failing.token
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(logging.INFO)
-    out, err = capfd.readouterr()
+                                                             captured_logs: CapturedLogs) -> None:
+    # Given every log line of a full run (a refused link included) and of a failing run is captured
+    with ParticleSimulator(pending_polls=1, link_fail_once=410, rows=20) as sim:
+        ok = local_env.run(EXPORT, period=PERIOD, simulator=sim)
+        signatures = [r.signature for r in sim.reports.values()]
+        token = sim.token
+    with ParticleSimulator(fail_report=True, pending_polls=0) as failing:
+        failed = local_env.run(EXPORT, period=PERIOD, simulator=failing)
+        token2 = failing.token
+    logs = captured_logs.text()
     # Then neither the token nor any link signature appears anywhere a person or a payload could see
-    haystack = "\n".join([captured.getvalue(), out, err, caplog.text, str(ok.history), str(failed.history),
-                          str(ok.output), str(failed.cause)])
+    haystack = "\n".join([logs, str(ok.history), str(failed.history), str(ok.output), str(failed.cause)])
     assert ok.succeeded and failed.status == "FAILED"
-    assert "run planned" in captured.getvalue() and "export failed" in captured.getvalue()
+    assert "run planned" in logs and "export failed" in logs
     for secret in [token, token2, *signatures]:
         assert secret and secret not in haystack
     assert "/download/" not in haystack

@@ -10,7 +10,7 @@ from typing import Protocol
 import httpx
 from pydantic import SecretStr
 
-from report_exporter.errors import ExporterError
+from report_exporter.errors import ExporterError, SecretError
 from report_exporter.models.exports import ExportBase
 from report_exporter.models.payloads import JobStatus, RunPlan
 
@@ -74,6 +74,18 @@ class ReportAdapter(Protocol):
 
 class AdapterFactory(Protocol):
     def __call__(self, export: ExportBase, client: httpx.Client, credentials: Credentials) -> ReportAdapter: ...
+
+
+def secret_field(credentials: Credentials, field: str, export: ExportBase) -> SecretStr:
+    """One required field of the export's secret.
+
+    Raises:
+        SecretError: naming the export, the secret and the missing field (never a value).
+    """
+    value = credentials.get(field)
+    if value is None or not value.get_secret_value():
+        raise SecretError(f"export {export.name!r}: secret {export.secret_name!r} has no {field!r}")
+    return value
 
 
 def next_wait(cadence: tuple[int, ...], polls: int) -> int:

@@ -25,14 +25,13 @@ import httpx
 from pydantic import SecretStr
 
 from report_exporter import clock
-from report_exporter.adapters.base import Credentials, PollResult, RawSink, RequestResult
+from report_exporter.adapters.base import Credentials, PollResult, RawSink, RequestResult, secret_field
 from report_exporter.adapters.http_client import json_body, raise_for_status, retry_after_seconds, send
 from report_exporter.errors import (
     DownloadExpiredError,
     ReportArchivedError,
     ReportFailedError,
     ReportTimedOutError,
-    SecretError,
     VendorContractError,
     VendorUnavailableError,
 )
@@ -189,12 +188,7 @@ class HereAdapter:
             raise TypeError("HereAdapter needs a HereExport")
         self._export = export
         self._client = client
-        fields = {}
-        for name in ("access_key_id", "access_key_secret"):
-            value = credentials.get(name)
-            if value is None or not value.get_secret_value():
-                raise SecretError(f"export {export.name!r}: secret {export.secret_name!r} has no {name!r}")
-            fields[name] = value
+        fields = {name: secret_field(credentials, name, export) for name in ("access_key_id", "access_key_secret")}
         self._signer = OAuth1Signer(fields["access_key_id"], fields["access_key_secret"], nonce, timestamp)
         self._cache_key = (export.token_url, fields["access_key_id"].get_secret_value())
 

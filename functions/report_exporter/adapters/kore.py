@@ -20,11 +20,10 @@ import httpx
 from pydantic import SecretStr
 
 from report_exporter import clock
-from report_exporter.adapters.base import Credentials, PollResult, RawSink, RequestResult
+from report_exporter.adapters.base import Credentials, PollResult, RawSink, RequestResult, secret_field
 from report_exporter.adapters.http_client import json_body, raise_for_status, send, vendor_detail
 from report_exporter.errors import (
     ReportTimedOutError,
-    SecretError,
     VendorAuthError,
     VendorContractError,
     VendorThrottledError,
@@ -79,13 +78,6 @@ def _cache_key(token_url: str, client_id: str) -> str:
     return hashlib.sha256(f"{token_url}\n{client_id}".encode()).hexdigest()
 
 
-def _secret(credentials: Credentials, field: str, export: ExportBase) -> SecretStr:
-    value = credentials.get(field)
-    if value is None or not value.get_secret_value():
-        raise SecretError(f"export {export.name!r}: secret {export.secret_name!r} has no {field!r}")
-    return value
-
-
 def _utc(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -106,8 +98,8 @@ class KoreAdapter:
             raise TypeError("KoreAdapter needs a KoreExport")
         self._export = export
         self._client = client
-        self._client_id = _secret(credentials, "client_id", export)
-        self._client_secret = _secret(credentials, "client_secret", export)
+        self._client_id = secret_field(credentials, "client_id", export)
+        self._client_secret = secret_field(credentials, "client_secret", export)
         self._cache_key = _cache_key(export.token_url, self._client_id.get_secret_value())
 
     # Tokens.

@@ -10,13 +10,12 @@ from typing import Any
 
 import httpx
 
-from report_exporter.adapters.base import Credentials, PollResult, RawSink, RequestResult
+from report_exporter.adapters.base import Credentials, PollResult, RawSink, RequestResult, secret_field
 from report_exporter.adapters.http_client import json_body, raise_for_status, send
 from report_exporter.errors import (
     DownloadExpiredError,
     ReportFailedError,
     ReportTimedOutError,
-    SecretError,
     VendorContractError,
     VendorUnavailableError,
 )
@@ -56,10 +55,7 @@ class ParticleAdapter:
             raise TypeError("ParticleAdapter needs a ParticleExport")
         self._export = export
         self._client = client
-        token = credentials.get("access_token")
-        if token is None or not token.get_secret_value():
-            raise SecretError(f"export {export.name!r}: secret {export.secret_name!r} has no 'access_token'")
-        self._token = token
+        self._token = secret_field(credentials, "access_token", export)
         self._prefix = f"/v1/orgs/{export.org}" if export.scope == "org" else "/v1/user"
 
     def _api(self, method: str, path: str, action: str, **kwargs: Any) -> Any:

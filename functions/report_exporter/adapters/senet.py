@@ -17,14 +17,13 @@ from typing import Any
 
 import httpx
 
-from report_exporter.adapters.base import Credentials, PollResult, RawSink, RequestResult
+from report_exporter.adapters.base import Credentials, PollResult, RawSink, RequestResult, secret_field
 from report_exporter.adapters.http_client import json_body, raise_for_status, send
 from report_exporter.adapters.ndjson import envelope_line
 from report_exporter.errors import (
     ExporterError,
     ReportNotAvailableError,
     ReportNotAvailableYetError,
-    SecretError,
     VendorContractError,
     VendorRequestError,
     VendorUnavailableError,
@@ -92,10 +91,7 @@ class SenetAdapter:
             raise TypeError("SenetAdapter needs a SenetExport")
         self._export = export
         self._client = client
-        key = credentials.get("api_key")
-        if key is None or not key.get_secret_value():
-            raise SecretError(f"export {export.name!r}: secret {export.secret_name!r} has no 'api_key'")
-        self._key = key
+        self._key = secret_field(credentials, "api_key", export)
 
     def _headers(self, accept: str) -> dict[str, str]:
         # The raw key, no "Bearer" prefix (docs above: curl -H 'Authorization: <API_KEY_TO_USE>').

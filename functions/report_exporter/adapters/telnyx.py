@@ -14,13 +14,12 @@ from typing import Any
 import httpx
 
 from report_exporter import clock
-from report_exporter.adapters.base import Credentials, PollResult, RawSink, RawWriter, RequestResult
+from report_exporter.adapters.base import Credentials, PollResult, RawSink, RawWriter, RequestResult, secret_field
 from report_exporter.adapters.http_client import json_body, send
 from report_exporter.adapters.ndjson import envelope_line
 from report_exporter.errors import (
     ExporterError,
     ReportTimedOutError,
-    SecretError,
     VendorContractError,
     VendorThrottledError,
 )
@@ -68,10 +67,7 @@ class TelnyxAdapter:
             raise TypeError("TelnyxAdapter needs a TelnyxExport")
         self._export = export
         self._client = client
-        key = credentials.get("api_key")
-        if key is None or not key.get_secret_value():
-            raise SecretError(f"export {export.name!r}: secret {export.secret_name!r} has no 'api_key'")
-        self._key = key
+        self._key = secret_field(credentials, "api_key", export)
 
     def request(self, plan: RunPlan) -> RequestResult:
         """Synchronous API: nothing to request, the pages are read by :meth:`download`."""
