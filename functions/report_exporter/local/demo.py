@@ -18,7 +18,7 @@ DEMO_EXPORTS = Path(__file__).with_name("demo_exports.toml")
 SIMULATORS: dict[VendorName, Callable[[], Simulator]] = {
     VendorName.PARTICLE: lambda: ParticleSimulator(pending_polls=3, rows=1200, devices=40, preamble=True),
     VendorName.HERE: lambda: HereSimulator(pending_polls=2, rows=2000),
-    VendorName.TELNYX: lambda: TelnyxSimulator(rows=12_000, throttle_page=2),
+    VendorName.TELNYX: lambda: TelnyxSimulator(rows=36, realistic=True),
     VendorName.SENET: lambda: SenetSimulator(unavailable_probes=1),
     VendorName.KORE: lambda: KoreSimulator(page_size=10, inconsistent=2),
 }

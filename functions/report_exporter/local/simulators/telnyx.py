@@ -22,6 +22,14 @@ MAX_PAGE_SIZE = 5000
 MAX_RANGE = timedelta(days=31)
 
 
+# What Telnyx messaging usage looks like (vendors.md §3.4 example: direction, product_name, country_iso).
+_VOCABULARY: dict[str, tuple[str, ...]] = {
+    "direction": ("outbound", "inbound"),
+    "product_name": ("long_code", "toll_free", "short_code"),
+    "country_iso": ("US", "CA", "GB", "DE", "NL", "FR"),
+}
+
+
 def error(status: int, code: str, title: str, detail: str, parameter: str | None = None) -> SimResponse:
     body: dict[str, Any] = {"code": code, "title": title, "detail": detail}
     if parameter:
@@ -45,6 +53,9 @@ class TelnyxSimulator(Simulator):
     retry_header: str = "Retry-After"
     string_meta: bool = False
     api_key: str = field(default_factory=lambda: "KEY" + secrets.token_hex(16))
+    realistic: bool = False
+    """Dimension values from small real vocabularies (the demo); by default the first dimension is unique
+    per row, so tests can see a row lost or duplicated across pages."""
     throttled: int = 0
     pages_served: int = 0
 
@@ -63,6 +74,13 @@ class TelnyxSimulator(Simulator):
             for d, name in enumerate(dimensions):
                 if name == "currency":
                     row[name] = "USD" if i % 4 else "EUR"
+                elif self.realistic:
+                    vocabulary = _VOCABULARY.get(name, tuple(f"{name}-{k}" for k in range(3)))
+                    # Walk the combinations so that each (dimension values) tuple appears once.
+                    stride = 1
+                    for earlier in dimensions[:d]:
+                        stride *= len(_VOCABULARY.get(earlier, (0, 1, 2))) if earlier != "currency" else 1
+                    row[name] = vocabulary[(i // stride) % len(vocabulary)]
                 elif d == 0:
                     row[name] = f"{name}-{i:05d}"  # unique per row: duplicates and losses show
                 else:
