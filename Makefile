@@ -40,8 +40,9 @@ infra: setup
 local: setup
 	$(BIN)/python -m pytest -q tests/local
 
-lint: setup
+lint: setup  ## ruff everywhere, mypy --strict on the shipped code and the infra
 	$(BIN)/ruff check functions infra tests bench
+	$(BIN)/mypy functions/report_exporter infra/exporter_infra
 
 synth: setup  ## synthesize both stacks into infra/cdk.out (bundles the Lambdas with pip, no Docker)
 	cd infra && ../$(BIN)/python app.py

@@ -29,6 +29,7 @@ from report_exporter.adapters.base import Credentials, PollResult, RawSink, Requ
 from report_exporter.adapters.http_client import json_body, raise_for_status, retry_after_seconds, send
 from report_exporter.errors import (
     DownloadExpiredError,
+    ExporterError,
     ReportArchivedError,
     ReportFailedError,
     ReportTimedOutError,
@@ -172,8 +173,8 @@ def clear_token_cache() -> None:
 class HereAdapter:
     """One partner realm; the bearer token is fetched with the export's access key and cached per process."""
 
-    cadence = CADENCE
-    timeout_error = ReportTimedOutError
+    cadence: tuple[int, ...] = CADENCE
+    timeout_error: type[ExporterError] = ReportTimedOutError
 
     def __init__(
         self,

@@ -23,6 +23,7 @@ from report_exporter import clock
 from report_exporter.adapters.base import Credentials, PollResult, RawSink, RequestResult, secret_field
 from report_exporter.adapters.http_client import json_body, raise_for_status, send, vendor_detail
 from report_exporter.errors import (
+    ExporterError,
     ReportTimedOutError,
     VendorAuthError,
     VendorContractError,
@@ -90,8 +91,8 @@ def _one_line(content: bytes) -> bytes:
 class KoreAdapter:
     """Account usage records (``/v1/UsageRecords``) or one SIM's (``/v1/Sims/{sim}/UsageRecords``)."""
 
-    cadence = CADENCE
-    timeout_error = ReportTimedOutError
+    cadence: tuple[int, ...] = CADENCE
+    timeout_error: type[ExporterError] = ReportTimedOutError
 
     def __init__(self, export: ExportBase, client: httpx.Client, credentials: Credentials) -> None:
         if not isinstance(export, KoreExport):

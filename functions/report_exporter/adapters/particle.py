@@ -14,6 +14,7 @@ from report_exporter.adapters.base import Credentials, PollResult, RawSink, Requ
 from report_exporter.adapters.http_client import json_body, raise_for_status, send
 from report_exporter.errors import (
     DownloadExpiredError,
+    ExporterError,
     ReportFailedError,
     ReportTimedOutError,
     VendorContractError,
@@ -47,8 +48,8 @@ _LINK_GONE = {403, 404, 410}
 class ParticleAdapter:
     """Sandbox (``/v1/user``) or organization (``/v1/orgs/{org}``) scope, chosen by the export."""
 
-    cadence = CADENCE
-    timeout_error = ReportTimedOutError
+    cadence: tuple[int, ...] = CADENCE
+    timeout_error: type[ExporterError] = ReportTimedOutError
 
     def __init__(self, export: ExportBase, client: httpx.Client, credentials: Credentials) -> None:
         if not isinstance(export, ParticleExport):

@@ -32,7 +32,7 @@ def reset() -> None:
         getter.cache_clear()
     from aws_lambda_powertools.utilities import parameters
 
-    parameters.clear_caches()
+    parameters.clear_caches()  # type: ignore[no-untyped-call]
     from aws_lambda_powertools.utilities.parameters import base
 
-    base.DEFAULT_PROVIDERS.clear()
+    base.DEFAULT_PROVIDERS.clear()  # type: ignore[attr-defined]

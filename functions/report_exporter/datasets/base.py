@@ -238,7 +238,7 @@ def csv_batches(source: IO[bytes], layout: CsvLayout, *, sniff_bytes: int = 1 <<
     column_types: dict[str, pa.DataType] = {}
     for raw, key in zip(raw_labels, labels, strict=False):
         name = layout.columns.get(key)
-        column_types[raw] = layout.types[name] if name in layout.types else pa.string()
+        column_types[raw] = layout.types[name] if name is not None and name in layout.types else pa.string()
     stream = io.BufferedReader(_Chained(head, source), buffer_size=layout.block_size)
     convert = pacsv.ConvertOptions(
         column_types=column_types,

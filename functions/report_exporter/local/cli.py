@@ -158,7 +158,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if not rows:
         _say("no runs recorded yet")
         return 0
-    for line in table(operate.STATUS_COLUMNS, rows, limit=args.limit):  # type: ignore[arg-type]
+    for line in table(operate.STATUS_COLUMNS, rows, limit=args.limit):
         _say(line)
     return 0
 

@@ -98,7 +98,7 @@ def ledger_rows(table: str, export: str | None = None, *, region: str | None = N
 
 
 def status_lines(items: list[dict[str, Any]]) -> list[tuple[str, ...]]:
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for item in items:
         raw = json.loads(str(item.get("raw", "[]")))
         rows.append((

@@ -60,13 +60,14 @@ class ExportsFile(Frozen):
 def describe_validation_error(error: ValidationError, raw: dict[str, object]) -> str:
     """One line per problem, naming the export and the field: ``export 'x': field: message``."""
     lines = []
-    exports = raw.get("exports") if isinstance(raw.get("exports"), list) else []
+    listed = raw.get("exports")
+    exports: list[object] = listed if isinstance(listed, list) else []
     for item in error.errors():
         loc = list(item["loc"])
         where = ""
         if len(loc) >= 2 and loc[0] == "exports" and isinstance(loc[1], int):
             index = loc[1]
-            entry = exports[index] if index < len(exports) else {}  # type: ignore[index]
+            entry = exports[index] if index < len(exports) else {}
             name = entry.get("name") if isinstance(entry, dict) else None
             where = f"export {name!r}" if name else f"exports[{index}]"
             loc = [part for part in loc[2:] if part not in {v.value for v in VendorName}]

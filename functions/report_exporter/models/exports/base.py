@@ -66,7 +66,8 @@ class ExportBase(Frozen):
 
     @property
     def vendor_name(self) -> VendorName:
-        return VendorName(self.vendor)
+        # Every concrete export declares ``vendor: Literal[...]``; the base class does not.
+        return VendorName(getattr(self, "vendor"))  # noqa: B009
 
     def resolved_base_url(self) -> str:
         """The configured base URL, or the vendor's documented default."""
