@@ -55,7 +55,7 @@ deploy: setup infra/node_modules  ## cdk deploy both stacks into the account of 
 	cd infra && PATH="$(CURDIR)/$(BIN):$$PATH" npx cdk deploy --all --require-approval broadening
 
 bench: setup
-	$(BIN)/python bench/bench_particle.py
+	$(BIN)/python bench/bench_particle.py && $(BIN)/python bench/bench_here.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) infra/cdk.out infra/node_modules out

@@ -12,7 +12,6 @@ fields (~277 bytes a row before gzip). The world process serves it from disk at 
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -80,10 +79,11 @@ def download(world: dict[str, Any], source: Path, scratch: Path) -> Callable[[],
 
 
 def parquet(world: dict[str, Any], source: Path, scratch: Path) -> Callable[[], dict[str, Any]]:
-    return harness.prepare_parquet(world, plan(world))
+    return harness.prepare_parquet(world, plan)
 
 
 def convert(world: dict[str, Any], source: Path, scratch: Path) -> Callable[[], dict[str, Any]]:
+    harness.load_pyarrow_as_deployed()
     from report_exporter.datasets.base import ReadContext
     from report_exporter.datasets.here import DATASET
 
@@ -137,4 +137,4 @@ VENDOR = harness.Vendor(
 )
 
 if __name__ == "__main__":
-    sys.exit(harness.main(VENDOR))
+    harness.main(VENDOR)

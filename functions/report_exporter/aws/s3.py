@@ -77,12 +77,13 @@ class MultipartWriter:
         self._size += len(view)
         self._buffer += view
         if len(self._buffer) >= self._part_size:
-            # Parts may be any size >= 5 MiB but the last: ship the whole buffer, one copy, no slicing.
-            self._upload_part(bytes(self._buffer))
-            self._buffer.clear()
+            # Parts may be any size >= 5 MiB but the last: ship the whole buffer as it is (boto3 takes a
+            # bytearray), no copy, no slicing; then start a new one rather than resize what was sent.
+            self._upload_part(self._buffer)
+            self._buffer = bytearray()
         return len(view)
 
-    def _upload_part(self, body: bytes) -> None:
+    def _upload_part(self, body: bytes | bytearray) -> None:
         s3 = clients.s3()
         if self._upload_id is None:
             self._upload_id = s3.create_multipart_upload(
@@ -109,23 +110,23 @@ class MultipartWriter:
             s3.put_object(
                 Bucket=self.bucket,
                 Key=self.key,
-                Body=bytes(self._buffer),
+                Body=self._buffer,
                 ContentType=self.content_type,
                 ServerSideEncryption="AES256",
             )
         else:
             if self._buffer:
-                self._upload_part(bytes(self._buffer))
+                self._upload_part(self._buffer)
             s3.complete_multipart_upload(
                 Bucket=self.bucket, Key=self.key, UploadId=self._upload_id, MultipartUpload={"Parts": self._parts}
             )
-        self._buffer.clear()
+        self._buffer = bytearray()
         self._done = True
 
     def abort(self) -> None:
         if self._upload_id is not None and not self._done:
             clients.s3().abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self._upload_id)
-        self._buffer.clear()
+        self._buffer = bytearray()
         self._done = True
 
 

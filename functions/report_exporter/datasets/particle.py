@@ -66,8 +66,10 @@ DATASET = Dataset(
     columns=COLUMNS,
     read=read,
     description="Particle data operations per device and day (devices report) for a calendar month",
-    # ~33k distinct device ids fit one dictionary: large row groups give smaller files (perf-baseline.md).
-    row_group_size=1_048_576,
+    # Memory must stay flat whatever the org's size: 1,048,576-row groups made smaller files (~33k device ids
+    # fit one dictionary, perf-baseline.md) but peaked at 292 MiB for 1M rows and 490 MiB for 3M; 262,144
+    # rows peak at 255 / 278 MiB for a ~25 % larger file (bench/README.md).
+    row_group_size=262_144,
     queries=(
         NamedQuery(
             "particle_usage_by_device_month",

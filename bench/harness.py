@@ -1,0 +1,488 @@
+"""Shared machinery of the vendor benchmarks (``bench_<vendor>.py``): world process, measurement, tables.
+
+A benchmark script describes its vendor with a :class:`Vendor` (how to generate the input once, how to
+serve it from a simulator, how to run each variant) and calls :func:`main`. The script is then run in
+three roles, chosen by hidden flags:
+
+* the **driver** (no flag): generates the input once into ``bench/data/``, starts the world, runs every
+  variant ``--runs`` times in fresh processes and prints the table;
+* the **world** (``--world``): moto's S3 behind a small HTTP front, and the vendor simulator serving the
+  pre-generated file, both on loopback, so neither moto's objects nor the vendor's work count against
+  the measured process;
+* a **measured process** (``--measure VARIANT``): imports what the variant needs, notes its RSS and CPU
+  time (``post-import``), runs the variant once and prints one JSON line.
+
+The figures are the operating system's accounting of the whole measured process (``os.wait4``): wall
+clock, user+sys CPU and maximum resident set size (``ru_maxrss``), with interpreter start-up and imports
+included, as in a Lambda invocation. The process also reports its own ``VmHWM`` (a cross-check of
+``ru_maxrss``) and the peak of Arrow's default memory pool.
+
+Only the standard library is imported at module level: a measured process must not pay for the driver.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.abc
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "bench" / "data"
+RAW_BUCKET = "bench-raw"
+CURATED_BUCKET = "bench-curated"
+GOAL_MIB = 300
+GOAL_RATIO = 1 / 3
+BASELINE = "pandas"
+
+sys.path[:0] = [str(ROOT / "functions"), str(ROOT)]
+
+# A variant's preparation: do the imports and set-up, return the work to measure (which returns its facts).
+Prepare = Callable[[dict[str, Any], Path, Path], Callable[[], dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Vendor:
+    """What a benchmark script tells the harness about its vendor."""
+
+    name: str
+    title: str
+    script: str
+    suffix: str
+    variants: dict[str, str]
+    generate: Callable[[Path, int], None]
+    serve: Callable[[Path], dict[str, Any]]
+    prepare: dict[str, Prepare]
+    check_column: str
+    pipeline: tuple[str, ...] = ("download", "parquet")
+
+    def source(self, rows: int) -> Path:
+        return DATA / f"{self.name}_{rows}{self.suffix}"
+
+
+class NoPandas(importlib.abc.MetaPathFinder):
+    """Makes ``import pandas`` fail as it would where pandas is not installed (the Lambda layer has none).
+
+    pyarrow imports pandas lazily on first use when it is there (~1 s, ~40 MiB): the pipeline variants
+    block it so they pay what the deployed function pays.
+    """
+
+    def find_spec(self, name: str, path: Any, target: Any = None) -> None:
+        if name == "pandas" or name.startswith("pandas."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+
+def _status_mib(field: str) -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+# Input.
+
+
+def generate_once(path: Path, rows: int, write: Callable[[int], Iterator[bytes]]) -> None:
+    """Write ``write(rows)``'s chunks to ``path`` unless a file for the same row count is already there."""
+    marker = path.with_name(path.name + ".rows")
+    if path.exists() and marker.exists() and marker.read_text() == str(rows):
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    partial = path.with_name(path.name + ".partial")
+    with partial.open("wb") as out:
+        for chunk in write(rows):
+            out.write(chunk)
+    partial.replace(path)
+    marker.write_text(str(rows))
+    print(f"generated {rows:,} rows -> {path.relative_to(ROOT)} ({path.stat().st_size / 1e6:.1f} MB) "
+          f"in {time.perf_counter() - started:.1f} s", flush=True)
+
+
+def file_chunks(path: Path | str, size: int = 1 << 20) -> Iterator[bytes]:
+    """A file's bytes in chunks (what a simulator serves instead of generating rows on every request)."""
+    with Path(path).open("rb") as data:
+        while chunk := data.read(size):
+            yield chunk
+
+
+# The world: S3 (moto) and the vendor simulator, in their own process.
+
+
+def serve_world(vendor: Vendor, source: Path) -> None:
+    """Serve moto S3 and the vendor's simulator; print where (one JSON line), then serve until killed."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Thread
+
+    import boto3
+    from botocore.awsrequest import AWSPreparedRequest
+    from botocore.compat import HTTPHeaders
+    from moto import mock_aws
+    from moto.core.models import botocore_stubber
+
+    mock = mock_aws()
+    mock.start()
+    s3 = boto3.client("s3", region_name="us-east-1")
+    for bucket in (RAW_BUCKET, CURATED_BUCKET):
+        s3.create_bucket(Bucket=bucket)
+
+    class S3Front(BaseHTTPRequestHandler):
+        """Hands each HTTP request to moto's own dispatcher (the venv has no ``moto[server]``/flask)."""
+
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return None
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            headers = HTTPHeaders()
+            for name, value in self.headers.items():
+                headers[name] = value
+            request = AWSPreparedRequest(self.command, f"https://s3.amazonaws.com{self.path}", headers, body, False)
+            status, out_headers, out_body = botocore_stubber.process_request(request)  # type: ignore[misc]
+            payload = out_body.encode() if isinstance(out_body, str) else (out_body or b"")
+            self.send_response(int(status))
+            sent_length = False
+            for name, value in dict(out_headers).items():
+                if name.lower() == "transfer-encoding":
+                    continue
+                if name.lower() == "content-length":
+                    if self.command != "HEAD":
+                        continue
+                    sent_length = True
+                self.send_header(name, str(value))
+            if self.command != "HEAD":
+                self.send_header("Content-Length", str(len(payload)))
+            elif not sent_length:
+                self.send_header("Content-Length", "0")
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(payload)
+
+        do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _serve
+
+    front = ThreadingHTTPServer(("127.0.0.1", 0), S3Front)
+    front.daemon_threads = True
+    Thread(target=front.serve_forever, daemon=True).start()
+    world = {"s3": f"http://127.0.0.1:{front.server_address[1]}", **vendor.serve(source)}
+    print(json.dumps(world), flush=True)
+    while True:
+        time.sleep(3600)
+
+
+def s3_env(world: dict[str, Any]) -> dict[str, str]:
+    """Environment that points boto3 at the world's S3 (as ``AWS_ENDPOINT_URL_S3`` would in the local runner)."""
+    env = {**os.environ, "AWS_ENDPOINT_URL_S3": world["s3"], "AWS_ACCESS_KEY_ID": "testing",
+           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+    env.pop("AWS_PROFILE", None)
+    return env
+
+
+def measured_env(world: dict[str, Any]) -> dict[str, str]:
+    """The world's S3, plus a bytecode cache of the benchmark's own (``bench/data/pycache``).
+
+    Without cached bytecode every measured process would compile each module it imports (a venv
+    synced without ``.pyc`` files, or ``PYTHONDONTWRITEBYTECODE`` set) and count that as import time.
+    A deployed Lambda ships compiled dependencies; the warm-up run fills the cache.
+    """
+    env = s3_env(world)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(DATA / "pycache")
+    return env
+
+
+# A measured process.
+
+
+def _sample(path: Path, stop: Any, interval: float = 0.005) -> None:
+    """Append (seconds, VmRSS MiB, Arrow pool MiB) to ``path`` every ``interval`` until ``stop`` is set."""
+    started = time.perf_counter()
+    samples = []
+    pool = sys.modules["pyarrow"].default_memory_pool() if "pyarrow" in sys.modules else None
+    while not stop.wait(interval):
+        arrow = pool.bytes_allocated() / 2**20 if pool is not None else 0.0
+        samples.append(f"{time.perf_counter() - started:.3f}\t{_status_mib('VmRSS'):.1f}\t{arrow:.1f}\n")
+    path.write_text("seconds\trss_mib\tarrow_mib\n" + "".join(samples))
+
+
+def measured_main(vendor: Vendor, variant: str, source: Path, scratch: Path, trace: Path | None = None) -> None:
+    if variant != BASELINE:
+        sys.meta_path.insert(0, NoPandas())
+    world = json.loads(sys.stdin.read())
+    work = vendor.prepare[variant](world, source, scratch)
+    imported = {"import_rss_mib": _status_mib("VmRSS"), "import_cpu": _cpu_seconds()}
+    if trace is not None:
+        import threading
+
+        stop = threading.Event()
+        sampler = threading.Thread(target=_sample, args=(trace, stop), daemon=True)
+        sampler.start()
+    try:
+        result = work()
+    finally:
+        if trace is not None:
+            stop.set()
+            sampler.join()
+    result.update(imported, vm_hwm_mib=_status_mib("VmHWM"))
+    if "pyarrow" in sys.modules:
+        result["arrow_peak_mib"] = sys.modules["pyarrow"].default_memory_pool().max_memory() / 2**20
+    print(json.dumps(result), flush=True)
+
+
+def run_measured(vendor: Vendor, variant: str, world: dict[str, Any], source: Path, scratch: Path,
+                 trace: Path | None = None) -> dict[str, Any]:
+    """Run one variant in a fresh process; return its facts plus the OS's wall, CPU and peak RSS."""
+    command = [sys.executable, vendor.script, "--measure", variant, "--source", str(source), "--scratch", str(scratch)]
+    if trace is not None:
+        command += ["--trace", str(trace)]
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        command,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=measured_env(world), cwd=ROOT,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write(json.dumps(world).encode())
+    proc.stdin.close()
+    output = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"{vendor.name} variant {variant} failed with exit code {proc.returncode}")
+    result: dict[str, Any] = json.loads(output.decode().strip().splitlines()[-1])
+    result.update(wall=wall, cpu=usage.ru_utime + usage.ru_stime, rss_mib=usage.ru_maxrss / 1024)
+    return result
+
+
+# The driver.
+
+
+def main(vendor: Vendor) -> None:
+    parser = argparse.ArgumentParser(description=f"Benchmark: {vendor.title}")
+    parser.add_argument("--rows", type=int, default=1_000_000, help="rows in the report (default 1,000,000)")
+    parser.add_argument("--runs", type=int, default=3, help="runs per variant, interleaved; the table shows medians")
+    parser.add_argument("--warmup", type=int, default=1,
+                        help="unrecorded runs of each variant first (page cache, bytecode cache; default 1)")
+    parser.add_argument("--variants", default=",".join(vendor.variants),
+                        help="comma list of " + ", ".join(vendor.variants) + " (default: all)")
+    parser.add_argument("--trace", type=Path, metavar="DIR",
+                        help="also write each measured run's RSS and Arrow-pool timeline (5 ms samples) into DIR; "
+                             "the sampler thread perturbs the figures slightly")
+    parser.add_argument("--measure", help=argparse.SUPPRESS)
+    parser.add_argument("--world", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--source", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--scratch", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.world:
+        serve_world(vendor, args.source)
+        return
+    if args.measure:
+        measured_main(vendor, args.measure, args.source, args.scratch, args.trace)
+        return
+
+    if args.runs < 1 or args.rows < 1 or args.warmup < 0:
+        parser.error("--runs and --rows must be at least 1, --warmup at least 0")
+    variants = [v for v in args.variants.split(",") if v]
+    unknown = [v for v in variants if v not in vendor.variants]
+    if unknown:
+        parser.error(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(vendor.variants)}")
+    if "parquet" in variants and "download" not in variants:
+        variants.insert(0, "download")  # WriteParquet reads what DownloadReport put into S3
+    source = vendor.source(args.rows)
+    vendor.generate(source, args.rows)
+    scratch = DATA / "scratch" / vendor.name
+    scratch.mkdir(parents=True, exist_ok=True)
+    world_proc = subprocess.Popen([sys.executable, vendor.script, "--world", "--source", str(source)],
+                                  stdout=subprocess.PIPE, cwd=ROOT)
+    results: dict[str, list[dict[str, Any]]] = {}
+    try:
+        assert world_proc.stdout is not None
+        world = json.loads(world_proc.stdout.readline())
+        for run in range(-args.warmup, args.runs):
+            label = f"run {run + 1}/{args.runs}" if run >= 0 else "warm-up"
+            for variant in variants:
+                trace = None
+                if args.trace is not None and run >= 0:
+                    args.trace.mkdir(parents=True, exist_ok=True)
+                    trace = args.trace.resolve() / f"{vendor.name}-{variant}-{run + 1}.tsv"
+                result = run_measured(vendor, variant, world, source, scratch, trace)
+                if variant == "download":
+                    world["raw"] = result["raw"]
+                if run >= 0:
+                    results.setdefault(variant, []).append(result)
+                print(f"{vendor.name} {label:7s} {variant:9s} wall {result['wall']:6.2f} s"
+                      f"  cpu {result['cpu']:6.2f} s  peak {result['rss_mib']:5.0f} MiB"
+                      f"  (post-import {result['import_rss_mib']:3.0f} MiB, VmHWM {result['vm_hwm_mib']:.0f},"
+                      f" Arrow pool peak {result.get('arrow_peak_mib', 0):.0f})", flush=True)
+        checks = verify(vendor, results, world)
+    finally:
+        world_proc.terminate()
+        world_proc.wait(timeout=30)
+    report(vendor, results, args.rows, source, checks)
+
+
+def verify(vendor: Vendor, results: dict[str, list[dict[str, Any]]], world: dict[str, Any]) -> dict[str, str]:
+    """Exact sum of ``vendor.check_column`` in each Parquet output (the published one is read back from S3)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    def total(table: pa.Table) -> str:
+        return str(pc.sum(table.column(0)).as_py())
+
+    sums: dict[str, str] = {}
+    for variant, runs in results.items():
+        last = runs[-1]
+        if "path" in last:
+            sums[variant] = total(pq.read_table(last["path"], columns=[vendor.check_column]))
+        elif "bucket" in last:
+            os.environ.update(s3_env(world))
+            import boto3
+
+            body = boto3.client("s3").get_object(Bucket=last["bucket"], Key=last["key"])["Body"].read()
+            sums[variant] = total(pq.read_table(pa.BufferReader(body), columns=[vendor.check_column]))
+    return sums
+
+
+def report(vendor: Vendor, results: dict[str, list[dict[str, Any]]], rows: int, source: Path,
+           checks: dict[str, str]) -> None:
+    import pyarrow
+
+    try:
+        import pandas
+
+        pandas_version = pandas.__version__
+    except ImportError:
+        pandas_version = "not installed"
+
+    def median(variant: str, key: str) -> float:
+        return statistics.median(r[key] for r in results[variant])
+
+    base = BASELINE if BASELINE in results else None
+    runs = len(next(iter(results.values())))
+    print(f"\n{vendor.title}: {rows:,} rows, {source.stat().st_size / 1e6:.1f} MB {vendor.suffix.lstrip('.')}; "
+          f"pyarrow {pyarrow.__version__}, pandas {pandas_version}, {os.cpu_count()} CPUs; "
+          f"medians of {runs} run(s), whole process\n")
+    print("| variant | wall s | CPU s | peak MiB | post-import MiB | import CPU s "
+          "| wall ÷ pandas | CPU ÷ pandas | peak ÷ pandas | goal |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    limit = GOAL_MIB if base is None else min(GOAL_MIB, GOAL_RATIO * median(base, "rss_mib"))
+    for variant in results:
+        wall, cpu, rss = median(variant, "wall"), median(variant, "cpu"), median(variant, "rss_mib")
+        ratios = ["-", "-", "-"]
+        if base:
+            ratios = [f"{value / median(base, key):.2f}" for value, key in
+                      ((wall, "wall"), (cpu, "cpu"), (rss, "rss_mib"))]
+        goal = "baseline" if variant == base else ("met" if rss < limit else "not met")
+        print(f"| {vendor.variants[variant]} | {wall:.2f} | {cpu:.2f} | {rss:.0f} "
+              f"| {median(variant, 'import_rss_mib'):.0f} | {median(variant, 'import_cpu'):.2f} "
+              f"| {' | '.join(ratios)} | {goal} |")
+    goal_text = f"peak < {GOAL_MIB} MiB"
+    if base:
+        goal_text += f" and < ⅓ of pandas' peak ({GOAL_RATIO * median(base, 'rss_mib'):.0f} MiB)"
+    print(f"\nratios are ours ÷ pandas (below 1 is better); goal: {goal_text}. Reported, never asserted.")
+    print("post-import: RSS and CPU once the variant's imports and set-up are done, before any work "
+          "(interpreter + libraries)")
+    counted = {v: r[-1]["rows"] for v, r in results.items() if r[-1].get("rows") is not None}
+    print(f"rows out: {counted}")
+    if checks:
+        agree = "all equal" if len(set(checks.values())) == 1 else "DIFFERENT"
+        print(f"sum of {vendor.check_column}: {checks} ({agree})")
+    sizes = {v: f"{r[-1]['bytes'] / 1e6:.1f} MB" for v, r in results.items() if "bytes" in r[-1]}
+    print(f"output sizes: {sizes}")
+
+
+# Helpers for the vendors' variants.
+
+
+def load_pyarrow_as_deployed() -> None:
+    """Load pyarrow the way the WriteParquet Lambda does: ``logic.write_parquet`` first (it sets Arrow's
+    allocator options before pyarrow loads), so the local variants run with the same allocator."""
+    import report_exporter.logic.write_parquet  # noqa: F401
+
+
+def write_row_groups(data: Any, batches: Iterator[Any], out: Path) -> int:
+    """Encode ``batches`` of ``data``'s reader schema into local Parquet row groups on this thread.
+
+    Row groups are gathered as logic/write_parquet does (same row-group size and dictionary columns),
+    without the lineage columns or the writer thread (perf-baseline.md variant a): the reader's cost
+    without S3, on the same input as pandas.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = data.reader_schema
+    dictionary = [n for n in data.dictionary_columns or schema.names if n in schema.names]
+    rows, pending, pending_rows = 0, [], 0
+    with pq.ParquetWriter(out, schema, compression="zstd", use_dictionary=dictionary) as writer:
+        for batch in batches:
+            pending.append(batch)
+            rows += batch.num_rows
+            pending_rows += batch.num_rows
+            if pending_rows >= data.row_group_size:
+                writer.write_table(pa.Table.from_batches(pending), row_group_size=data.row_group_size)
+                pending, pending_rows = [], 0
+        if pending:
+            writer.write_table(pa.Table.from_batches(pending), row_group_size=data.row_group_size)
+    return rows
+
+
+def prepare_download(world: dict[str, Any], plan: Any, adapter_class: Any) -> Callable[[], dict[str, Any]]:
+    """DownloadReport as deployed: the vendor adapter streams the READY report into S3 raw (multipart)."""
+    from pydantic import SecretStr
+
+    from report_exporter.adapters.http_client import build_client
+    from report_exporter.logic.download_report import download_report
+    from report_exporter.models.payloads import DownloadInput, JobStatus, ReportJob
+
+    credentials = {k: SecretStr(v) for k, v in world["credentials"].items()}
+    adapter = adapter_class(plan.export, build_client(plan.export.resolved_base_url()), credentials)
+    job = ReportJob(report_id=world["report_id"], status=JobStatus.READY, requested_at=plan.started_at)
+
+    def work() -> dict[str, Any]:
+        raw = download_report(DownloadInput(plan=plan, job=job), adapter=adapter, raw_bucket=RAW_BUCKET,
+                              now=plan.started_at)
+        return {"raw": raw.model_dump(mode="json"), "bytes": sum(o.bytes for o in raw.objects)}
+
+    return work
+
+
+def prepare_parquet(world: dict[str, Any], make_plan: Callable[[dict[str, Any]], Any]) -> Callable[[], dict[str, Any]]:
+    """WriteParquet as deployed: S3 raw -> Parquet staging (multipart) -> footer check -> publish.
+
+    ``logic.write_parquet`` is imported first, as the Lambda handler does: it is the module that loads
+    pyarrow there (and sets Arrow's allocator options before it does).
+    """
+    from report_exporter.logic.write_parquet import write_parquet
+    from report_exporter.models.payloads import JobStatus, ParquetInput, RawReport, ReportJob
+
+    plan = make_plan(world)
+
+    job = ReportJob(report_id=world["report_id"], status=JobStatus.READY, requested_at=plan.started_at)
+    raw = RawReport.model_validate(world["raw"])
+
+    def work() -> dict[str, Any]:
+        curated = write_parquet(ParquetInput(plan=plan, job=job, raw=raw), raw_bucket=RAW_BUCKET,
+                                curated_bucket=CURATED_BUCKET, now=plan.started_at)
+        (obj,) = curated.objects
+        return {"rows": curated.rows, "bytes": obj.bytes, "bucket": CURATED_BUCKET, "key": obj.key}
+
+    return work
