@@ -83,19 +83,8 @@ def parquet(world: dict[str, Any], source: Path, scratch: Path) -> Callable[[], 
 
 
 def convert(world: dict[str, Any], source: Path, scratch: Path) -> Callable[[], dict[str, Any]]:
-    harness.load_pyarrow_as_deployed()
-    from report_exporter.datasets.base import ReadContext
-    from report_exporter.datasets.here import DATASET
-
-    context = ReadContext(plan=plan(world), report_id=world["report_id"], source_key="local")
-    out = scratch / "convert.parquet"
-
-    def work() -> dict[str, Any]:
-        with source.open("rb") as data:
-            rows = harness.write_row_groups(DATASET, DATASET.read(data, context), out)
-        return {"rows": rows, "bytes": out.stat().st_size, "path": str(out)}
-
-    return work
+    return harness.prepare_convert("report_exporter.datasets.here", plan(world), world["report_id"], source,
+                                   scratch)
 
 
 def pandas(world: dict[str, Any], source: Path, scratch: Path) -> Callable[[], dict[str, Any]]:

@@ -465,6 +465,26 @@ def prepare_download(world: dict[str, Any], plan: Any, adapter_class: Any) -> Ca
     return work
 
 
+def prepare_convert(dataset_module: str, plan: Any, report_id: str, source: Path, scratch: Path
+                    ) -> Callable[[], dict[str, Any]]:
+    """The dataset's reader on the local file into local Parquet: the same input pandas gets, no S3."""
+    load_pyarrow_as_deployed()
+    import importlib
+
+    from report_exporter.datasets.base import ReadContext
+
+    dataset = importlib.import_module(dataset_module).DATASET
+    context = ReadContext(plan=plan, report_id=report_id, source_key="local")
+    out = scratch / "convert.parquet"
+
+    def work() -> dict[str, Any]:
+        with source.open("rb") as data:
+            rows = write_row_groups(dataset, dataset.read(data, context), out)
+        return {"rows": rows, "bytes": out.stat().st_size, "path": str(out)}
+
+    return work
+
+
 def prepare_parquet(world: dict[str, Any], make_plan: Callable[[dict[str, Any]], Any]) -> Callable[[], dict[str, Any]]:
     """WriteParquet as deployed: S3 raw -> Parquet staging (multipart) -> footer check -> publish.
 
