@@ -5,10 +5,9 @@ from __future__ import annotations
 from report_exporter.adapters import adapter_factory
 from report_exporter.adapters.base import ReportAdapter
 from report_exporter.adapters.http_client import build_client
-from report_exporter.aws.ledger import Ledger, ledger_from_env
+from report_exporter.aws.ledger import ledger
 from report_exporter.aws.secrets import export_credentials
 from report_exporter.models.exports import ExportBase
-from report_exporter.models.settings import settings
 
 
 def adapter_for(export: ExportBase) -> ReportAdapter:
@@ -17,6 +16,4 @@ def adapter_for(export: ExportBase) -> ReportAdapter:
     return factory(export, build_client(export.resolved_base_url()), export_credentials(export.secret_name))
 
 
-def ledger() -> Ledger:
-    """The job ledger named by the Lambda's environment (none when LEDGER_TABLE is empty)."""
-    return ledger_from_env(settings().LEDGER_TABLE)
+__all__ = ["adapter_for", "ledger"]

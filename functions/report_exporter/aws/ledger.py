@@ -305,3 +305,10 @@ class DynamoLedger:
 
 def ledger_from_env(table: str) -> Ledger:
     return DynamoLedger(table) if table else NullLedger()
+
+
+def ledger() -> Ledger:
+    """The job ledger named by the Lambda's environment (none when LEDGER_TABLE is empty)."""
+    from report_exporter.models.settings import settings
+
+    return ledger_from_env(settings().LEDGER_TABLE)

@@ -7,7 +7,9 @@ partition keys: they live in the object key (``export=.../period=...``), not in 
 
 from __future__ import annotations
 
+import csv
 import io
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -200,8 +202,6 @@ class CsvLayout:
 
 
 def _split_header(line: bytes) -> list[str]:
-    import csv
-
     text = line.decode("utf-8-sig", errors="replace").rstrip("\r\n")
     return next(csv.reader([text]), [])
 
@@ -264,8 +264,6 @@ def csv_batches(source: IO[bytes], layout: CsvLayout, *, sniff_bytes: int = 1 <<
 
 def _describe_arrow_error(message: str, labels: list[str]) -> str:
     """Arrow says 'In CSV column #3: Row #7: ...': name the column too."""
-    import re
-
     found = re.search(r"column #(\d+)", message)
     if found and int(found.group(1)) < len(labels):
         message = f"column {labels[int(found.group(1))]!r}: {message}"

@@ -8,12 +8,12 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from report_exporter import clock
+from report_exporter.aws.ledger import ledger
 from report_exporter.aws.notify import sns_notifier
 from report_exporter.logic.record_failure import record_failure
 from report_exporter.models.payloads import FailureInput
 from report_exporter.models.settings import settings
 from report_exporter.observability import logger
-from report_exporter.wiring import ledger
 
 
 @logger.inject_lambda_context(log_event=False)

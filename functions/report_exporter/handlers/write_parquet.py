@@ -8,11 +8,11 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from report_exporter import clock
+from report_exporter.aws.ledger import ledger
 from report_exporter.logic.write_parquet import write_parquet
 from report_exporter.models.payloads import ParquetInput
 from report_exporter.models.settings import settings
 from report_exporter.observability import logger
-from report_exporter.wiring import ledger
 
 
 @logger.inject_lambda_context(log_event=False)
