@@ -24,7 +24,7 @@ class VendorThrottledError(TransientError):
 
 
 class VendorUnavailableError(TransientError):
-    """5xx, timeout or connection failure talking to a vendor."""
+    """5xx, timeout, connection failure, or an unreadable answer (an empty or non-JSON 200) from a vendor."""
 
 
 class OutstandingReportCapError(TransientError):
@@ -37,6 +37,10 @@ class ReportBusyError(TransientError):
 
 class ReportNotAvailableYetError(TransientError):
     """The vendor has not produced the period's data yet (for example Senet's 404 for last month)."""
+
+
+class ReportSupersededError(ExporterError):
+    """A newer request replaced the report this execution was following; it stops without touching the ledger."""
 
 
 class VendorAuthError(ExporterError):
@@ -81,32 +85,3 @@ class InvalidReportError(ExporterError):
 
 class SecretError(ExporterError):
     """The export's secret is missing, unreadable or lacks a required field."""
-
-
-TRANSIENT_ERRORS: tuple[type[ExporterError], ...] = (
-    VendorThrottledError,
-    VendorUnavailableError,
-)
-"""Errors every Lambda task retries with exponential backoff and full jitter."""
-
-ALL_ERRORS: tuple[type[ExporterError], ...] = tuple(
-    cls
-    for cls in (
-        VendorThrottledError,
-        VendorUnavailableError,
-        OutstandingReportCapError,
-        ReportBusyError,
-        ReportNotAvailableYetError,
-        VendorAuthError,
-        VendorRequestError,
-        VendorContractError,
-        InvalidExportError,
-        ReportFailedError,
-        ReportArchivedError,
-        ReportTimedOutError,
-        ReportNotAvailableError,
-        DownloadExpiredError,
-        InvalidReportError,
-        SecretError,
-    )
-)

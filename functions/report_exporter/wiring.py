@@ -1,19 +1,29 @@
-"""Composition root for the Lambdas: builds adapters with their HTTP client and credentials."""
+"""Composition root of the vendor-calling Lambdas: each adapter gets its HTTP client, credentials and clock.
+
+The client's every call is bounded by the invocation's remaining time (less ``limits.CALL_MARGIN_SECONDS``),
+so a vendor that hangs ends as a retried ``VendorUnavailableError`` instead of a Lambda timeout.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+from report_exporter import runtime
 from report_exporter.adapters import adapter_factory
 from report_exporter.adapters.base import ReportAdapter
 from report_exporter.adapters.http_client import build_client
-from report_exporter.aws.ledger import ledger
 from report_exporter.aws.secrets import export_credentials
 from report_exporter.models.exports import ExportBase
 
 
-def adapter_for(export: ExportBase) -> ReportAdapter:
-    """The export's vendor adapter, talking to its configured base URL with its secret's credentials."""
+def adapter_for(export: ExportBase, context: Any = None) -> ReportAdapter:
+    """The export's vendor adapter, talking to its configured base URL with its secret's credentials.
+
+    Args:
+        export: The export.
+        context: The Lambda context; its remaining time bounds every vendor call.
+    """
     factory = adapter_factory(export.vendor_name)
-    return factory(export, build_client(export.resolved_base_url()), export_credentials(export.secret_name))
-
-
-__all__ = ["adapter_for", "ledger"]
+    remaining = None if context is None else (lambda: context.get_remaining_time_in_millis() / 1000)
+    client = build_client(export.resolved_base_url(), transport=runtime.transport(), remaining=remaining)
+    return factory(export, client, export_credentials(export.secret_name), runtime.clock())

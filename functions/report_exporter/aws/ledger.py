@@ -1,40 +1,68 @@
-"""The job ledger: one DynamoDB item per (export, period), plus one outstanding-request item per vendor account.
+"""The job ledger: one DynamoDB item per (export, period), and one outstanding-request item per vendor account.
 
 It is what makes runs safe to repeat: a rerun, a Step Functions retry or a second schedule firing
 *adopts* the open vendor report instead of requesting another; a vendor account never has more
-reports in flight than the vendor allows, across executions; a vendor report is published once.
-Writes are conditional: the run item carries a version number (optimistic concurrency), the slot
-item is a string set whose size is checked in the same write that adds to it.
+reports in flight than the vendor allows, across executions; a vendor report is downloaded and
+published once, and no execution ends SUCCEEDED without its partition published.
 
-Run item (pk ``EXPORT#<export>``, sk ``PERIOD#<period>``): status, report_id, execution (owner),
-requested_at, polls, raw (JSON: key, bytes, sha256 per object), rows, parquet keys, last_error.
+Lifecycle of a run item (``status``), every transition a conditional write in this module::
+
+                 claim                requested             polled(ready)
+    (none) ───────────────► REQUESTING ─────────► PENDING ───────────────► READY
+    FAILED ──┘ (new request)    │ requested(sync)                           │
+    PUBLISHED┘                  └───────────────────────────► READY ◄───────┘
+                                                                 │ begin_download
+                                                                 ▼
+         PUBLISHED ◄── published ── PUBLISHING ◄── begin_publish ── DOWNLOADED ◄── downloaded ── DOWNLOADING
+
+    any open status ── failed / ended (lease holder, or anyone once the lease expired) ──► FAILED
+
+Claims are leases. The item's ``lease_owner`` (an execution ARN) is the one execution that may move it
+on and that answers for it; ``lease_expires`` (epoch seconds) is tied to the work the lease covers:
+the requester's report deadline while the report is pending, the function's timeout while a
+download or a publish runs (``limits.py``). An execution that finds a live lease held by another
+one *follows* it (adopts the report, reuses the raw file, waits for the publish and reports its
+result: ``ReportBusyError`` is retried by the state machine); one that finds an expired lease takes
+it over. Only the lease holder, or anyone once the lease has expired, may fail the item: a failing
+adopter leaves the owner's run alone and only notes ``last_failure``.
+
+The slot item (pk ``ACCOUNT#<account>``) holds one lease per execution that has a report outstanding
+at the vendor (``holders``: execution ARN -> export, period, expiry at the run's deadline); expired
+holders do not count and are dropped on the next write. An execution that ends without its Catch
+(stopped, timed out) releases its slot and fails its item through the ``EndRun`` rule.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any, Protocol
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from report_exporter import limits
 from report_exporter.aws import clients
-from report_exporter.errors import OutstandingReportCapError, ReportBusyError
+from report_exporter.errors import OutstandingReportCapError, ReportBusyError, ReportSupersededError
 from report_exporter.models.payloads import CuratedObject, RawObject, RunPlan
 
-REQUESTING = "REQUESTING"
-PENDING = "PENDING"
-READY = "READY"
-DOWNLOADED = "DOWNLOADED"
-PUBLISHING = "PUBLISHING"
-PUBLISHED = "PUBLISHED"
-FAILED = "FAILED"
-OPEN = {PENDING, READY, DOWNLOADED, PUBLISHING}
-# A claim or publish older than this is from an execution that died: it may be taken over.
-STALE_AFTER = timedelta(minutes=20)
+
+class RunStatus(StrEnum):
+    REQUESTING = "REQUESTING"
+    PENDING = "PENDING"
+    READY = "READY"
+    DOWNLOADING = "DOWNLOADING"
+    DOWNLOADED = "DOWNLOADED"
+    PUBLISHING = "PUBLISHING"
+    PUBLISHED = "PUBLISHED"
+    FAILED = "FAILED"
+
+
+# A report in one of these states can be adopted by another execution of the same export and period.
+ADOPTABLE = frozenset({RunStatus.PENDING, RunStatus.READY, RunStatus.DOWNLOADING, RunStatus.DOWNLOADED,
+                       RunStatus.PUBLISHING})
 
 _SER = TypeSerializer()
 _DES = TypeDeserializer()
@@ -45,60 +73,22 @@ class Claim:
     """What RequestReport may do: request a new report, or adopt the open one."""
 
     adopt: bool
+    job: str | None = None
     report_id: str | None = None
-    status: str | None = None
-    polls: int = 0
 
 
 class Ledger(Protocol):
     def claim(self, plan: RunPlan, *, now: datetime) -> Claim: ...
-    def acquire_slot(self, plan: RunPlan, cap: int) -> None: ...
-    def release_slot(self, plan: RunPlan) -> None: ...
-    def requested(self, plan: RunPlan, report_id: str | None, status: str, *, now: datetime) -> None: ...
-    def polled(self, plan: RunPlan, polls: int, status: str, *, now: datetime) -> None: ...
-    def begin_download(self, plan: RunPlan, report_id: str, *, now: datetime) -> list[RawObject] | None: ...
-    def downloaded(self, plan: RunPlan, report_id: str | None, objects: list[RawObject], *, now: datetime) -> None: ...
-    def begin_publish(self, plan: RunPlan, report_id: str | None, *, now: datetime) -> list[CuratedObject] | None: ...
-    def published(self, plan: RunPlan, report_id: str | None, objects: list[CuratedObject], *,
-                  now: datetime) -> None: ...
-    def failed(self, plan: RunPlan | None, export: str, period: str | None, execution: str, error: str,
-               message: str, *, now: datetime) -> None: ...
-
-
-class NullLedger:
-    """No ledger (unit tests of logic, tools): every run requests, nothing is shared."""
-
-    def claim(self, plan: RunPlan, *, now: datetime) -> Claim:
-        return Claim(adopt=False)
-
-    def acquire_slot(self, plan: RunPlan, cap: int) -> None:
-        return None
-
-    def release_slot(self, plan: RunPlan) -> None:
-        return None
-
-    def requested(self, plan: RunPlan, report_id: str | None, status: str, *, now: datetime) -> None:
-        return None
-
-    def polled(self, plan: RunPlan, polls: int, status: str, *, now: datetime) -> None:
-        return None
-
-    def begin_download(self, plan: RunPlan, report_id: str, *, now: datetime) -> list[RawObject] | None:
-        return None
-
-    def downloaded(self, plan: RunPlan, report_id: str | None, objects: list[RawObject], *, now: datetime) -> None:
-        return None
-
-    def begin_publish(self, plan: RunPlan, report_id: str | None, *, now: datetime) -> list[CuratedObject] | None:
-        return None
-
-    def published(self, plan: RunPlan, report_id: str | None, objects: list[CuratedObject], *,
-                  now: datetime) -> None:
-        return None
-
-    def failed(self, plan: RunPlan | None, export: str, period: str | None, execution: str, error: str,
-               message: str, *, now: datetime) -> None:
-        return None
+    def acquire_slot(self, plan: RunPlan, cap: int, *, now: datetime) -> None: ...
+    def release_slot(self, account: str, execution: str) -> None: ...
+    def requested(self, plan: RunPlan, *, job: str, report_id: str | None, ready: bool, now: datetime) -> None: ...
+    def polled(self, plan: RunPlan, *, job: str, polls: int, ready: bool, now: datetime) -> None: ...
+    def begin_download(self, plan: RunPlan, *, job: str, now: datetime) -> list[RawObject] | None: ...
+    def downloaded(self, plan: RunPlan, *, job: str, objects: list[RawObject], now: datetime) -> list[RawObject]: ...
+    def begin_publish(self, plan: RunPlan, *, job: str, now: datetime) -> list[CuratedObject] | None: ...
+    def published(self, plan: RunPlan, *, job: str, objects: list[CuratedObject], now: datetime) -> None: ...
+    def failed(self, *, export: str, period: str, execution: str, error: str, message: str,
+               now: datetime) -> bool: ...
 
 
 def _key(export: str, period: str) -> dict[str, Any]:
@@ -109,45 +99,73 @@ def _slot_key(account: str) -> dict[str, Any]:
     return {"pk": {"S": f"ACCOUNT#{account}"}, "sk": {"S": "OUTSTANDING"}}
 
 
-def _member(plan: RunPlan) -> str:
-    return f"{plan.export.name}/{plan.period}"
+def _epoch(moment: datetime) -> float:
+    return round(moment.timestamp(), 3)
+
+
+def _short(execution: str) -> str:
+    return execution.rsplit(":", 1)[-1]
 
 
 def _conditional_failed(exc: ClientError) -> bool:
     return bool(exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
 
 
+def _plain(value: Any) -> Any:
+    """DynamoDB numbers come back as Decimal: integers become int, the rest float."""
+    from decimal import Decimal
+
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | set):
+        return [_plain(v) for v in value]
+    return value
+
+
 class DynamoLedger:
     """The ledger in the stack's DynamoDB table (on-demand, point-in-time recovery, encrypted)."""
 
     def __init__(self, table: str) -> None:
+        if not table:
+            raise ValueError("the ledger needs a DynamoDB table name (LEDGER_TABLE)")
         self._table = table
 
-    def _get(self, export: str, period: str) -> dict[str, Any] | None:
-        item = clients.dynamodb().get_item(TableName=self._table, Key=_key(export, period), ConsistentRead=True)
-        raw = item.get("Item")
-        return {k: _DES.deserialize(v) for k, v in raw.items()} if raw else None
-
+    # Reading.
     def get(self, export: str, period: str) -> dict[str, Any] | None:
         """The run item as plain values (the operator's view)."""
-        return self._get(export, period)
+        return self._get(_key(export, period))
 
-    def _update(self, export: str, period: str, values: dict[str, Any], *, condition: str | None = None,
+    def slots(self, account: str) -> dict[str, dict[str, Any]]:
+        """The account's outstanding-request holders: execution ARN -> export, period, expiry."""
+        item = self._get(_slot_key(account)) or {}
+        holders: dict[str, dict[str, Any]] = item.get("holders") or {}
+        return holders
+
+    def _get(self, key: dict[str, Any]) -> dict[str, Any] | None:
+        item = clients.dynamodb().get_item(TableName=self._table, Key=key, ConsistentRead=True).get("Item")
+        return {k: _plain(_DES.deserialize(v)) for k, v in item.items()} if item else None
+
+    # Writing.
+    def _update(self, key: dict[str, Any], values: dict[str, Any], *, condition: str | None = None,
                 condition_values: dict[str, Any] | None = None, remove: tuple[str, ...] = ()) -> bool:
-        names = {f"#{k}": k for k in values} | {f"#{k}": k for k in remove}
-        expression = "SET " + ", ".join(f"#{k} = :{k}" for k in values)
+        """SET ``values``, REMOVE ``remove``, bump ``version``; False when ``condition`` did not hold."""
+        names = {f"#{k}": k for k in (*values, *remove, "version")}
+        expression = "SET " + ", ".join(f"#{k} = :{k}" for k in values) + " ADD #version :one"
         if remove:
             expression += " REMOVE " + ", ".join(f"#{k}" for k in remove)
-        attribute_values = {f":{k}": _SER.serialize(v) for k, v in values.items()}
+        attribute_values = {f":{k}": _SER.serialize(v) for k, v in values.items()} | {":one": {"N": "1"}}
         kwargs: dict[str, Any] = {}
         if condition:
+            import re
+
             kwargs["ConditionExpression"] = condition
             names |= {f"#{word}": word for word in re.findall(r"#(\w+)", condition)}
-            for k, v in (condition_values or {}).items():
-                attribute_values[f":{k}"] = _SER.serialize(v)
+            attribute_values |= {f":{k}": _SER.serialize(v) for k, v in (condition_values or {}).items()}
         try:
             clients.dynamodb().update_item(
-                TableName=self._table, Key=_key(export, period), UpdateExpression=expression,
+                TableName=self._table, Key=key, UpdateExpression=expression,
                 ExpressionAttributeNames=names, ExpressionAttributeValues=attribute_values, **kwargs,
             )
         except ClientError as exc:
@@ -156,159 +174,273 @@ class DynamoLedger:
             raise
         return True
 
+    def _run(self, plan: RunPlan, values: dict[str, Any], *, condition: str | None = None,
+             condition_values: dict[str, Any] | None = None, remove: tuple[str, ...] = ()) -> bool:
+        return self._update(_key(plan.export.name, plan.period), values, condition=condition,
+                            condition_values=condition_values, remove=remove)
+
+    @staticmethod
+    def _lease(plan: RunPlan, until: datetime, now: datetime) -> dict[str, Any]:
+        return {"lease_owner": plan.execution_id, "lease_expires": _epoch(until), "updated_at": now.isoformat()}
+
+    @staticmethod
+    def _live_lease_of_other(item: dict[str, Any], me: str, now: datetime) -> bool:
+        owner = item.get("lease_owner")
+        return bool(owner) and owner != me and float(item.get("lease_expires", 0)) > _epoch(now)
+
+    # The run item's transitions.
     def claim(self, plan: RunPlan, *, now: datetime) -> Claim:
         """Adopt the open report of this export and period, or take the right to request a new one.
 
         Raises:
-            ReportBusyError: another live execution is requesting it right now (retried).
+            ReportBusyError: another live execution is requesting it right now (retried, then adopted).
         """
         me = plan.execution_id
         for _ in range(5):
-            item = self._get(plan.export.name, plan.period)
-            if item and item.get("report_id") and item.get("status") in OPEN:
-                return Claim(adopt=True, report_id=str(item["report_id"]), status=str(item["status"]),
-                             polls=int(item.get("polls", 0)))
-            if item and item.get("status") == REQUESTING and item.get("execution") != me:
-                claimed = datetime.fromisoformat(str(item.get("claimed_at")))
-                if now - claimed < STALE_AFTER:
-                    raise ReportBusyError(
-                        f"export {plan.export.name!r} {plan.period}: execution "
-                        f"{str(item.get('execution')).rsplit(':', 1)[-1]} "
-                        "is requesting this report right now; this run will adopt it"
-                    )
+            item = self.get(plan.export.name, plan.period)
             version = int(item.get("version", 0)) if item else 0
-            values = {"status": REQUESTING, "execution": me, "claimed_at": now.isoformat(), "version": version + 1,
-                      "export": plan.export.name, "period": plan.period, "vendor": plan.export.vendor_name.value}
+            expected = {"expected": version}
+            status = item.get("status") if item else None
+            if item and status in ADOPTABLE and item.get("job"):
+                if status in (RunStatus.PENDING, RunStatus.READY) and not self._live_lease_of_other(item, me, now):
+                    # The requester is gone (its lease expired): this execution answers for the report now.
+                    if not self._run(plan, self._lease(plan, plan.deadline + limits.LEASE_GRACE, now),
+                                     condition="#version = :expected", condition_values=expected):
+                        continue
+                return Claim(adopt=True, job=str(item["job"]), report_id=item.get("report_id"))
+            if item and status == RunStatus.REQUESTING and self._live_lease_of_other(item, me, now):
+                raise ReportBusyError(
+                    f"export {plan.export.name!r} {plan.period}: execution {_short(str(item['lease_owner']))} "
+                    "is requesting this report right now; this run will adopt it"
+                )
+            values = {"status": RunStatus.REQUESTING.value, "export": plan.export.name, "period": plan.period,
+                      "vendor": plan.export.vendor_name.value, "claimed_at": now.isoformat(),
+                      **self._lease(plan, now + limits.REQUEST_LEASE, now)}
             condition = "attribute_not_exists(pk)" if item is None else "#version = :expected"
-            expected = {"expected": version} if item is not None else {}
             # A new request starts clean: nothing of the previous report may be reused for it.
-            stale_fields = ("report_id", "raw", "raw_report", "downloading") if item else ()
-            if self._update(plan.export.name, plan.period, values, condition=condition,
-                            condition_values=expected, remove=stale_fields):
+            stale = ("job", "report_id", "polls", "requested_at", "last_polled_at") if item else ()
+            if self._run(plan, values, condition=condition, condition_values={} if item is None else expected,
+                         remove=stale):
                 return Claim(adopt=False)
-        raise ReportBusyError(f"export {plan.export.name!r} {plan.period}: ledger kept changing")
+        raise ReportBusyError(f"export {plan.export.name!r} {plan.period}: the ledger kept changing; retrying")
 
-    def acquire_slot(self, plan: RunPlan, cap: int) -> None:
-        """Take one of the vendor account's ``cap`` outstanding-request slots (idempotent per run).
+    def requested(self, plan: RunPlan, *, job: str, report_id: str | None, ready: bool, now: datetime) -> None:
+        """The vendor accepted the request (async) or can be read at once (sync).
 
         Raises:
-            OutstandingReportCapError: all slots are taken; Step Functions retries later.
+            ReportBusyError: this execution's request lease was taken over meanwhile (retried, then adopted).
         """
-        member = _member(plan)
-        try:
-            clients.dynamodb().update_item(
-                TableName=self._table, Key=_slot_key(plan.export.account_key()), UpdateExpression="ADD #slots :m",
-                ConditionExpression="attribute_not_exists(#slots) OR size(#slots) < :cap OR contains(#slots, :one)",
-                ExpressionAttributeNames={"#slots": "slots"},
-                ExpressionAttributeValues={":m": {"SS": [member]}, ":cap": {"N": str(cap)}, ":one": {"S": member}},
-            )
-        except ClientError as exc:
-            if _conditional_failed(exc):
-                raise OutstandingReportCapError(
-                    f"{plan.export.vendor_name.value} account of export {plan.export.name!r} already has {cap} "
-                    "reports outstanding; waiting for one to finish"
-                ) from None
-            raise
-
-    def release_slot(self, plan: RunPlan) -> None:
-        if plan.export.max_outstanding_reports() is None:
-            return
-        clients.dynamodb().update_item(
-            TableName=self._table, Key=_slot_key(plan.export.account_key()), UpdateExpression="DELETE #slots :m",
-            ExpressionAttributeNames={"#slots": "slots"}, ExpressionAttributeValues={":m": {"SS": [_member(plan)]}},
-        )
-
-    def requested(self, plan: RunPlan, report_id: str | None, status: str, *, now: datetime) -> None:
-        values: dict[str, Any] = {"status": status, "requested_at": now.isoformat(), "polls": 0,
-                                  "updated_at": now.isoformat()}
+        until = now + limits.DOWNLOAD_LEASE if ready else plan.deadline + limits.LEASE_GRACE
+        values: dict[str, Any] = {
+            "status": (RunStatus.READY if ready else RunStatus.PENDING).value, "job": job,
+            "requested_at": now.isoformat(), "requested_by": plan.execution_id, "polls": 0,
+            **self._lease(plan, until, now),
+        }
         if report_id is not None:
             values["report_id"] = report_id
-        self._update(plan.export.name, plan.period, values)
+        if not self._run(plan, values, condition="#status = :requesting AND #lease_owner = :me",
+                         condition_values={"requesting": RunStatus.REQUESTING.value, "me": plan.execution_id}):
+            raise ReportBusyError(
+                f"export {plan.export.name!r} {plan.period}: another execution took over while this one was "
+                "requesting; this run will adopt its report"
+            )
 
-    def polled(self, plan: RunPlan, polls: int, status: str, *, now: datetime) -> None:
-        self._update(plan.export.name, plan.period, {"polls": polls, "last_polled_at": now.isoformat(),
-                                                     "status": status, "updated_at": now.isoformat()},
-                     condition="#status IN (:pending, :ready)", condition_values={"pending": PENDING, "ready": READY})
+    def polled(self, plan: RunPlan, *, job: str, polls: int, ready: bool, now: datetime) -> None:
+        values: dict[str, Any] = {"polls": polls, "last_polled_at": now.isoformat(), "updated_at": now.isoformat()}
+        if ready:
+            values["status"] = RunStatus.READY.value
+        self._run(plan, values, condition="#job = :job AND #status IN (:pending, :ready)",
+                  condition_values={"job": job, "pending": RunStatus.PENDING.value, "ready": RunStatus.READY.value})
 
-    def begin_download(self, plan: RunPlan, report_id: str, *, now: datetime) -> list[RawObject] | None:
-        """Take the right to download this vendor report, or get the raw objects another run already kept.
+    def begin_download(self, plan: RunPlan, *, job: str, now: datetime) -> list[RawObject] | None:
+        """Take the download lease of this report, or get the raw objects another execution already kept.
 
         Raises:
             ReportBusyError: another live execution is downloading it right now (retried, then reused).
+            ReportSupersededError: a newer request replaced this report.
         """
-        stale = (now - STALE_AFTER).isoformat()
-        if self._update(
-            plan.export.name, plan.period,
-            {"downloading": report_id, "downloader": plan.execution_id, "downloading_at": now.isoformat()},
-            condition="NOT (#raw_report = :r) AND (NOT (#downloading = :r) OR #downloader = :me "
-                      "OR #downloading_at < :stale)",
-            condition_values={"r": report_id, "me": plan.execution_id, "stale": stale},
+        if self._run(
+            plan, {"status": RunStatus.DOWNLOADING.value, **self._lease(plan, now + limits.DOWNLOAD_LEASE, now)},
+            condition="#job = :job AND NOT (#raw_job = :job) AND (#status IN (:pending, :ready, :failed) OR "
+                      "(#status = :downloading AND (#lease_owner = :me OR #lease_expires < :now)))",
+            condition_values={"job": job, "pending": RunStatus.PENDING.value, "ready": RunStatus.READY.value,
+                              "failed": RunStatus.FAILED.value, "downloading": RunStatus.DOWNLOADING.value,
+                              "me": plan.execution_id, "now": _epoch(now)},
         ):
             return None
-        item = self._get(plan.export.name, plan.period) or {}
-        if item.get("raw_report") == report_id and item.get("raw"):
+        item = self.get(plan.export.name, plan.period) or {}
+        if item.get("raw_job") == job and item.get("raw"):
             return [RawObject.model_validate(o) for o in json.loads(str(item["raw"]))]
+        self._check_current(plan, item, job)
         raise ReportBusyError(
-            f"export {plan.export.name!r} {plan.period}: execution {str(item.get('downloader')).rsplit(':', 1)[-1]} "
-            f"is downloading report {report_id} right now; this run will reuse its raw file"
+            f"export {plan.export.name!r} {plan.period}: execution {_short(str(item.get('lease_owner')))} is "
+            f"downloading this report right now; this run will reuse its raw file"
         )
 
-    def downloaded(self, plan: RunPlan, report_id: str | None, objects: list[RawObject], *, now: datetime) -> None:
-        values: dict[str, Any] = {"status": DOWNLOADED, "updated_at": now.isoformat(),
-                                  "raw": json.dumps([o.model_dump(mode="json") for o in objects]),
-                                  "raw_bytes": sum(o.bytes for o in objects)}
-        if report_id is not None:
-            values["raw_report"] = report_id
-        self._update(plan.export.name, plan.period, values)
+    def downloaded(self, plan: RunPlan, *, job: str, objects: list[RawObject], now: datetime) -> list[RawObject]:
+        """Record the raw objects; returns the objects the ledger keeps for this report.
 
-    def begin_publish(self, plan: RunPlan, report_id: str | None, *, now: datetime) -> list[CuratedObject] | None:
-        """Take the right to publish this vendor report; returns what was published if another run did it."""
-        if report_id is None:
-            return None
-        stale = (now - STALE_AFTER).isoformat()
-        if self._update(
-            plan.export.name, plan.period,
-            {"status": PUBLISHING, "publisher": plan.execution_id, "publishing_at": now.isoformat()},
-            condition="NOT (#published_report = :r) AND (NOT (#status = :publishing) OR #publisher = :me "
-                      "OR #publishing_at < :stale)",
-            condition_values={"r": report_id, "publishing": PUBLISHING, "me": plan.execution_id, "stale": stale},
+        Raises:
+            ReportBusyError: the download lease was taken over and the other download has not ended.
+        """
+        values: dict[str, Any] = {
+            "status": RunStatus.DOWNLOADED.value, "raw": json.dumps([o.model_dump(mode="json") for o in objects]),
+            "raw_job": job, "raw_bytes": sum(o.bytes for o in objects), "downloaded_at": now.isoformat(),
+            **self._lease(plan, now + limits.PUBLISH_LEASE, now),
+        }
+        if self._run(plan, values, condition="#job = :job AND #status = :downloading AND #lease_owner = :me",
+                     condition_values={"job": job, "downloading": RunStatus.DOWNLOADING.value,
+                                       "me": plan.execution_id}):
+            return objects
+        item = self.get(plan.export.name, plan.period) or {}
+        if item.get("raw_job") == job and item.get("raw"):
+            return [RawObject.model_validate(o) for o in json.loads(str(item["raw"]))]
+        self._check_current(plan, item, job)
+        raise ReportBusyError(f"export {plan.export.name!r} {plan.period}: the download lease was taken over")
+
+    def begin_publish(self, plan: RunPlan, *, job: str, now: datetime) -> list[CuratedObject] | None:
+        """Take the publish lease; returns what was published if another execution published this report.
+
+        Raises:
+            ReportBusyError: another live execution is publishing it right now (retried: this run then reports
+                its result, or takes over if it died).
+            ReportSupersededError: a newer request replaced this report.
+        """
+        if self._run(
+            plan, {"status": RunStatus.PUBLISHING.value, **self._lease(plan, now + limits.PUBLISH_LEASE, now)},
+            condition="#job = :job AND #raw_job = :job AND NOT (#published_job = :job) AND "
+                      "(#status IN (:downloaded, :failed) OR "
+                      "(#status = :publishing AND (#lease_owner = :me OR #lease_expires < :now)))",
+            condition_values={"job": job, "downloaded": RunStatus.DOWNLOADED.value,
+                              "failed": RunStatus.FAILED.value, "publishing": RunStatus.PUBLISHING.value,
+                              "me": plan.execution_id, "now": _epoch(now)},
         ):
             return None
-        item = self._get(plan.export.name, plan.period) or {}
-        return [CuratedObject.model_validate(o) for o in json.loads(str(item.get("curated", "[]")))]
+        item = self.get(plan.export.name, plan.period) or {}
+        if item.get("published_job") == job:
+            return [CuratedObject.model_validate(o) for o in json.loads(str(item.get("curated") or "[]"))]
+        self._check_current(plan, item, job)
+        holder = _short(str(item.get("lease_owner") or "another execution"))
+        raise ReportBusyError(
+            f"export {plan.export.name!r} {plan.period}: execution {holder} is publishing this report right now "
+            f"(status {item.get('status')}); this run will report its result"
+        )
 
-    def published(self, plan: RunPlan, report_id: str | None, objects: list[CuratedObject], *,
-                  now: datetime) -> None:
+    def published(self, plan: RunPlan, *, job: str, objects: list[CuratedObject], now: datetime) -> None:
         values: dict[str, Any] = {
-            "status": PUBLISHED, "published_at": now.isoformat(), "updated_at": now.isoformat(),
+            "status": RunStatus.PUBLISHED.value, "published_at": now.isoformat(), "updated_at": now.isoformat(),
             "rows": sum(o.rows for o in objects), "curated": json.dumps([o.model_dump(mode="json") for o in objects]),
-            "published_by": plan.execution_id,
+            "published_by": plan.execution_id, "published_job": job,
         }
-        if report_id is not None:
-            values["published_report"] = report_id
-        self._update(plan.export.name, plan.period, values)
+        # A newer request may have replaced this report meanwhile: its run owns the item then.
+        self._run(plan, values, condition="#job = :job", condition_values={"job": job},
+                  remove=("lease_owner", "lease_expires"))
 
-    def failed(self, plan: RunPlan | None, export: str, period: str | None, execution: str, error: str,
-               message: str, *, now: datetime) -> None:
-        """Mark the run failed, unless the item belongs to another execution (an adopter's failure)."""
-        if period is None:
+    def record_replay(self, plan: RunPlan, objects: list[CuratedObject], *, now: datetime) -> None:
+        """``replay`` rebuilt the partition from the kept raw files: note the new row count."""
+        self._run(plan, {"rows": sum(o.rows for o in objects), "replayed_at": now.isoformat(),
+                         "curated": json.dumps([o.model_dump(mode="json") for o in objects])})
+
+    def failed(self, *, export: str, period: str, execution: str, error: str, message: str,
+               now: datetime) -> bool:
+        """Mark the run FAILED if this execution holds its lease (or the lease expired); True when it did.
+
+        A published month is never marked failed, and an adopter's failure leaves the owner's run alone.
+        Every failure is noted in ``last_failure`` either way.
+        """
+        text = f"{error}: {message}"[:1000]
+        key = _key(export, period)
+        recorded = self._update(
+            key,
+            {"status": RunStatus.FAILED.value, "last_error": text, "failed_at": now.isoformat(),
+             "failed_by": execution, "updated_at": now.isoformat(), "export": export, "period": period},
+            condition="attribute_not_exists(pk) OR (NOT (#status = :published) AND (#lease_owner = :me OR "
+                      "attribute_not_exists(#lease_owner) OR #lease_expires < :now))",
+            condition_values={"published": RunStatus.PUBLISHED.value, "me": execution, "now": _epoch(now)},
+            remove=("lease_owner", "lease_expires"),
+        )
+        self._update(key, {"last_failure": f"{text} (execution {_short(execution)}, {now.isoformat()})"[:1200]},
+                     condition="attribute_exists(pk)")
+        return recorded
+
+    def _check_current(self, plan: RunPlan, item: dict[str, Any], job: str) -> None:
+        if item.get("job") not in (None, job):
+            raise ReportSupersededError(
+                f"export {plan.export.name!r} {plan.period}: report {job} was replaced by a newer request "
+                f"(execution {_short(str(item.get('lease_owner') or item.get('requested_by') or '?'))}); "
+                "this run stops"
+            )
+
+    # The account's outstanding-request slots.
+    def acquire_slot(self, plan: RunPlan, cap: int, *, now: datetime) -> None:
+        """Take one of the vendor account's ``cap`` outstanding-request slots for this execution (idempotent).
+
+        Raises:
+            OutstandingReportCapError: all slots are held by live executions; Step Functions retries later.
+        """
+        account = plan.export.account_key()
+        me = plan.execution_id
+        for _ in range(8):
+            item = self._get(_slot_key(account))
+            version = int(item.get("version", 0)) if item else 0
+            holders = {k: v for k, v in ((item or {}).get("holders") or {}).items()
+                       if float(v.get("expires", 0)) > _epoch(now) or k == me}
+            if me not in holders and len(holders) >= cap:
+                held = ", ".join(sorted(f"{v.get('export')} {v.get('period')}" for v in holders.values()))
+                raise OutstandingReportCapError(
+                    f"{plan.export.vendor_name.value} account of export {plan.export.name!r} already has {cap} "
+                    f"reports outstanding ({held}); waiting for one to finish"
+                )
+            holders[me] = {"export": plan.export.name, "period": plan.period,
+                           "expires": _epoch(plan.deadline + limits.LEASE_GRACE)}
+            try:
+                clients.dynamodb().put_item(
+                    TableName=self._table,
+                    Item={**_slot_key(account), "holders": _SER.serialize(holders), "version": {"N": str(version + 1)},
+                          "updated_at": {"S": now.isoformat()}},
+                    ConditionExpression="attribute_not_exists(pk) OR #version = :expected",
+                    ExpressionAttributeNames={"#version": "version"},
+                    ExpressionAttributeValues={":expected": {"N": str(version)}},
+                )
+            except ClientError as exc:
+                if _conditional_failed(exc):
+                    continue
+                raise
             return
-        self._update(export, period, {"status": FAILED, "last_error": f"{error}: {message}"[:1000],
-                                      "failed_at": now.isoformat(), "updated_at": now.isoformat()},
-                     condition="attribute_not_exists(pk) OR #execution = :me OR NOT (#status IN (:p1, :p2))",
-                     condition_values={"me": execution, "p1": PUBLISHED, "p2": PUBLISHING})
-        if plan is not None:
-            item = self._get(export, period) or {}
-            if item.get("execution") == execution:
-                self.release_slot(plan)
+        raise OutstandingReportCapError(f"{plan.export.vendor_name.value}: the slot item kept changing; retrying")
+
+    def release_slot(self, account: str, execution: str) -> None:
+        """Free ``execution``'s slot, if it holds one (idempotent)."""
+        try:
+            clients.dynamodb().update_item(
+                TableName=self._table, Key=_slot_key(account),
+                UpdateExpression="REMOVE #holders.#me ADD #version :one",
+                ConditionExpression="attribute_exists(#holders.#me)",
+                ExpressionAttributeNames={"#holders": "holders", "#me": execution, "#version": "version"},
+                ExpressionAttributeValues={":one": {"N": "1"}},
+            )
+        except ClientError as exc:
+            if not _conditional_failed(exc):
+                raise
 
 
-def ledger_from_env(table: str) -> Ledger:
-    return DynamoLedger(table) if table else NullLedger()
+def lease_expired(item: dict[str, Any], now: datetime) -> bool:
+    """True when the item's lease holder is gone (the operator's view, ``status``)."""
+    return bool(item.get("lease_owner")) and float(item.get("lease_expires", 0)) <= _epoch(now)
+
+
+def lease_remaining(item: dict[str, Any], now: datetime) -> timedelta | None:
+    if not item.get("lease_owner"):
+        return None
+    return timedelta(seconds=float(item.get("lease_expires", 0)) - _epoch(now))
 
 
 def ledger() -> Ledger:
-    """The job ledger named by the Lambda's environment (none when LEDGER_TABLE is empty)."""
+    """The job ledger named by the Lambda's environment.
+
+    Raises:
+        ValueError: ``LEDGER_TABLE`` is empty (adoption, the outstanding cap and publish-once depend on it).
+    """
     from report_exporter.models.settings import settings
 
-    return ledger_from_env(settings().LEDGER_TABLE)
+    return DynamoLedger(settings().LEDGER_TABLE)
