@@ -1,4 +1,4 @@
-"""In-memory fakes shared by tests: a RawSink and helpers to build run plans."""
+"""In-memory fakes shared by tests: a RawSink, a recording ledger and helpers to build run plans."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from report_exporter.aws.ledger import Claim
 from report_exporter.models.exports import ExportSpec, month_window
-from report_exporter.models.payloads import RawObject, RunPlan
+from report_exporter.models.payloads import CuratedObject, RawObject, RunPlan
 
 
 @dataclass
@@ -39,3 +40,67 @@ def plan_for(export: ExportSpec, period: str = "2026-10", *, now: datetime | Non
     return RunPlan(export=export, window=month_window(period, export.timezone),
                    execution_id=f"arn:aws:states:us-east-1:123456789012:execution:m:{export.name}-{period}",
                    started_at=now, deadline=now + timedelta(minutes=minutes))
+
+
+@dataclass
+class RecordingLedger:
+    """Stands in for the ledger in logic tests: records every call, answers as scripted.
+
+    The ledger's own conditions are tested against DynamoDB (tests/integration/test_ledger.py); here
+    what matters is which calls a step makes and what it does with the answers.
+    """
+
+    claim_answer: Claim = field(default_factory=lambda: Claim(adopt=False))
+    slot_error: Exception | None = None
+    kept_raw: list[RawObject] | None = None
+    published_by_other: list[CuratedObject] | None = None
+    failed_answer: bool = True
+    calls: list[tuple[str, dict[str, object]]] = field(default_factory=list)
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.calls]
+
+    def args(self, name: str) -> list[dict[str, object]]:
+        return [kwargs for called, kwargs in self.calls if called == name]
+
+    def claim(self, plan: RunPlan, *, now: datetime) -> Claim:
+        self.calls.append(("claim", {"execution": plan.execution_id}))
+        return self.claim_answer
+
+    def acquire_slot(self, plan: RunPlan, cap: int, *, now: datetime) -> None:
+        self.calls.append(("acquire_slot", {"cap": cap, "execution": plan.execution_id}))
+        if self.slot_error is not None:
+            raise self.slot_error
+
+    def release_slot(self, account: str, execution: str) -> None:
+        self.calls.append(("release_slot", {"account": account, "execution": execution}))
+
+    def requested(self, plan: RunPlan, *, job: str, report_id: str | None, ready: bool, now: datetime) -> None:
+        self.calls.append(("requested", {"job": job, "report_id": report_id, "ready": ready}))
+
+    def polled(self, plan: RunPlan, *, job: str, polls: int, ready: bool, now: datetime) -> None:
+        self.calls.append(("polled", {"job": job, "polls": polls, "ready": ready}))
+
+    def begin_download(self, plan: RunPlan, *, job: str, now: datetime) -> list[RawObject] | None:
+        self.calls.append(("begin_download", {"job": job}))
+        return self.kept_raw
+
+    def downloaded(self, plan: RunPlan, *, job: str, objects: list[RawObject], now: datetime) -> list[RawObject]:
+        self.calls.append(("downloaded", {"job": job, "objects": objects}))
+        return objects
+
+    def begin_publish(self, plan: RunPlan, *, job: str, now: datetime) -> list[CuratedObject] | None:
+        self.calls.append(("begin_publish", {"job": job}))
+        return self.published_by_other
+
+    def published(self, plan: RunPlan, *, job: str, objects: list[CuratedObject], now: datetime) -> None:
+        self.calls.append(("published", {"job": job, "rows": sum(o.rows for o in objects)}))
+
+    def record_replay(self, plan: RunPlan, objects: list[CuratedObject], *, now: datetime) -> None:
+        self.calls.append(("record_replay", {"rows": sum(o.rows for o in objects)}))
+
+    def failed(self, *, export: str, period: str, execution: str, error: str, message: str, now: datetime,
+               only_if_owner: bool = False) -> bool:
+        self.calls.append(("failed", {"export": export, "period": period, "execution": execution, "error": error,
+                                      "message": message, "only_if_owner": only_if_owner}))
+        return self.failed_answer

@@ -16,6 +16,17 @@ from report_exporter.aws import clients
 class Buckets:
     raw: str = "test-raw"
     curated: str = "test-curated"
+    ledger: str = "test-ledger"
+
+
+def create_ledger_table(name: str) -> None:
+    """The ledger's key schema, as the storage stack declares it."""
+    boto3.client("dynamodb").create_table(
+        TableName=name, BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                              {"AttributeName": "sk", "AttributeType": "S"}],
+    )
 
 
 @pytest.fixture
@@ -23,10 +34,12 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Buckets]:
     buckets = Buckets()
     monkeypatch.setenv("RAW_BUCKET", buckets.raw)
     monkeypatch.setenv("CURATED_BUCKET", buckets.curated)
+    monkeypatch.setenv("LEDGER_TABLE", buckets.ledger)
     with mock_aws():
         clients.reset()
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket=buckets.raw)
         s3.create_bucket(Bucket=buckets.curated)
+        create_ledger_table(buckets.ledger)
         yield buckets
         clients.reset()

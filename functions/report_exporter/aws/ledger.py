@@ -18,7 +18,7 @@ Lifecycle of a run item (``status``), every transition a conditional write in th
     any open status ── failed / ended (lease holder, or anyone once the lease expired) ──► FAILED
 
 Claims are leases. The item's ``lease_owner`` (an execution ARN) is the one execution that may move it
-on and that answers for it; ``lease_expires`` (epoch seconds) is tied to the work the lease covers:
+on and that answers for it; ``lease_expires`` (epoch milliseconds) is tied to the work the lease covers:
 the requester's report deadline while the report is pending, the function's timeout while a
 download or a publish runs (``limits.py``). An execution that finds a live lease held by another
 one *follows* it (adopts the report, reuses the raw file, waits for the publish and reports its
@@ -87,8 +87,9 @@ class Ledger(Protocol):
     def downloaded(self, plan: RunPlan, *, job: str, objects: list[RawObject], now: datetime) -> list[RawObject]: ...
     def begin_publish(self, plan: RunPlan, *, job: str, now: datetime) -> list[CuratedObject] | None: ...
     def published(self, plan: RunPlan, *, job: str, objects: list[CuratedObject], now: datetime) -> None: ...
-    def failed(self, *, export: str, period: str, execution: str, error: str, message: str,
-               now: datetime) -> bool: ...
+    def record_replay(self, plan: RunPlan, objects: list[CuratedObject], *, now: datetime) -> None: ...
+    def failed(self, *, export: str, period: str, execution: str, error: str, message: str, now: datetime,
+               only_if_owner: bool = False) -> bool: ...
 
 
 def _key(export: str, period: str) -> dict[str, Any]:
@@ -99,8 +100,9 @@ def _slot_key(account: str) -> dict[str, Any]:
     return {"pk": {"S": f"ACCOUNT#{account}"}, "sk": {"S": "OUTSTANDING"}}
 
 
-def _epoch(moment: datetime) -> float:
-    return round(moment.timestamp(), 3)
+def _epoch(moment: datetime) -> int:
+    """Lease expiries are epoch milliseconds: numbers compare exactly in a condition expression."""
+    return int(moment.timestamp() * 1000)
 
 
 def _short(execution: str) -> str:
@@ -202,11 +204,12 @@ class DynamoLedger:
             expected = {"expected": version}
             status = item.get("status") if item else None
             if item and status in ADOPTABLE and item.get("job"):
-                if status in (RunStatus.PENDING, RunStatus.READY) and not self._live_lease_of_other(item, me, now):
-                    # The requester is gone (its lease expired): this execution answers for the report now.
-                    if not self._run(plan, self._lease(plan, plan.deadline + limits.LEASE_GRACE, now),
-                                     condition="#version = :expected", condition_values=expected):
-                        continue
+                # The requester is gone (its lease expired): this execution answers for the report now.
+                take_over = status in (RunStatus.PENDING, RunStatus.READY) and not self._live_lease_of_other(
+                    item, me, now)
+                if take_over and not self._run(plan, self._lease(plan, plan.deadline + limits.LEASE_GRACE, now),
+                                               condition="#version = :expected", condition_values=expected):
+                    continue
                 return Claim(adopt=True, job=str(item["job"]), report_id=item.get("report_id"))
             if item and status == RunStatus.REQUESTING and self._live_lease_of_other(item, me, now):
                 raise ReportBusyError(
@@ -341,26 +344,31 @@ class DynamoLedger:
         self._run(plan, {"rows": sum(o.rows for o in objects), "replayed_at": now.isoformat(),
                          "curated": json.dumps([o.model_dump(mode="json") for o in objects])})
 
-    def failed(self, *, export: str, period: str, execution: str, error: str, message: str,
-               now: datetime) -> bool:
+    def failed(self, *, export: str, period: str, execution: str, error: str, message: str, now: datetime,
+               only_if_owner: bool = False) -> bool:
         """Mark the run FAILED if this execution holds its lease (or the lease expired); True when it did.
 
         A published month is never marked failed, and an adopter's failure leaves the owner's run alone.
-        Every failure is noted in ``last_failure`` either way.
+        Every failure is noted in ``last_failure`` either way. ``only_if_owner`` (EndRun): act only on a
+        lease this execution still holds, so a failure RecordFailure already recorded keeps its own error.
         """
         text = f"{error}: {message}"[:1000]
         key = _key(export, period)
+        condition = ("attribute_not_exists(pk) OR (NOT (#status = :published) AND (#lease_owner = :me OR "
+                     "attribute_not_exists(#lease_owner) OR #lease_expires < :now))")
+        values: dict[str, Any] = {"published": RunStatus.PUBLISHED.value, "me": execution, "now": _epoch(now)}
+        if only_if_owner:
+            condition = "NOT (#status = :published) AND #lease_owner = :me"
+            del values["now"]
         recorded = self._update(
             key,
             {"status": RunStatus.FAILED.value, "last_error": text, "failed_at": now.isoformat(),
              "failed_by": execution, "updated_at": now.isoformat(), "export": export, "period": period},
-            condition="attribute_not_exists(pk) OR (NOT (#status = :published) AND (#lease_owner = :me OR "
-                      "attribute_not_exists(#lease_owner) OR #lease_expires < :now))",
-            condition_values={"published": RunStatus.PUBLISHED.value, "me": execution, "now": _epoch(now)},
-            remove=("lease_owner", "lease_expires"),
+            condition=condition, condition_values=values, remove=("lease_owner", "lease_expires"),
         )
-        self._update(key, {"last_failure": f"{text} (execution {_short(execution)}, {now.isoformat()})"[:1200]},
-                     condition="attribute_exists(pk)")
+        if recorded or not only_if_owner:
+            self._update(key, {"last_failure": f"{text} (execution {_short(execution)}, {now.isoformat()})"[:1200]},
+                         condition="attribute_exists(pk)")
         return recorded
 
     def _check_current(self, plan: RunPlan, item: dict[str, Any], job: str) -> None:
@@ -432,7 +440,7 @@ def lease_expired(item: dict[str, Any], now: datetime) -> bool:
 def lease_remaining(item: dict[str, Any], now: datetime) -> timedelta | None:
     if not item.get("lease_owner"):
         return None
-    return timedelta(seconds=float(item.get("lease_expires", 0)) - _epoch(now))
+    return timedelta(milliseconds=float(item.get("lease_expires", 0)) - _epoch(now))
 
 
 def ledger() -> Ledger:

@@ -161,6 +161,16 @@ class S3RawSink:
         )
 
 
+class S3RawStore:
+    """The raw bucket as DownloadReport's raw store: one sink per run."""
+
+    def __init__(self, bucket: str) -> None:
+        self._bucket = bucket
+
+    def sink(self, plan: RunPlan) -> S3RawSink:
+        return S3RawSink(self._bucket, plan)
+
+
 def open_object(bucket: str, key: str) -> IO[bytes]:
     """A streaming, read-once body of an S3 object."""
     body: IO[bytes] = clients.s3().get_object(Bucket=bucket, Key=key)["Body"]
@@ -174,9 +184,14 @@ def object_tail(bucket: str, key: str, length: int) -> bytes:
 
 
 def publish(bucket: str, source_key: str, final_key: str) -> None:
-    """Copy the staged object over the final key in one step, then remove the staged copy."""
+    """Copy the staged object over the final key in one request, then remove the staged copy.
+
+    One CopyObject (up to 5 GB, far above a month's Parquet file) rather than a managed transfer: no
+    worker threads, and the final key changes atomically from the old file to the new one.
+    """
     s3 = clients.s3()
-    s3.copy({"Bucket": bucket, "Key": source_key}, bucket, final_key, ExtraArgs={"ServerSideEncryption": "AES256"})
+    s3.copy_object(CopySource={"Bucket": bucket, "Key": source_key}, Bucket=bucket, Key=final_key,
+                   ServerSideEncryption="AES256", MetadataDirective="COPY")
     s3.delete_object(Bucket=bucket, Key=source_key)
 
 

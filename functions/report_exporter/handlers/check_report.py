@@ -7,17 +7,19 @@ from typing import Any
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from report_exporter import clock
+from report_exporter import runtime
+from report_exporter.aws.ledger import ledger
 from report_exporter.logic.check_report import check_report
 from report_exporter.models.payloads import CheckInput
 from report_exporter.observability import logger
-from report_exporter.wiring import adapter_for, ledger
+from report_exporter.wiring import adapter_for
 
 
 @logger.inject_lambda_context(log_event=False)
 @event_parser(model=CheckInput)
 def lambda_handler(event: CheckInput, context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(export=event.plan.export.name, period=event.plan.period, report_id=event.job.report_id)
-    job = check_report(event, adapter=adapter_for(event.plan.export), now=clock.now(), ledger=ledger())
+    job = check_report(event, adapter=adapter_for(event.plan.export, context), ledger=ledger(),
+                       now=runtime.clock().now())
     logger.info("report checked", extra={"status": job.status.value, "polls": job.polls, "wait": job.wait_seconds})
     return job.model_dump(mode="json")

@@ -7,7 +7,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from report_exporter import clock
+from report_exporter import runtime
 from report_exporter.logic.plan_run import plan_run
 from report_exporter.models.payloads import PlanInput
 from report_exporter.observability import logger
@@ -17,6 +17,6 @@ from report_exporter.observability import logger
 @event_parser(model=PlanInput)
 def lambda_handler(event: PlanInput, context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(export=event.start.export.name, execution=event.execution_id)
-    result = plan_run(event, now=clock.now())
+    result = plan_run(event, now=runtime.clock().now())
     logger.info("run planned", extra={"period": result.plan.period, "deadline": result.plan.deadline.isoformat()})
     return result.model_dump(mode="json")

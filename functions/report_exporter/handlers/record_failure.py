@@ -7,7 +7,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from report_exporter import clock
+from report_exporter import runtime
 from report_exporter.aws.ledger import ledger
 from report_exporter.aws.notify import sns_notifier
 from report_exporter.logic.record_failure import record_failure
@@ -19,7 +19,8 @@ from report_exporter.observability import logger
 @logger.inject_lambda_context(log_event=False)
 @event_parser(model=FailureInput)
 def lambda_handler(event: FailureInput, context: LambdaContext) -> dict[str, Any]:
-    record = record_failure(event, notify=sns_notifier(settings().ALERT_TOPIC_ARN), now=clock.now(), ledger=ledger())
+    record = record_failure(event, notify=sns_notifier(settings().ALERT_TOPIC_ARN), ledger=ledger(),
+                            now=runtime.clock().now())
     logger.append_keys(export=record.export, period=record.period)
     logger.error("export failed", extra={"error": record.error, "reason": record.message})
     return record.model_dump(mode="json")

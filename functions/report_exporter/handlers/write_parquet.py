@@ -7,7 +7,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from report_exporter import clock
+from report_exporter import runtime
 from report_exporter.aws.ledger import ledger
 from report_exporter.logic.write_parquet import write_parquet
 from report_exporter.models.payloads import ParquetInput
@@ -20,8 +20,8 @@ from report_exporter.observability import logger
 def lambda_handler(event: ParquetInput, context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(export=event.plan.export.name, period=event.plan.period, report_id=event.job.report_id)
     env = settings()
-    curated = write_parquet(event, raw_bucket=env.RAW_BUCKET, curated_bucket=env.CURATED_BUCKET, now=clock.now(),
-                            ledger=ledger())
+    curated = write_parquet(event, raw_bucket=env.RAW_BUCKET, curated_bucket=env.CURATED_BUCKET, ledger=ledger(),
+                            now=runtime.clock().now())
     for obj in curated.objects:
         logger.info("partition published", extra={"key": obj.key, "rows": obj.rows, "bytes": obj.bytes})
     return curated.model_dump(mode="json")

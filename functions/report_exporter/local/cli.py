@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
-from report_exporter import clock
+from report_exporter.clock import SYSTEM, VirtualClock
 from report_exporter.errors import ExporterError
 from report_exporter.models.exports import ExportsFile, load_exports, previous_period
 
@@ -44,10 +44,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not chosen:
         _say(f"no demo export for vendor(s) {', '.join(args.vendor)}")
         return 2
-    period = args.period or previous_period(clock.now(), "UTC")
+    period = args.period or previous_period(SYSTEM.now(), "UTC")
     out = Path(args.out)
     _say("report-exporter demo: each export runs through the real state machine (synthesized from the CDK app)")
-    _say("in moto, with its vendor simulated on loopback. No AWS account, no vendor account.")
+    _say("in moto, with its vendor simulated in process. No AWS account, no vendor account. Time is virtual:")
+    _say("waits cost no real time.")
     started = time.monotonic()
     failures = 0
     with LocalEnvironment(ExportsFile(exports=tuple(chosen))) as env:
@@ -102,10 +103,18 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"no credentials for secret {export.secret_name!r}: pass --secrets FILE (JSON object keyed by secret "
             "name) or set REPORT_EXPORTER_SECRETS"
         )
+    # Against a vendor, waits really elapse; --virtual-time is for a simulator that does not care.
+    clock = VirtualClock(SYSTEM.now()) if args.virtual_time else SYSTEM
+    timeout = args.timeout
+    if timeout is None and not args.virtual_time:
+        # The report deadline, plus room for the download and the conversion.
+        timeout = export.report_deadline_minutes * 60 + 3600
     with ExitStack() as stack:
-        env = stack.enter_context(LocalEnvironment(ExportsFile(exports=(export,))))
+        env = stack.enter_context(LocalEnvironment(ExportsFile(exports=(export,)), clock=clock, progress=_say))
         env.put_secret(export.secret_name, secrets[export.secret_name])
-        result = env.run(export, period=args.period, timeout=args.timeout)
+        time_note = "virtual time" if args.virtual_time else "real time: waits really elapse"
+        _say(f"{export.name} {args.period}: running against {export.resolved_base_url()} ({time_note})")
+        result = env.run(export, period=args.period, timeout=timeout)
         for line in describe(result):
             _say(line)
         written = env.download(Path(args.out))
@@ -170,7 +179,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     table = args.table or operate.stack_output(operate.STORAGE_STACK, operate.LEDGER_OUTPUT, region=args.region)
     function = args.function_name or operate.stack_output(operate.PIPELINE_STACK, operate.WRITE_PARQUET_OUTPUT,
                                                           region=args.region)
-    result = operate.replay(export, args.period, table=table, function_name=function, now=clock.now(),
+    result = operate.replay(export, args.period, table=table, function_name=function, now=SYSTEM.now(),
                             region=args.region)
     for obj in result.get("objects", []):
         _say(f"{obj['key']}: {obj['rows']:,} rows rebuilt from the kept raw file(s)")
@@ -192,7 +201,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--period", required=True, help="month to export, YYYY-MM")
     run.add_argument("--out", default=str(DEFAULT_OUT), help="folder mirroring the S3 keys")
     run.add_argument("--secrets", help="JSON file: {secret name: {field: value}} (or env REPORT_EXPORTER_SECRETS)")
-    run.add_argument("--timeout", type=float, default=3600, help="wall-clock seconds before giving up")
+    run.add_argument("--timeout", type=float, default=None,
+                     help="wall-clock seconds before giving up (default: the export's report deadline + 1 h)")
+    run.add_argument("--virtual-time", action="store_true",
+                     help="waits take no real time (only for a simulator: a real vendor needs the real waits)")
     run.set_defaults(func=cmd_run)
     backfill = sub.add_parser("backfill", help="start one execution per past month on the deployed state machine")
     backfill.add_argument("--config", required=True, help="exports TOML file")

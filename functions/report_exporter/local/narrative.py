@@ -58,9 +58,18 @@ def describe(result: RunResult) -> list[str]:
                 lines.append(f"  WriteParquet    {obj['key']}  {obj['rows']:,} rows  {_size(obj['bytes'])}")
         elif current == "RecordFailure":
             lines.append(f"  RecordFailure   {out['error']}: {out['message']}")
-    waited = sum(result.waits) + sum(result.retries)
+    for ended in result.ended:
+        if "error" in ended:
+            lines.append(f"  EndRun          failed: {ended['error'].get('errorType')}")
+        else:
+            freed = "lease and slot released" if ended.get("ledger_updated") else "nothing left to release"
+            lines.append(f"  EndRun          execution {ended.get('status')}: {freed}")
+    elapsed = result.elapsed.total_seconds()
     verdict = "Published" if result.succeeded else f"{result.status}: {result.error}"
-    lines.append(f"  {verdict} in {result.seconds:.1f} s wall ({waited:,.0f} s of waits recorded, not slept)")
+    if elapsed > result.seconds + 1:
+        lines.append(f"  {verdict} after {elapsed:,.0f} s of virtual time ({result.seconds:.1f} s wall)")
+    else:
+        lines.append(f"  {verdict} in {result.seconds:.1f} s wall")
     return lines
 
 

@@ -1,10 +1,24 @@
-"""Runs exports locally through the real, synthesized state machine.
+"""Runs exports locally through the real, synthesized state machine, the way AWS runs them.
 
 The CDK app is synthesized in-process (no Docker, no bundling); its state machine definition, Lambda
-functions, buckets, ledger table and topic are created in moto; moto's ASL interpreter executes the
-definition; Lambda tasks call our handlers in this process; Wait and Retry intervals are recorded
-and advance a virtual clock instead of sleeping. Vendors are simulators on loopback (or any base URL
-the export names). One implementation serves the CLI (``demo``, ``run``) and the end-to-end tests.
+functions, buckets, ledger table, topic and EventBridge rules are created in moto; moto's ASL
+interpreter executes the definition. What AWS does, the runner does too:
+
+* **Time.** One injected clock (:mod:`report_exporter.clock`). On the system clock (``report-exporter
+  run`` against a vendor) Wait states, Retry intervals and ``Retry-After`` really elapse. On a virtual
+  clock (the demo, the tests, ``run --virtual-time``) they take no real time, and every execution is an
+  actor of the clock: time moves only when all of them wait, so results do not depend on the machine's
+  speed or load.
+* **Lambda.** Each task calls our handler in a sandbox (:mod:`report_exporter.local.sandbox`) with the
+  timeout and memory the template gives its function and a context whose remaining time is true; an
+  overrun ends as ``Lambda.Unknown`` "Task timed out", like AWS.
+* **Faults** from one :class:`~report_exporter.local.faults.FaultPlan`: crashes before any side
+  effect, vendor hangs and odd answers, StopExecution, the state machine's own timeout.
+* **Endings.** The template's EventBridge rules on "Step Functions Execution Status Change" are
+  evaluated when an execution ends, and their Lambda targets invoked (EndRun).
+
+Vendors are simulators answered in process (or any base URL the export names). One implementation
+serves the CLI (``demo``, ``run``) and every end-to-end test.
 
 Usage::
 
@@ -18,25 +32,32 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import random
 import threading
 import time
-import types
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from unittest import mock
 
-from report_exporter import clock
+from report_exporter import runtime
 from report_exporter.aws import clients
+from report_exporter.clock import SYSTEM, Clock, VirtualClock
+from report_exporter.local import moto_hooks
+from report_exporter.local.faults import FaultPlan
+from report_exporter.local.sandbox import Sandbox, SandboxClock, aws_checkpoint
 from report_exporter.local.simulators.base import Simulator
 from report_exporter.local.template import ACCOUNT, REGION, Resolver, definition, resources
+from report_exporter.local.transport import VendorTransport
 from report_exporter.models.exports import ExportsFile, ExportSpec
 
 _TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 _ROLE = f"arn:aws:iam::{ACCOUNT}:role/report-exporter-local"
+Progress = Callable[[str], None]
 
 
 @dataclass
@@ -54,6 +75,11 @@ class RunResult:
     retries: list[float]
     history: list[dict[str, Any]]
     seconds: float
+    """Real seconds the run took."""
+    elapsed: timedelta = timedelta(0)
+    """Time that passed on the runner's clock (virtual or real)."""
+    ended: list[dict[str, Any]] = field(default_factory=list)
+    """What the EventBridge rules' targets (EndRun) returned for this execution's end."""
 
     @property
     def succeeded(self) -> bool:
@@ -73,37 +99,45 @@ class RunResult:
                 outputs.append(json.loads(event["lambdaFunctionSucceededEventDetails"]["output"]))
         return outputs
 
+    def task_errors(self, state: str) -> list[tuple[str, str]]:
+        """(error, cause) of each failed Lambda call made by ``state``, in order."""
+        errors: list[tuple[str, str]] = []
+        current = None
+        for event in self.history:
+            if "stateEnteredEventDetails" in event:
+                current = event["stateEnteredEventDetails"]["name"]
+            if event["type"] == "LambdaFunctionFailed" and current == state:
+                details = event["lambdaFunctionFailedEventDetails"]
+                errors.append((details.get("error", ""), details.get("cause", "")))
+        return errors
+
 
 @dataclass
-class _Recorder:
-    waits: dict[str, list[int]] = field(default_factory=dict)
+class _Function:
+    name: str
+    handler: str
+    state: str
+    memory: int
+    timeout: int
+
+
+@dataclass
+class _Rule:
+    pattern: dict[str, Any]
+    targets: list[str]  # function names
+
+
+@dataclass
+class _Execution:
+    arn: str
+    name: str
+    started: datetime
+    done: threading.Event = field(default_factory=threading.Event)
+    waits: list[int] = field(default_factory=list)
     retries: list[float] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-class _Context:
-    """The slice of the Lambda context our handlers (and Powertools) read."""
-
-    def __init__(self, name: str, arn: str, memory: int, timeout: int) -> None:
-        self.function_name = name
-        self.invoked_function_arn = arn
-        self.memory_limit_in_mb = memory
-        self.aws_request_id = str(uuid.uuid4())
-        self.function_version = "$LATEST"
-        self.log_group_name = f"/aws/lambda/{name}"
-        self.log_stream_name = "local"
-        self._deadline = time.monotonic() + timeout
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
-
-
-def _locked(method: Any, lock: threading.RLock) -> Any:
-    def call(*args: Any, **kwargs: Any) -> Any:
-        with lock:
-            return method(*args, **kwargs)
-
-    return call
+    invocations: dict[str, int] = field(default_factory=dict)
+    ended: list[dict[str, Any]] = field(default_factory=list)
+    stopped_at: datetime | None = None
 
 
 def synthesize(exports: ExportsFile) -> dict[str, dict[str, Any]]:
@@ -123,21 +157,79 @@ def synthesize(exports: ExportsFile) -> dict[str, dict[str, Any]]:
         }
 
 
-class LocalEnvironment:
-    """moto + the synthesized stacks, ready to run executions. Use as a context manager."""
+def _state_of(handler: str) -> str:
+    """``report_exporter.handlers.write_parquet.lambda_handler`` -> ``WriteParquet``."""
+    module = handler.rsplit(".", 2)[-2]
+    return "".join(part.title() for part in module.split("_"))
 
-    def __init__(self, exports: ExportsFile, *, templates: dict[str, dict[str, Any]] | None = None) -> None:
+
+def _execution_of(event: Any) -> str:
+    """The execution an invocation belongs to: every payload of ours carries it."""
+    if not isinstance(event, dict):
+        return ""
+    plan = event.get("plan") or (event.get("state") or {}).get("plan") or {}
+    detail = event.get("detail") or {}
+    return str(event.get("execution_id") or plan.get("execution_id") or detail.get("executionArn") or "")
+
+
+def _matches(pattern: Any, value: Any) -> bool:
+    """EventBridge pattern matching for the subset our rules use: nested objects and lists of allowed values."""
+    if isinstance(pattern, dict):
+        return isinstance(value, dict) and all(_matches(p, value.get(k)) for k, p in pattern.items())
+    if isinstance(pattern, list):
+        values = value if isinstance(value, list) else [value]
+        return any(v in pattern for v in values)
+    return bool(pattern == value)
+
+
+def _millis(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
+
+
+class LocalEnvironment:
+    """moto + the synthesized stacks, ready to run executions. Use as a context manager.
+
+    Args:
+        exports: The exports the stacks are synthesized for.
+        templates: Already synthesized templates (tests synthesize once per session).
+        clock: The clock the whole run uses; default: a virtual clock starting now.
+        faults: Faults to inject.
+        progress: Called with one line per wait, retry and end (the CLI prints them).
+        seed: Seed of full jitter on a virtual clock (repeatable runs).
+    """
+
+    def __init__(self, exports: ExportsFile, *, templates: dict[str, dict[str, Any]] | None = None,
+                 clock: Clock | None = None, faults: FaultPlan | None = None, progress: Progress | None = None,
+                 seed: int = 0) -> None:
         self.exports = exports
         self.templates = templates or synthesize(exports)
+        self.clock: Clock = clock or VirtualClock(SYSTEM.now())
+        self.virtual = isinstance(self.clock, VirtualClock)
+        self.faults = faults or FaultPlan()
+        self.progress = progress
+        self._seed = seed
+        self._handler_clock = SandboxClock(self.clock)
+        self._transport = VendorTransport(self._handler_clock, self.faults)
         self._stack = ExitStack()
-        self._recorder = _Recorder()
         self.env: dict[str, str] = {}
         self.state_machine_arn = ""
+        self.state_machine_timeout: timedelta | None = None
         self.buckets: dict[str, str] = {}
-        self._functions: dict[str, tuple[str, int, int]] = {}
+        self._functions: dict[str, _Function] = {}
+        self._rules: list[_Rule] = []
+        self._executions: dict[str, _Execution] = {}
         self._secrets: set[str] = set()
         self._names: set[str] = set()
-        self._names_lock = threading.Lock()
+        self._lock = threading.Lock()
 
     # Setting up.
     def __enter__(self) -> LocalEnvironment:
@@ -152,56 +244,31 @@ class LocalEnvironment:
         self._stack.close()
 
     def _start(self) -> None:
+        import boto3
         from moto import mock_aws
-        from moto.awslambda_simple.models import LambdaSimpleBackend
-        from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
-        from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 
+        moto_hooks.check()
         fake_env = {
             "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_SESSION_TOKEN": "local",
             "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
         }
         self._stack.enter_context(mock.patch.dict(os.environ, fake_env))
-        recorder = self._recorder
-        runner = self
-
-        def invoke(backend: Any, function_name: str, qualifier: str | None, body: Any, headers: Any,
-                   response_headers: Any) -> bytes:
-            return runner._invoke(backend, function_name, qualifier, body, response_headers)
-
-        def wait_interval(self: Any, env: Any, wait_seconds: int) -> None:
-            execution = env.states.context_object.context_object_data["Execution"]["Id"]
-            with recorder.lock:
-                recorder.waits.setdefault(execution, []).append(int(wait_seconds))
-            clock.advance(wait_seconds)
-
-        def retry_sleep(seconds: float) -> None:
-            with recorder.lock:
-                recorder.retries.append(seconds)
-            clock.advance(seconds)
-
-        self._stack.enter_context(mock.patch.object(LambdaSimpleBackend, "invoke", invoke))
-        # DynamoDB evaluates a condition and writes in one atomic step; moto does not when executions run
-        # in parallel threads. The ledger relies on it, so serialize moto's item operations.
-        from moto.dynamodb.models import DynamoDBBackend
-
-        item_lock = threading.RLock()
-        for method in ("get_item", "put_item", "update_item", "delete_item", "transact_write_items"):
-            self._stack.enter_context(mock.patch.object(DynamoDBBackend, method, _locked(
-                getattr(DynamoDBBackend, method), item_lock)))
-        self._stack.enter_context(mock.patch.object(WaitFunction, "_wait_interval", wait_interval))
-        self._stack.enter_context(
-            mock.patch.object(retrier_decl, "time", types.SimpleNamespace(sleep=retry_sleep))
-        )
+        self._stack.enter_context(moto_hooks.installed(
+            invoke=self._invoke, wait=self._wait, retry_sleep=self._retry_sleep, terminated=self._terminated,
+            jitter=random.Random(self._seed) if self.virtual else None,
+        ))
         self._stack.enter_context(
             mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}})
         )
+        # Every AWS call of a handler passes its sandbox's checkpoint (deadline, injected crashes).
+        boto3.setup_default_session()
+        assert boto3.DEFAULT_SESSION is not None
+        boto3.DEFAULT_SESSION.events.register("before-call", aws_checkpoint)
+        self._stack.callback(setattr, boto3, "DEFAULT_SESSION", None)
         clients.reset()
-        clock.reset()
-        clock.use_virtual_time(True)
-        self._stack.callback(clock.use_virtual_time, False)
-        self._stack.callback(clock.reset)
         self._stack.callback(clients.reset)
+        self._stack.enter_context(runtime.override(clock=self._handler_clock, transport=self._transport))
+        self._stack.callback(self._transport.close)
         self._create_resources()
         self._stack.enter_context(mock.patch.dict(os.environ, self.env))
 
@@ -246,42 +313,141 @@ class LocalEnvironment:
         lam = boto3.client("lambda", region_name=REGION)
         for logical, props in functions:
             env = {k: str(v) for k, v in resolve((props.get("Environment") or {}).get("Variables") or {}).items()}
+            function = _Function(name=physical[logical], handler=props["Handler"], state=_state_of(props["Handler"]),
+                                 memory=int(props.get("MemorySize", 128)), timeout=int(props.get("Timeout", 3)))
             lam.create_function(
-                FunctionName=physical[logical], Runtime=props.get("Runtime", "python3.12"), Role=_ROLE,
-                Handler=props["Handler"], Code={"ZipFile": b"local"}, Environment={"Variables": env},
-                Timeout=int(props.get("Timeout", 60)), MemorySize=int(props.get("MemorySize", 256)),
+                FunctionName=function.name, Runtime=props.get("Runtime", "python3.12"), Role=_ROLE,
+                Handler=function.handler, Code={"ZipFile": b"local"}, Environment={"Variables": env},
+                Timeout=function.timeout, MemorySize=function.memory,
             )
-            self._functions[physical[logical]] = (props["Handler"], int(props.get("MemorySize", 256)),
-                                                  int(props.get("Timeout", 60)))
+            self._functions[function.name] = function
             for key, value in env.items():
                 if self.env.setdefault(key, value) != value:
                     raise RuntimeError(f"functions disagree on {key}; the local runner shares one environment")
-        self.buckets = {
-            "raw": self.env["RAW_BUCKET"],
-            "curated": self.env["CURATED_BUCKET"],
-        }
+        self.buckets = {"raw": self.env["RAW_BUCKET"], "curated": self.env["CURATED_BUCKET"]}
+        function_arns = {arns[logical]: physical[logical] for logical, _ in functions}
+        for _logical, props in resources(self.templates, "AWS::Events::Rule"):
+            targets = [function_arns[arn] for t in resolve(props.get("Targets") or [])
+                       if (arn := t.get("Arn")) in function_arns]
+            if targets and props.get("State", "ENABLED") == "ENABLED":
+                self._rules.append(_Rule(pattern=resolve(props.get("EventPattern") or {}), targets=targets))
         sfn = boto3.client("stepfunctions", region_name=REGION)
         (logical, props), = machines
+        asl = definition(props, resolve)
+        if "TimeoutSeconds" in asl:
+            self.state_machine_timeout = timedelta(seconds=int(asl["TimeoutSeconds"]))
         created = sfn.create_state_machine(
-            name=physical[logical].rsplit(":", 1)[-1], definition=json.dumps(definition(props, resolve)),
-            roleArn=_ROLE, type="STANDARD",
+            name=physical[logical].rsplit(":", 1)[-1], definition=json.dumps(asl), roleArn=_ROLE, type="STANDARD",
         )
         self.state_machine_arn = created["stateMachineArn"]
 
+    # The Lambda service.
     def _invoke(self, backend: Any, function_name: str, qualifier: str | None, body: Any,
                 response_headers: Any) -> bytes:
         fn = backend.get_function(function_name, qualifier)
-        handler_path, memory, timeout = self._functions[fn.function_name]
-        module_name, func_name = handler_path.rsplit(".", 1)
-        handler = getattr(importlib.import_module(module_name), func_name)
-        context = _Context(fn.function_name, fn.function_arn, memory, timeout)
         event = json.loads(body) if body else {}
-        try:
-            result = handler(event, context)
-        except Exception as exc:  # what the Lambda runtime reports for an unhandled error
+        result, error = self.call_function(fn.function_name, event)
+        if error is not None:
             response_headers["x-amz-function-error"] = "Unhandled"
-            return json.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc), "stackTrace": []}).encode()
+            return json.dumps({**error, "stackTrace": []}).encode()
         return json.dumps(result).encode()
+
+    def call_function(self, name: str, event: Any) -> tuple[Any, dict[str, str] | None]:
+        """Invoke one of the stack's functions in a sandbox; (result, None) or (None, Lambda error payload)."""
+        function = self._functions[name]
+        arn = _execution_of(event)
+        execution = self._executions.get(arn)
+        invocation = 1
+        if execution is not None:
+            with self._lock:
+                invocation = execution.invocations[function.state] = execution.invocations.get(function.state, 0) + 1
+        sandbox = Sandbox(function=name, state=function.state, execution=arn, invocation=invocation,
+                          timeout=function.timeout, memory=function.memory, clock=self.clock, faults=self.faults)
+        module_name, func_name = function.handler.rsplit(".", 1)
+        handler = getattr(importlib.import_module(module_name), func_name)
+        result, error = sandbox.run(handler, event)
+        if error is not None and execution is not None:
+            self._say(execution, f"{function.state} failed: {error['errorType']}")
+        if execution is not None and self.faults.stop_after(execution=execution.name, state=function.state,
+                                                            invocation=invocation):
+            self.stop(execution.arn)
+        return result, error
+
+    # Waiting, on the runner's clock.
+    def _wait(self, env: Any, seconds: float, original: Callable[[Any, float], None]) -> None:
+        arn = moto_hooks.execution_arn(env)
+        execution = self._executions.get(arn)
+        if execution is not None:
+            execution.waits.append(int(seconds))
+            self._say(execution, self._wait_line(moto_hooks.state_input(env), seconds))
+        if isinstance(self.clock, VirtualClock):
+            self.clock.sleep(seconds, cancelled=lambda: not moto_hooks.is_running(env))
+        else:
+            original(env, seconds)
+
+    def _wait_line(self, state: Any, seconds: float) -> str:
+        job = state.get("job") if isinstance(state, dict) else None
+        plan = state.get("plan") if isinstance(state, dict) else None
+        line = f"waiting {_duration(seconds)}"
+        if isinstance(job, dict):
+            line += f" before poll {int(job.get('polls', 0)) + 1} of report {job.get('report_id')}"
+        if isinstance(plan, dict) and plan.get("deadline"):
+            left = (datetime.fromisoformat(str(plan["deadline"])) - self.clock.now()).total_seconds()
+            line += f" (deadline in {_duration(left)})"
+        return line
+
+    def _retry_sleep(self, env: Any, seconds: float) -> None:
+        execution = self._executions.get(moto_hooks.execution_arn(env)) if env is not None else None
+        if execution is not None:
+            execution.retries.append(seconds)
+            self._say(execution, f"{moto_hooks.state_name(env)}: {moto_hooks.last_error(env) or 'error'}, "
+                                 f"retrying in {_duration(seconds)}")
+        if isinstance(self.clock, VirtualClock):
+            self.clock.sleep(seconds, cancelled=lambda: env is not None and not moto_hooks.is_running(env))
+        else:
+            time.sleep(seconds)
+
+    def _say(self, execution: _Execution, line: str) -> None:
+        if self.progress is not None:
+            self.progress(f"{self.clock.now():%H:%M:%S} {execution.name}: {line}")
+
+    # Endings.
+    def _terminated(self, moto_execution: Any) -> None:
+        arn = str(moto_execution.exec_arn)
+        execution = self._executions.get(arn)
+        try:
+            self._status_changed(moto_execution, execution)
+        finally:
+            if execution is not None:
+                execution.done.set()
+            if isinstance(self.clock, VirtualClock):
+                self.clock.leave(arn)
+
+    def _status_changed(self, moto_execution: Any, execution: _Execution | None) -> None:
+        """EventBridge: the execution's "Status Change" event to every rule target it matches."""
+        status = str(moto_execution.status)
+        now = self.clock.now()
+        started = execution.started if execution else now
+        event = {
+            "version": "0", "id": str(uuid.uuid4()), "detail-type": "Step Functions Execution Status Change",
+            "source": "aws.states", "account": ACCOUNT, "time": now.isoformat(), "region": REGION,
+            "resources": [moto_execution.exec_arn],
+            "detail": {
+                "executionArn": moto_execution.exec_arn, "stateMachineArn": self.state_machine_arn,
+                "name": moto_execution.name, "status": status, "startDate": _millis(started),
+                "stopDate": _millis(now), "input": moto_execution.execution_input,
+                "inputDetails": {"included": True},
+            },
+        }
+        if execution is not None:
+            self._say(execution, f"ended {status}")
+        for rule in self._rules:
+            if not _matches(rule.pattern, event):
+                continue
+            for target in rule.targets:
+                result, error = self.call_function(target, event)
+                if execution is not None:
+                    execution.ended.append(result if error is None else {"error": error})
 
     # Running.
     def put_secret(self, name: str, value: dict[str, str]) -> None:
@@ -296,7 +462,7 @@ class LocalEnvironment:
         clients.reset()
 
     def start(self, export: ExportSpec, *, period: str | None = None, scheduled_time: str | None = None,
-              simulator: Simulator | None = None) -> tuple[ExportSpec, str]:
+              simulator: Simulator | None = None, name: str | None = None) -> tuple[ExportSpec, str]:
         """Start one execution (not waiting for it); returns the export as sent and the execution ARN."""
         import boto3
 
@@ -304,51 +470,80 @@ class LocalEnvironment:
             export = self.point_at(export, simulator)
         payload = {"export": export.model_dump(mode="json"), "period": period, "scheduled_time": scheduled_time}
         sfn = boto3.client("stepfunctions", region_name=REGION)
-        base = f"{export.name}-{period or 'scheduled'}"
+        base = name or f"{export.name}-{period or 'scheduled'}"
         # StartExecution is idempotent for a running execution with the same name and input (as on AWS),
         # so pick a name no execution has used: <export>-<period>[-<n>].
-        with self._names_lock:
+        with self._lock:
             taken = {e["name"] for page in sfn.get_paginator("list_executions").paginate(
                 stateMachineArn=self.state_machine_arn) for e in page["executions"]} | self._names
-            name = next(n for n in (base, *(f"{base}-{i}" for i in range(2, 10_000))) if n not in taken)
-            self._names.add(name)
-        arn = sfn.start_execution(stateMachineArn=self.state_machine_arn, name=name,
-                                  input=json.dumps(payload))["executionArn"]
+            chosen = next(n for n in (base, *(f"{base}-{i}" for i in range(2, 10_000))) if n not in taken)
+            self._names.add(chosen)
+            arn = f"{self.state_machine_arn.replace(':stateMachine:', ':execution:')}:{chosen}"
+            execution = self._executions[arn] = _Execution(arn=arn, name=chosen, started=self.clock.now())
+        if isinstance(self.clock, VirtualClock):
+            self.clock.join(arn)
+            limits = [t for t in (self.state_machine_timeout, self.faults.time_out(chosen)) if t is not None]
+            if limits:
+                self.clock.call_at(execution.started + min(limits), lambda: self._time_out(arn))
+        elif (after := self.faults.time_out(chosen)) is not None:
+            timer = threading.Timer(after.total_seconds(), self._time_out, args=(arn,))
+            timer.daemon = True
+            timer.start()
+            self._stack.callback(timer.cancel)
+        try:
+            started = sfn.start_execution(stateMachineArn=self.state_machine_arn, name=chosen,
+                                          input=json.dumps(payload))["executionArn"]
+        except BaseException:
+            if isinstance(self.clock, VirtualClock):
+                self.clock.leave(arn)
+            raise
+        assert started == arn, (started, arn)
         return export, arn
 
+    def _time_out(self, arn: str) -> None:
+        if moto_hooks.time_out(ACCOUNT, REGION, arn) and isinstance(self.clock, VirtualClock):
+            self.clock.poke()
+
+    def stop(self, arn: str) -> None:
+        """StopExecution, as an operator would."""
+        import boto3
+
+        boto3.client("stepfunctions", region_name=REGION).stop_execution(executionArn=arn)
+        if isinstance(self.clock, VirtualClock):
+            self.clock.poke()
+
     def point_at(self, export: ExportSpec, simulator: Simulator) -> ExportSpec:
-        """The export aimed at ``simulator``, whose credentials are stored in the export's secret."""
+        """The export aimed at ``simulator`` (answered in process, on this run's clock), with its credentials."""
+        simulator.clock = self.clock
+        self._transport.route(simulator.base_url, simulator.transport())
         self.put_secret(export.secret_name, simulator.credentials())
         updates: dict[str, Any] = {"base_url": simulator.base_url}
         updates.update(simulator.export_overrides())
         return export.model_copy(update=updates)
 
-    def wait(self, export: str, period: str | None, arn: str, *, timeout: float = 120.0) -> RunResult:
+    def wait(self, export: str, period: str | None, arn: str, *, timeout: float | None = 120.0) -> RunResult:
+        """Wait for the execution (and what its end triggered) to finish; ``timeout`` is real seconds."""
         import boto3
 
         sfn = boto3.client("stepfunctions", region_name=REGION)
+        execution = self._executions[arn]
         started = time.monotonic()
-        while True:
-            described = sfn.describe_execution(executionArn=arn)
-            if described["status"] in _TERMINAL:
-                break
-            if time.monotonic() - started > timeout:
-                raise TimeoutError(f"execution {arn} still running after {timeout} s")
-            time.sleep(0.01)
+        if not execution.done.wait(timeout):
+            raise TimeoutError(f"execution {execution.name} still running after {timeout} s")
+        described = sfn.describe_execution(executionArn=arn)
         history = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
-        with self._recorder.lock:
-            waits = list(self._recorder.waits.get(arn, []))
-            retries = list(self._recorder.retries)
         output = json.loads(described["output"]) if described.get("output") else None
         return RunResult(
             export=export, period=period, execution_arn=arn, status=described["status"], output=output,
-            error=described.get("error"), cause=described.get("cause"), waits=waits, retries=retries,
+            error=described.get("error"), cause=described.get("cause"), waits=list(execution.waits),
+            retries=list(execution.retries),
             history=[{k: v for k, v in e.items() if k != "timestamp"} for e in history],
-            seconds=time.monotonic() - started,
+            seconds=time.monotonic() - started, elapsed=self.clock.now() - execution.started,
+            ended=list(execution.ended),
         )
 
     def run(self, export: ExportSpec, *, period: str | None = None, scheduled_time: str | None = None,
-            simulator: Simulator | None = None, timeout: float = 120.0) -> RunResult:
+            simulator: Simulator | None = None, timeout: float | None = 120.0) -> RunResult:
         """Run one export for one period to the end."""
         sent, arn = self.start(export, period=period, scheduled_time=scheduled_time, simulator=simulator)
         return self.wait(sent.name, period, arn, timeout=timeout)
@@ -376,6 +571,11 @@ class LocalEnvironment:
         body: bytes = s3.get_object(Bucket=self.buckets[role], Key=key)["Body"].read()
         return body
 
+    def ledger_item(self, export: str, period: str) -> dict[str, Any]:
+        from report_exporter.aws.ledger import DynamoLedger
+
+        return DynamoLedger(self.env["LEDGER_TABLE"]).get(export, period) or {}
+
     def download(self, out_dir: Path) -> list[Path]:
         """Mirror every raw and curated object into ``out_dir`` (``out_dir/raw/...``, ``out_dir/curated/...``)."""
         written: list[Path] = []
@@ -389,8 +589,3 @@ class LocalEnvironment:
                 written.append(target)
         return written
 
-
-@contextmanager
-def local_environment(exports: ExportsFile) -> Iterator[LocalEnvironment]:
-    with LocalEnvironment(exports) as env:
-        yield env

@@ -10,10 +10,11 @@ from report_exporter.models.payloads import PlanInput, PlanOutput, RunPlan
 
 
 def plan_run(event: PlanInput, *, now: datetime) -> PlanOutput:
-    """Resolve the period (given, or the month before the scheduled time) and validate it.
+    """Resolve the period (given, or the month before the scheduled time, else before the execution's start)
+    and validate it.
 
     Args:
-        event: The execution input and the execution id.
+        event: The execution input, the execution's id and start time.
         now: The current time.
 
     Returns:
@@ -24,7 +25,7 @@ def plan_run(event: PlanInput, *, now: datetime) -> PlanOutput:
     """
     start = event.start
     export = start.export
-    period = start.period or previous_period(start.scheduled_time or now, export.timezone)
+    period = start.period or previous_period(start.scheduled_time or event.started_at or now, export.timezone)
     window = month_window(period, export.timezone)
     if window.end > now:
         raise InvalidExportError(

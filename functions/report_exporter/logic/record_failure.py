@@ -6,10 +6,8 @@ import json
 from collections.abc import Callable
 from datetime import datetime
 
-from report_exporter.aws.ledger import Ledger, NullLedger
+from report_exporter.aws.ledger import Ledger
 from report_exporter.models.payloads import FailureInput, FailureRecord
-
-NULL_LEDGER = NullLedger()
 
 Notify = Callable[[str, str], None]
 """(subject, message) -> None; publishing to SNS in Lambda."""
@@ -35,14 +33,17 @@ def console_link(execution_id: str) -> str:
     return f"https://{region}.console.aws.amazon.com/states/home?region={region}#/v2/executions/details/{execution_id}"
 
 
-def record_failure(
-    event: FailureInput, *, notify: Notify | None, now: datetime, ledger: Ledger = NULL_LEDGER
-) -> FailureRecord:
-    """Summarize the failure and publish it (never a secret: messages are written secret-free upstream).
+def record_failure(event: FailureInput, *, notify: Notify | None, ledger: Ledger, now: datetime) -> FailureRecord:
+    """Summarize the failure, record it in the ledger and publish it (never a secret: messages are written
+    secret-free upstream).
+
+    The ledger item turns FAILED only if this execution holds it (an adopter's failure leaves the owner's
+    run alone) and it is not published; the execution's outstanding-request slot is freed either way.
 
     Args:
         event: The state at the failing step and the caught error.
         notify: Publisher for the alert, or None when no topic is configured.
+        ledger: The job ledger.
         now: The current time.
 
     Returns:
@@ -54,7 +55,12 @@ def record_failure(
     period = plan.period if plan else state.period
     execution_id = event.execution_id or (plan.execution_id if plan else "")
     message = _error_message(state.error.cause)
-    ledger.failed(plan, export, period, execution_id, state.error.error, message, now=now)
+    updated = False
+    if period is not None:
+        updated = ledger.failed(export=export, period=period, execution=execution_id, error=state.error.error,
+                                message=message, now=now)
+    if plan is not None and plan.export.max_outstanding_reports() is not None:
+        ledger.release_slot(plan.export.account_key(), execution_id)
     if notify is not None:
         subject = f"report-exporter: {export} {period or ''} failed: {state.error.error}"[:100]
         body = "\n".join(
@@ -74,5 +80,6 @@ def record_failure(
         message=message,
         execution_id=execution_id,
         notified=notify is not None,
+        ledger_updated=updated,
         recorded_at=now,
     )

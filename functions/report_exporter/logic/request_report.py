@@ -5,53 +5,68 @@ from __future__ import annotations
 from datetime import datetime
 
 from report_exporter.adapters.base import ReportAdapter, next_wait
-from report_exporter.aws.ledger import Ledger, NullLedger
-from report_exporter.errors import ExporterError
-from report_exporter.models.payloads import JobStatus, ReportJob, RequestInput
+from report_exporter.aws.ledger import Ledger
+from report_exporter.errors import ExporterError, OutstandingReportCapError, ReportTimedOutError
+from report_exporter.models.payloads import JobStatus, ReportJob, RequestInput, RunPlan
 
-NULL_LEDGER = NullLedger()
 # An adopted report was requested earlier: check it soon rather than restarting the cadence.
 MIN_ADOPT_WAIT = 5
 
 
-def request_report(
-    event: RequestInput, *, adapter: ReportAdapter, now: datetime, ledger: Ledger = NULL_LEDGER
-) -> ReportJob:
+def _no_slot_before_deadline(plan: RunPlan, cause: OutstandingReportCapError) -> ReportTimedOutError:
+    return ReportTimedOutError(
+        f"export {plan.export.name!r} {plan.period}: no report slot of the {plan.export.vendor_name.value} account "
+        f"became free before the deadline ({plan.export.report_deadline_minutes} min): {cause}"
+    )
+
+
+def request_report(event: RequestInput, *, adapter: ReportAdapter, ledger: Ledger, now: datetime) -> ReportJob:
     """Adopt the open report of this export and period, or request a new one within the account's cap.
 
     Args:
         event: The run plan.
         adapter: The vendor adapter for the export.
-        now: The current time.
         ledger: The job ledger (adoption, outstanding-request cap).
+        now: The current time.
 
     Returns:
         The job: PENDING with a report id and the first wait, or READY for synchronous vendors.
 
     Raises:
-        OutstandingReportCapError: the vendor account's cap is full (retried by Step Functions).
-        ReportBusyError: another execution is requesting the same report (retried).
+        OutstandingReportCapError: the account's cap is full, in the ledger or at the vendor (retried:
+            the run waits for a slot until its deadline, then fails with ReportTimedOutError).
+        ReportBusyError: another execution is requesting the same report right now (retried, then adopted).
     """
     plan = event.plan
     claim = ledger.claim(plan, now=now)
-    if claim.adopt:
-        # A rerun, a retry or a second schedule firing: wait for the report already requested.
-        return ReportJob(report_id=claim.report_id, status=JobStatus.PENDING, requested_at=now,
-                         polls=0, wait_seconds=MIN_ADOPT_WAIT, adopted=True)
+    if claim.adopt and claim.job:
+        # A rerun, a retry or a second schedule firing: follow the report already requested. A synchronous
+        # vendor's "report" is the other run's download: go straight to it (and reuse its raw file).
+        pending = claim.report_id is not None
+        return ReportJob(job=claim.job, report_id=claim.report_id, status=JobStatus.PENDING if pending else
+                         JobStatus.READY, requested_at=now, wait_seconds=MIN_ADOPT_WAIT if pending else 0,
+                         adopted=True)
     cap = plan.export.max_outstanding_reports()
-    if cap is not None:
-        ledger.acquire_slot(plan, cap)
     try:
-        result = adapter.request(plan)
-    except ExporterError:
         if cap is not None:
-            ledger.release_slot(plan)
+            ledger.acquire_slot(plan, cap, now=now)
+        try:
+            result = adapter.request(plan)
+        except ExporterError:
+            if cap is not None:
+                ledger.release_slot(plan.export.account_key(), plan.execution_id)
+            raise
+    except OutstandingReportCapError as exc:
+        if now >= plan.deadline:
+            raise _no_slot_before_deadline(plan, exc) from None
         raise
     pending = result.status is JobStatus.PENDING
     if not pending and cap is not None:
-        ledger.release_slot(plan)
-    ledger.requested(plan, result.report_id, "PENDING" if pending else "READY", now=now)
+        ledger.release_slot(plan.export.account_key(), plan.execution_id)
+    job = result.report_id if result.report_id is not None else f"run:{plan.run_name}"
+    ledger.requested(plan, job=job, report_id=result.report_id, ready=not pending, now=now)
     return ReportJob(
+        job=job,
         report_id=result.report_id,
         status=result.status,
         requested_at=now,

@@ -14,6 +14,7 @@ raw object, not a copy per batch.
 
 from __future__ import annotations
 
+import contextvars
 import os
 import queue
 import threading
@@ -32,13 +33,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from report_exporter.aws import s3
-from report_exporter.aws.ledger import Ledger, NullLedger
+from report_exporter.aws.ledger import Ledger
 from report_exporter.datasets import Dataset, ReadContext, dataset
 from report_exporter.datasets.base import constant
 from report_exporter.errors import InvalidReportError
 from report_exporter.models.payloads import CuratedObject, CuratedReport, ParquetInput, RawObject
 
-NULL_LEDGER = NullLedger()
 PARQUET_CONTENT_TYPE = "application/vnd.apache.parquet"
 _FOOTER = 8
 # Rows encoded between two returns of freed memory to the OS (every 4th group of 65,536 rows).
@@ -64,7 +64,10 @@ class _RowGroupWriter:
         self._pending_rows = 0
         self._queue: queue.Queue[pa.Table | None] = queue.Queue(maxsize=1)
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._drain, name=f"parquet-{data.name}", daemon=True)
+        # The writer thread runs in a copy of the caller's context (log keys, the local runner's sandbox).
+        context = contextvars.copy_context()
+        self._thread = threading.Thread(target=context.run, args=(self._drain,), name=f"parquet-{data.name}",
+                                        daemon=True)
         self._thread.start()
         self.rows = 0
 
@@ -224,14 +227,15 @@ def _write_dataset(
 
 
 def write_parquet(
-    event: ParquetInput, *, raw_bucket: str, curated_bucket: str, now: datetime, ledger: Ledger = NULL_LEDGER
+    event: ParquetInput, *, raw_bucket: str, curated_bucket: str, ledger: Ledger, now: datetime
 ) -> CuratedReport:
-    """Convert every raw object of the run into its dataset's Parquet partition.
+    """Convert every raw object of the run into its dataset's Parquet partition, once per vendor report.
 
     Args:
         event: The run plan, the job and the raw objects.
         raw_bucket: Bucket holding the raw objects.
         curated_bucket: Bucket of the Athena tables.
+        ledger: The job ledger: a report published by another execution is reported, not written again.
         now: The export time written to ``exported_at``.
 
     Returns:
@@ -239,11 +243,15 @@ def write_parquet(
 
     Raises:
         InvalidReportError: a bad value or missing column (named), or rows in != rows out.
+        ReportBusyError: another execution is publishing this report right now (retried: this run then
+            reports its result, or takes over if that execution died).
     """
-    done = None if event.replay else ledger.begin_publish(event.plan, event.job.report_id, now=now)
-    if done is not None:
-        # Another execution published this very vendor report: publish once.
-        return CuratedReport(objects=tuple(done), rows=sum(c.rows for c in done), published=False)
+    plan, job = event.plan, event.job
+    if not event.replay:
+        done = ledger.begin_publish(plan, job=job.job, now=now)
+        if done is not None:
+            # Another execution published this very vendor report: publish once, report its result.
+            return CuratedReport(objects=tuple(done), rows=sum(c.rows for c in done), published=False)
     grouped: dict[str, list[RawObject]] = defaultdict(list)
     for obj in event.raw.objects:
         grouped[obj.dataset].append(obj)
@@ -251,5 +259,8 @@ def write_parquet(
         _write_dataset(dataset(name), objects, event, raw_bucket=raw_bucket, curated_bucket=curated_bucket, now=now)
         for name, objects in grouped.items()
     ]
-    ledger.published(event.plan, event.job.report_id, curated, now=now)
+    if event.replay:
+        ledger.record_replay(plan, curated, now=now)
+    else:
+        ledger.published(plan, job=job.job, objects=curated, now=now)
     return CuratedReport(objects=tuple(curated), rows=sum(c.rows for c in curated))

@@ -26,10 +26,12 @@ class StartInput(Frozen):
 
 
 class PlanInput(Frozen):
-    """PlanRun's payload: the execution input plus the execution's id from the context object."""
+    """PlanRun's payload: the execution input plus the execution's id and start time from the context object."""
 
     start: StartInput
     execution_id: str = Field(min_length=1)
+    started_at: AwareDatetime | None = None
+    """``$$.Execution.StartTime``: without a period or scheduled time, the run exports the month before it."""
 
 
 class RunPlan(Frozen):
@@ -62,6 +64,8 @@ class JobStatus(StrEnum):
 class ReportJob(Frozen):
     """The vendor report a run waits for. Synchronous vendors are READY at once with no report id."""
 
+    job: str = Field(min_length=1)
+    """The ledger's name for this report: the vendor's report id, or ``run:<execution>`` for synchronous vendors."""
     report_id: str | None = None
     status: JobStatus
     requested_at: AwareDatetime
@@ -159,4 +163,36 @@ class FailureRecord(Frozen):
     message: str
     execution_id: str
     notified: bool
+    ledger_updated: bool
+    """False when another execution holds the run (an adopter failed) or the month was already published."""
     recorded_at: datetime
+
+
+class ExecutionStatusChange(BaseModel):
+    """The ``detail`` of Step Functions' "Execution Status Change" event (EventBridge)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    execution_arn: str = Field(alias="executionArn", min_length=1)
+    status: str
+    start_date: int | None = Field(default=None, alias="startDate")
+    """Milliseconds since the epoch."""
+    input: str | None = None
+    """The execution input as a JSON string (omitted by EventBridge when it is too large)."""
+
+
+class EndRunInput(BaseModel):
+    """EndRun's payload: an EventBridge event for an execution that FAILED, TIMED_OUT or was ABORTED."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    detail: ExecutionStatusChange
+
+
+class EndRunRecord(Frozen):
+    export: str | None
+    period: str | None
+    execution_id: str
+    status: str
+    ledger_updated: bool
+    notified: bool

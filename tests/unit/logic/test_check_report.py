@@ -13,7 +13,7 @@ from report_exporter.logic.check_report import check_report
 from report_exporter.logic.request_report import request_report
 from report_exporter.models.exports import ParticleExport
 from report_exporter.models.payloads import CheckInput, JobStatus, ReportJob, RequestInput, RunPlan
-from tests.fakes import plan_for
+from tests.fakes import RecordingLedger, plan_for
 
 NOW = datetime(2026, 11, 3, 6, 0, tzinfo=UTC)
 EXPORT = ParticleExport(name="particle-demo", secret_name="s")
@@ -27,6 +27,8 @@ class ScriptedAdapter:
     cadence: tuple[int, ...] = (15, 30, 60)
     timeout_error: type[Exception] = ReportTimedOutError
     polls: list[str] = field(default_factory=list)
+
+    ledger: RecordingLedger = field(default_factory=RecordingLedger)
 
     def request(self, plan: RunPlan) -> RequestResult:
         return RequestResult(JobStatus.PENDING, "r-1")
@@ -47,11 +49,13 @@ READY = PollResult(JobStatus.READY)
 
 
 def run_loop(adapter: ScriptedAdapter, plan: RunPlan, now: datetime = NOW) -> list[int]:
-    job = request_report(RequestInput(plan=plan), adapter=adapter, now=now)  # type: ignore[arg-type]
+    ledger = adapter.ledger
+    job = request_report(RequestInput(plan=plan), adapter=adapter, ledger=ledger, now=now)  # type: ignore[arg-type]
     waits = [job.wait_seconds]
     while job.status is JobStatus.PENDING:
         now += timedelta(seconds=job.wait_seconds)
-        job = check_report(CheckInput(plan=plan, job=job), adapter=adapter, now=now)  # type: ignore[arg-type]
+        job = check_report(CheckInput(plan=plan, job=job), adapter=adapter, ledger=ledger,  # type: ignore[arg-type]
+                           now=now)
         waits.append(job.wait_seconds)
     return waits
 
@@ -88,17 +92,51 @@ def test_check_report_times_out_past_the_deadline_naming_the_report() -> None:
 def test_check_report_never_waits_beyond_the_deadline() -> None:
     # Given 20 s left before the deadline
     plan = plan_for(EXPORT, now=NOW, deadline_minutes=1)
-    job = ReportJob(report_id="r-1", status=JobStatus.PENDING, requested_at=NOW, polls=2, wait_seconds=60)
+    job = ReportJob(job="r-1", report_id="r-1", status=JobStatus.PENDING, requested_at=NOW, polls=2, wait_seconds=60)
     # When a pending poll plans the next wait
     out = check_report(CheckInput(plan=plan, job=job), adapter=ScriptedAdapter([PENDING]),  # type: ignore[arg-type]
-                       now=NOW + timedelta(seconds=40))
+                       ledger=RecordingLedger(), now=NOW + timedelta(seconds=40))
     # Then the wait stops at the deadline
     assert out.wait_seconds == 20
 
 
 def test_check_report_returns_ready_even_at_the_deadline() -> None:
     plan = plan_for(EXPORT, now=NOW, deadline_minutes=1)
-    job = ReportJob(report_id="r-1", status=JobStatus.PENDING, requested_at=NOW, polls=2, wait_seconds=60)
+    job = ReportJob(job="r-1", report_id="r-1", status=JobStatus.PENDING, requested_at=NOW, polls=2, wait_seconds=60)
     out = check_report(CheckInput(plan=plan, job=job), adapter=ScriptedAdapter([READY]),  # type: ignore[arg-type]
-                       now=NOW + timedelta(minutes=2))
+                       ledger=RecordingLedger(), now=NOW + timedelta(minutes=2))
     assert out.status is JobStatus.READY
+
+
+def test_check_report_waits_at_least_the_vendors_hint_on_a_normal_poll() -> None:
+    # Given a pending poll whose answer asks for 200 s (more than the 30 s cadence)
+    adapter = ScriptedAdapter([PollResult(JobStatus.PENDING, retry_after=200), READY])
+    # Then the next wait is the vendor's 200 s
+    assert run_loop(adapter, plan_for(EXPORT, now=NOW)) == [15, 200, 0]
+
+
+def test_check_report_throttled_waits_the_longer_of_the_hint_and_twice_the_cadence() -> None:
+    # The second poll is throttled; its normal wait would be 60 s, so twice the cadence is 120 s
+    short_hint = ScriptedAdapter([PENDING, VendorThrottledError("429", retry_after=45), READY])
+    long_hint = ScriptedAdapter([PENDING, VendorThrottledError("429", retry_after=200), READY])
+    assert run_loop(short_hint, plan_for(EXPORT, now=NOW)) == [15, 30, 120, 0]
+    assert run_loop(long_hint, plan_for(EXPORT, now=NOW)) == [15, 30, 200, 0]
+
+
+def test_check_report_never_waits_more_than_an_hour() -> None:
+    adapter = ScriptedAdapter([PollResult(JobStatus.PENDING, retry_after=86_400), READY])
+    assert run_loop(adapter, plan_for(EXPORT, now=NOW, deadline_minutes=48 * 60)) == [15, 3600, 0]
+
+
+def test_check_report_counts_polls_in_the_ledger_and_frees_the_slot_once_ready() -> None:
+    # Given a Particle report (capped account) ready on the third poll
+    adapter = ScriptedAdapter([PENDING, PENDING, READY])
+    run_loop(adapter, plan_for(EXPORT, now=NOW))
+    ledger = adapter.ledger
+    # Then every poll is counted in the ledger, the last one as ready
+    assert [(c["polls"], c["ready"]) for c in ledger.args("polled")] == [(1, False), (2, False), (3, True)]
+    assert {c["job"] for c in ledger.args("polled")} == {"r-1"}
+    # And the account's slot is taken at the request and freed exactly when the report is ready
+    assert ledger.names().count("acquire_slot") == 1
+    assert ledger.names()[-1] == "release_slot"
+    assert ledger.names().count("release_slot") == 1

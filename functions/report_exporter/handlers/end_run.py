@@ -1,0 +1,27 @@
+"""EndRun Lambda: invoked by the EventBridge rule on executions that FAILED, TIMED_OUT or were ABORTED."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from report_exporter import runtime
+from report_exporter.aws.ledger import ledger
+from report_exporter.aws.notify import sns_notifier
+from report_exporter.logic.end_run import end_run
+from report_exporter.models.payloads import EndRunInput
+from report_exporter.models.settings import settings
+from report_exporter.observability import logger
+
+
+@logger.inject_lambda_context(log_event=False)
+@event_parser(model=EndRunInput)
+def lambda_handler(event: EndRunInput, context: LambdaContext) -> dict[str, Any]:
+    record = end_run(event, ledger=ledger(), notify=sns_notifier(settings().ALERT_TOPIC_ARN),
+                     now=runtime.clock().now())
+    logger.append_keys(export=record.export, period=record.period, execution=record.execution_id)
+    logger.info("execution ended without its catch",
+                extra={"status": record.status, "ledger_updated": record.ledger_updated})
+    return record.model_dump(mode="json")

@@ -1,0 +1,179 @@
+"""Every place the local runner reaches into moto, in one module.
+
+moto's Step Functions interpreter (``execute_state_machine``) runs the synthesized definition; the
+runner needs a few of its private seams to make the run behave as AWS does on an injected clock:
+
+* ``LambdaSimpleBackend.invoke``: Lambda tasks call our handlers in process (in a sandbox).
+* ``WaitFunction._wait_interval``: Wait states sleep on the runner's clock.
+* ``RetrierDecl._eval_body`` and ``retrier_decl.time``: Retry intervals sleep on the runner's clock,
+  knowing which execution they belong to.
+* ``jitter_strategy_decl.random``: full jitter draws from a seeded generator (repeatable runs).
+* ``BaseExecutionWorkerCommunication.terminated``: the moment an execution ends (EventBridge's
+  "Execution Status Change" event, and the end of a virtual-time actor).
+* ``Environment.set_timed_out`` via the backend's execution: the state machine's own timeout on a
+  virtual clock.
+* ``DynamoDBBackend`` item operations: serialized, because DynamoDB evaluates a condition and writes
+  atomically and moto does not when executions run in parallel threads.
+
+:func:`check` fails with a clear message when a moto upgrade moves any of them
+(``tests/local/test_moto_hooks.py``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from typing import Any
+from unittest import mock
+
+_SEAMS = {
+    "moto.awslambda_simple.models": ["LambdaSimpleBackend.invoke"],
+    "moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function": [
+        "WaitFunction._wait_interval"],
+    "moto.stepfunctions.parser.asl.component.common.retry.retrier_decl": ["RetrierDecl._eval_body", "time"],
+    "moto.stepfunctions.parser.asl.component.common.retry.jitter_strategy_decl": ["random"],
+    "moto.stepfunctions.parser.backend.execution": ["BaseExecutionWorkerCommunication.terminated"],
+    "moto.stepfunctions.parser.asl.eval.environment": ["Environment.set_timed_out", "Environment.is_running"],
+    "moto.stepfunctions.parser.asl.eval.states": ["States.get_error_output", "States.get_input"],
+    "moto.stepfunctions.parser.models": ["stepfunctions_parser_backends"],
+    "moto.dynamodb.models": ["DynamoDBBackend.get_item", "DynamoDBBackend.put_item", "DynamoDBBackend.update_item",
+                             "DynamoDBBackend.delete_item", "DynamoDBBackend.transact_write_items"],
+}
+
+
+def check() -> None:
+    """Raise naming every seam a moto upgrade moved or renamed."""
+    missing = []
+    for module_name, attributes in _SEAMS.items():
+        try:
+            module: Any = importlib.import_module(module_name)
+        except ImportError:
+            missing.append(module_name)
+            continue
+        for dotted in attributes:
+            target = module
+            for part in dotted.split("."):
+                target = getattr(target, part, None)
+                if target is None:
+                    missing.append(f"{module_name}.{dotted}")
+                    break
+    if missing:
+        raise RuntimeError(
+            "moto moved what the local runner hooks into (is moto still the version uv.lock pins?): "
+            + ", ".join(missing)
+        )
+
+
+def execution_arn(env: Any) -> str:
+    """The ARN of the execution an interpreter environment belongs to."""
+    return str(env.states.context_object.context_object_data["Execution"]["Id"])
+
+
+def state_name(env: Any) -> str:
+    return str(env.states.context_object.context_object_data.get("State", {}).get("Name", ""))
+
+
+def state_input(env: Any) -> Any:
+    return env.states.get_input()
+
+
+def last_error(env: Any) -> str:
+    """The error name a retrier is handling (``Error`` of the state's error output)."""
+    try:
+        output = env.states.get_error_output()
+    except Exception:
+        return ""
+    return str(output.get("Error", "")) if isinstance(output, dict) else ""
+
+
+def is_running(env: Any) -> bool:
+    return bool(env.is_running())
+
+
+def time_out(account: str, region: str, arn: str) -> bool:
+    """End a running execution with TIMED_OUT, as the state machine's own timeout does; False if it ended."""
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    execution = stepfunctions_parser_backends[account][region].describe_execution(arn)
+    worker = getattr(execution, "exec_worker", None)
+    env = getattr(worker, "env", None)
+    if env is None or not env.is_running():
+        return False
+    env.set_timed_out()
+    return True
+
+
+@contextmanager
+def installed(
+    *,
+    invoke: Callable[[Any, str, str | None, Any, Any], bytes],
+    wait: Callable[[Any, float, Callable[[Any, float], None]], None],
+    retry_sleep: Callable[[Any, float], None],
+    terminated: Callable[[Any], None],
+    jitter: Any | None,
+) -> Iterator[None]:
+    """Install the runner's hooks for the duration of the block.
+
+    Args:
+        invoke: ``(backend, function_name, qualifier, body, response_headers) -> payload bytes``.
+        wait: ``(env, seconds, original)``: a Wait state's interval; ``original(env, seconds)`` is moto's own.
+        retry_sleep: ``(env, seconds)``: a Retry interval of the execution ``env`` belongs to.
+        terminated: ``(execution)``: called once an execution's final status is set.
+        jitter: a ``random.Random``-like object for full jitter, or None for moto's own.
+    """
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.stepfunctions.parser.asl.component.common.retry import jitter_strategy_decl, retrier_decl
+    from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
+
+    local = threading.local()
+    original_wait = WaitFunction._wait_interval
+    original_retry = retrier_decl.RetrierDecl._eval_body
+    original_terminated = BaseExecutionWorkerCommunication.terminated
+
+    def invoke_hook(backend: Any, function_name: str, qualifier: str | None, body: Any, headers: Any,
+                    response_headers: Any) -> bytes:
+        return invoke(backend, function_name, qualifier, body, response_headers)
+
+    def wait_hook(self: Any, env: Any, wait_seconds: int) -> None:
+        wait(env, wait_seconds, lambda e, s: original_wait(self, e, int(s)))
+
+    def retry_body(self: Any, env: Any) -> None:
+        local.env = env
+        try:
+            original_retry(self, env)
+        finally:
+            local.env = None
+
+    class _Time:
+        @staticmethod
+        def sleep(seconds: float) -> None:
+            retry_sleep(getattr(local, "env", None), seconds)
+
+    def terminated_hook(self: Any) -> None:
+        original_terminated(self)
+        terminated(self.execution)
+
+    item_lock = threading.RLock()
+
+    def locked(method: Any) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with item_lock:
+                return method(*args, **kwargs)
+
+        return call
+
+    with ExitStack() as stack:
+        stack.enter_context(mock.patch.object(LambdaSimpleBackend, "invoke", invoke_hook))
+        stack.enter_context(mock.patch.object(WaitFunction, "_wait_interval", wait_hook))
+        stack.enter_context(mock.patch.object(retrier_decl.RetrierDecl, "_eval_body", retry_body))
+        stack.enter_context(mock.patch.object(retrier_decl, "time", _Time))
+        stack.enter_context(mock.patch.object(BaseExecutionWorkerCommunication, "terminated", terminated_hook))
+        if jitter is not None:
+            stack.enter_context(mock.patch.object(jitter_strategy_decl, "random", jitter))
+        for method in ("get_item", "put_item", "update_item", "delete_item", "transact_write_items"):
+            stack.enter_context(mock.patch.object(DynamoDBBackend, method, locked(getattr(DynamoDBBackend, method))))
+        yield

@@ -1,0 +1,218 @@
+"""The job ledger's lifecycle and leases, on DynamoDB (moto): who may move a month on, who may fail it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from report_exporter import limits
+from report_exporter.aws.ledger import DynamoLedger, RunStatus
+from report_exporter.errors import OutstandingReportCapError, ReportBusyError, ReportSupersededError
+from report_exporter.models.exports import ParticleExport
+from report_exporter.models.payloads import CuratedObject, RawObject, RunPlan
+from tests.fakes import plan_for
+from tests.integration.conftest import Buckets
+
+NOW = datetime(2026, 11, 3, 6, 0, tzinfo=UTC)
+EXPORT = ParticleExport(name="particle-fleet", secret_name="s")
+RAW = [RawObject(dataset="particle_data_operations", key="raw/particle/particle-fleet/2026-10/report-1001.csv",
+                 bytes=10, sha256="0" * 64, content_type="text/csv")]
+CURATED = [CuratedObject(dataset="particle_data_operations", table="particle_data_operations",
+                         key="curated/particle_data_operations/export=particle-fleet/period=2026-10/data.parquet",
+                         rows=42, bytes=900)]
+
+
+def run(name: str, period: str = "2026-10", *, now: datetime = NOW) -> RunPlan:
+    plan = plan_for(EXPORT, period, now=now)
+    return plan.model_copy(update={"execution_id": f"arn:aws:states:us-east-1:123456789012:execution:m:{name}"})
+
+
+@pytest.fixture
+def ledger(aws: Buckets) -> DynamoLedger:
+    return DynamoLedger(aws.ledger)
+
+
+def item(ledger: DynamoLedger, period: str = "2026-10") -> dict[str, object]:
+    return ledger.get(EXPORT.name, period) or {}
+
+
+def requested(ledger: DynamoLedger, plan: RunPlan, job: str = "1001", *, now: datetime = NOW) -> None:
+    assert not ledger.claim(plan, now=now).adopt
+    ledger.requested(plan, job=job, report_id=job, ready=False, now=now)
+
+
+def test_an_empty_table_name_is_refused_at_once() -> None:
+    with pytest.raises(ValueError, match="LEDGER_TABLE"):
+        DynamoLedger("")
+
+
+def test_a_second_execution_waits_while_the_first_requests_then_adopts_its_report(ledger: DynamoLedger) -> None:
+    owner, other = run("a"), run("b")
+    assert ledger.claim(owner, now=NOW).adopt is False
+    with pytest.raises(ReportBusyError, match="execution a is requesting"):
+        ledger.claim(other, now=NOW + timedelta(seconds=30))
+    ledger.requested(owner, job="1001", report_id="1001", ready=False, now=NOW)
+    claim = ledger.claim(other, now=NOW + timedelta(seconds=60))
+    assert (claim.adopt, claim.job, claim.report_id) == (True, "1001", "1001")
+    assert item(ledger)["lease_owner"] == owner.execution_id
+
+
+def test_a_requester_that_died_is_taken_over_once_its_lease_expires(ledger: DynamoLedger) -> None:
+    owner, other = run("a"), run("b")
+    ledger.claim(owner, now=NOW)
+    later = NOW + limits.REQUEST_LEASE + timedelta(seconds=1)
+    assert ledger.claim(other, now=later).adopt is False
+    assert item(ledger)["lease_owner"] == other.execution_id
+    # The dead requester's late answer must not overwrite the new owner's claim.
+    with pytest.raises(ReportBusyError):
+        ledger.requested(owner, job="1001", report_id="1001", ready=False, now=later)
+
+
+def test_a_failing_adopter_leaves_the_owners_run_alone(ledger: DynamoLedger) -> None:
+    owner, adopter = run("a"), run("b")
+    requested(ledger, owner)
+    assert ledger.claim(adopter, now=NOW).adopt
+    # When the adopter fails
+    updated = ledger.failed(export=EXPORT.name, period="2026-10", execution=adopter.execution_id,
+                            error="VendorAuthError", message="refused", now=NOW)
+    # Then the owner's item stays PENDING with its report, and the failure is only noted
+    current = item(ledger)
+    assert updated is False
+    assert current["status"] == RunStatus.PENDING and current["job"] == "1001"
+    assert "VendorAuthError" in str(current["last_failure"]) and "last_error" not in current
+    # And a third run still adopts the owner's report instead of requesting a second one
+    assert ledger.claim(run("c"), now=NOW).adopt
+
+
+def test_the_owners_failure_lets_the_next_run_request_again(ledger: DynamoLedger) -> None:
+    owner = run("a")
+    requested(ledger, owner)
+    assert ledger.failed(export=EXPORT.name, period="2026-10", execution=owner.execution_id,
+                         error="ReportFailedError", message="failed at the vendor", now=NOW)
+    assert item(ledger)["status"] == RunStatus.FAILED
+    assert str(item(ledger)["last_error"]).startswith("ReportFailedError")
+    assert ledger.claim(run("b"), now=NOW).adopt is False
+
+
+def test_an_expired_pending_lease_lets_an_adopter_fail_the_month(ledger: DynamoLedger) -> None:
+    owner, adopter = run("a"), run("b", now=NOW + timedelta(hours=1))
+    requested(ledger, owner)
+    past_owner = owner.deadline + limits.LEASE_GRACE + timedelta(seconds=1)
+    assert ledger.failed(export=EXPORT.name, period="2026-10", execution=adopter.execution_id,
+                         error="ReportTimedOutError", message="still pending", now=past_owner)
+    assert item(ledger)["status"] == RunStatus.FAILED
+
+
+def test_download_once_the_second_execution_reuses_the_raw_file(ledger: DynamoLedger) -> None:
+    owner, adopter = run("a"), run("b")
+    requested(ledger, owner)
+    assert ledger.begin_download(owner, job="1001", now=NOW) is None
+    with pytest.raises(ReportBusyError, match="execution a is downloading"):
+        ledger.begin_download(adopter, job="1001", now=NOW)
+    assert ledger.downloaded(owner, job="1001", objects=RAW, now=NOW) == RAW
+    assert ledger.begin_download(adopter, job="1001", now=NOW) == RAW
+    assert item(ledger)["status"] == RunStatus.DOWNLOADED
+
+
+def test_a_dead_downloader_is_taken_over_after_its_lease(ledger: DynamoLedger) -> None:
+    owner, adopter = run("a"), run("b")
+    requested(ledger, owner)
+    ledger.begin_download(owner, job="1001", now=NOW)
+    later = NOW + limits.DOWNLOAD_LEASE + timedelta(seconds=1)
+    assert ledger.begin_download(adopter, job="1001", now=later) is None
+    assert item(ledger)["lease_owner"] == adopter.execution_id
+    # The dead one's late record must not replace the new holder's lease.
+    with pytest.raises(ReportBusyError):
+        ledger.downloaded(owner, job="1001", objects=RAW, now=later)
+
+
+def downloaded(ledger: DynamoLedger, plan: RunPlan) -> None:
+    requested(ledger, plan)
+    ledger.begin_download(plan, job="1001", now=NOW)
+    ledger.downloaded(plan, job="1001", objects=RAW, now=NOW)
+
+
+def test_a_publish_in_progress_makes_the_other_execution_wait_not_succeed_empty(ledger: DynamoLedger) -> None:
+    owner, adopter = run("a"), run("b")
+    downloaded(ledger, owner)
+    assert ledger.begin_publish(owner, job="1001", now=NOW) is None
+    # The second execution is told to wait (retried), never handed an empty "already published" list.
+    with pytest.raises(ReportBusyError, match="execution a is publishing"):
+        ledger.begin_publish(adopter, job="1001", now=NOW)
+    ledger.published(owner, job="1001", objects=CURATED, now=NOW)
+    assert ledger.begin_publish(adopter, job="1001", now=NOW) == CURATED
+    assert item(ledger)["status"] == RunStatus.PUBLISHED and item(ledger)["rows"] == 42
+
+
+def test_when_the_publisher_fails_the_waiting_execution_publishes(ledger: DynamoLedger) -> None:
+    owner, adopter = run("a"), run("b")
+    downloaded(ledger, owner)
+    ledger.begin_publish(owner, job="1001", now=NOW)
+    assert ledger.failed(export=EXPORT.name, period="2026-10", execution=owner.execution_id,
+                         error="InvalidReportError", message="bad row", now=NOW)
+    assert ledger.begin_publish(adopter, job="1001", now=NOW) is None
+    assert item(ledger)["lease_owner"] == adopter.execution_id
+
+
+def test_a_publisher_that_died_is_taken_over_after_its_lease(ledger: DynamoLedger) -> None:
+    owner, rerun = run("a"), run("b")
+    downloaded(ledger, owner)
+    ledger.begin_publish(owner, job="1001", now=NOW)
+    with pytest.raises(ReportBusyError):
+        ledger.begin_publish(rerun, job="1001", now=NOW + limits.PUBLISH_LEASE - timedelta(seconds=1))
+    assert ledger.begin_publish(rerun, job="1001", now=NOW + limits.PUBLISH_LEASE + timedelta(seconds=1)) is None
+
+
+def test_a_published_month_is_never_marked_failed(ledger: DynamoLedger) -> None:
+    owner = run("a")
+    downloaded(ledger, owner)
+    ledger.begin_publish(owner, job="1001", now=NOW)
+    ledger.published(owner, job="1001", objects=CURATED, now=NOW)
+    for who in (owner, run("late")):
+        assert not ledger.failed(export=EXPORT.name, period="2026-10", execution=who.execution_id,
+                                 error="VendorUnavailableError", message="late", now=NOW)
+    assert item(ledger)["status"] == RunStatus.PUBLISHED
+
+
+def test_a_rerun_after_publishing_requests_afresh_and_old_followers_stop(ledger: DynamoLedger) -> None:
+    owner = run("a")
+    downloaded(ledger, owner)
+    ledger.begin_publish(owner, job="1001", now=NOW)
+    ledger.published(owner, job="1001", objects=CURATED, now=NOW)
+    rerun = run("b")
+    requested(ledger, rerun, job="1002")
+    # A follower of the old report still gets the old result...
+    assert ledger.begin_publish(run("c"), job="1001", now=NOW) == CURATED
+    # ...but one that had not downloaded it yet stops instead of touching the new run.
+    with pytest.raises(ReportSupersededError, match="replaced by a newer request"):
+        ledger.begin_download(run("d"), job="999", now=NOW)
+
+
+def test_end_run_only_releases_what_the_execution_still_holds(ledger: DynamoLedger) -> None:
+    owner = run("a")
+    requested(ledger, owner)
+    ledger.failed(export=EXPORT.name, period="2026-10", execution=owner.execution_id, error="ReportFailedError",
+                  message="failed at the vendor", now=NOW)
+    # RecordFailure recorded it: EndRun's later "ExecutionFailed" must not replace the real error.
+    assert not ledger.failed(export=EXPORT.name, period="2026-10", execution=owner.execution_id,
+                             error="ExecutionFailed", message="ended", now=NOW, only_if_owner=True)
+    assert str(item(ledger)["last_error"]).startswith("ReportFailedError")
+
+
+def test_slots_hold_at_most_the_cap_and_expire_with_their_run(ledger: DynamoLedger) -> None:
+    plans = [run(f"x{i}", p) for i, p in enumerate(["2026-10", "2026-09", "2026-08", "2026-07"])]
+    for plan in plans[:3]:
+        ledger.acquire_slot(plan, 3, now=NOW)
+    ledger.acquire_slot(plans[0], 3, now=NOW)  # idempotent for the holder
+    with pytest.raises(OutstandingReportCapError, match="already has 3 reports outstanding"):
+        ledger.acquire_slot(plans[3], 3, now=NOW)
+    ledger.release_slot(EXPORT.account_key(), plans[1].execution_id)
+    ledger.release_slot(EXPORT.account_key(), plans[1].execution_id)  # idempotent
+    ledger.acquire_slot(plans[3], 3, now=NOW)
+    assert set(ledger.slots(EXPORT.account_key())) == {plans[i].execution_id for i in (0, 2, 3)}
+    # Holders that never released (their execution died) stop counting once their run's deadline has passed.
+    later = plans[0].deadline + limits.LEASE_GRACE + timedelta(seconds=1)
+    newcomer = run("y", "2026-06", now=later)
+    ledger.acquire_slot(newcomer, 3, now=later)
+    assert set(ledger.slots(EXPORT.account_key())) == {newcomer.execution_id}

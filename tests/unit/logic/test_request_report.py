@@ -1,0 +1,99 @@
+"""RequestReport: adopt or request within the account's cap, and wait for a slot only until the deadline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from report_exporter.adapters.base import PollResult, RawSink, RequestResult
+from report_exporter.aws.ledger import Claim
+from report_exporter.errors import OutstandingReportCapError, ReportTimedOutError, VendorAuthError
+from report_exporter.logic.request_report import request_report
+from report_exporter.models.exports import ParticleExport, TelnyxExport
+from report_exporter.models.payloads import JobStatus, RequestInput, RunPlan
+from tests.fakes import RecordingLedger, plan_for
+
+NOW = datetime(2026, 11, 3, 6, 0, tzinfo=UTC)
+PARTICLE = ParticleExport(name="particle-demo", secret_name="s")
+TELNYX = TelnyxExport(name="telnyx-demo", secret_name="s", product="messaging", dimensions=("direction",),
+                      metrics=("cost",))
+
+
+@dataclass
+class Adapter:
+    answer: RequestResult | Exception = field(default_factory=lambda: RequestResult(JobStatus.PENDING, "1001"))
+    cadence: tuple[int, ...] = (15, 30, 60)
+    timeout_error: type[Exception] = ReportTimedOutError
+    requests: int = 0
+
+    def request(self, plan: RunPlan) -> RequestResult:
+        self.requests += 1
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
+
+    def poll(self, plan: RunPlan, report_id: str) -> PollResult:
+        raise AssertionError("not called")
+
+    def download(self, plan: RunPlan, report_id: str | None, sink: RawSink) -> None:
+        raise AssertionError("not called")
+
+
+def request(adapter: Adapter, ledger: RecordingLedger, plan: RunPlan | None = None, now: datetime = NOW):  # type: ignore[no-untyped-def]
+    return request_report(RequestInput(plan=plan or plan_for(PARTICLE, now=NOW)), adapter=adapter,  # type: ignore[arg-type]
+                          ledger=ledger, now=now)
+
+
+def test_a_new_report_takes_a_slot_and_is_recorded_pending() -> None:
+    adapter, ledger = Adapter(), RecordingLedger()
+    job = request(adapter, ledger)
+    assert (job.job, job.report_id, job.status, job.wait_seconds, job.adopted) == (
+        "1001", "1001", JobStatus.PENDING, 15, False)
+    assert ledger.names() == ["claim", "acquire_slot", "requested"]
+    assert ledger.args("acquire_slot")[0]["cap"] == 3
+    assert ledger.args("requested") == [{"job": "1001", "report_id": "1001", "ready": False}]
+
+
+def test_an_open_report_is_adopted_without_asking_the_vendor() -> None:
+    adapter = Adapter()
+    ledger = RecordingLedger(claim_answer=Claim(adopt=True, job="1001", report_id="1001"))
+    job = request(adapter, ledger)
+    assert (job.job, job.status, job.adopted, job.wait_seconds) == ("1001", JobStatus.PENDING, True, 5)
+    assert adapter.requests == 0 and ledger.names() == ["claim"]
+
+
+def test_a_synchronous_vendors_run_is_named_after_the_execution_and_adopted_as_ready() -> None:
+    plan = plan_for(TELNYX, now=NOW)
+    ready = RequestResult(JobStatus.READY, None)
+    job = request(Adapter(answer=ready), RecordingLedger(), plan)
+    assert job.job == f"run:{plan.run_name}" and job.report_id is None and job.status is JobStatus.READY
+    adopted = request(Adapter(answer=ready), RecordingLedger(claim_answer=Claim(adopt=True, job=job.job)), plan)
+    # Nothing to poll: the follower goes straight to the download (and reuses the other run's raw file)
+    assert adopted.status is JobStatus.READY and adopted.adopted
+
+
+def test_a_refused_request_frees_the_slot_it_took() -> None:
+    ledger = RecordingLedger()
+    with pytest.raises(VendorAuthError):
+        request(Adapter(answer=VendorAuthError("refused")), ledger)
+    assert ledger.names() == ["claim", "acquire_slot", "release_slot"]
+
+
+def test_a_full_account_waits_for_a_slot_then_gives_up_at_the_deadline() -> None:
+    plan = plan_for(PARTICLE, now=NOW, deadline_minutes=60)
+    full = RecordingLedger(slot_error=OutstandingReportCapError("3 outstanding"))
+    # Before the deadline: retried by the state machine (wait for a slot)
+    with pytest.raises(OutstandingReportCapError):
+        request(Adapter(), full, plan, now=NOW + timedelta(minutes=59))
+    # At the deadline: a clear terminal error instead of retrying for ever
+    with pytest.raises(ReportTimedOutError, match="no report slot .* became free before the deadline"):
+        request(Adapter(), full, plan, now=NOW + timedelta(minutes=60))
+
+
+def test_the_vendor_refusing_for_its_cap_is_waited_for_too_and_frees_our_slot() -> None:
+    ledger = RecordingLedger()
+    with pytest.raises(OutstandingReportCapError):
+        request(Adapter(answer=OutstandingReportCapError("particle: 3 outstanding")), ledger)
+    assert ledger.names()[-1] == "release_slot"
