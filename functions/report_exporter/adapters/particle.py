@@ -12,6 +12,7 @@ import httpx
 
 from report_exporter.adapters.base import Credentials, PollResult, RawSink, RequestResult, secret_field
 from report_exporter.adapters.http_client import json_body, raise_for_status, send
+from report_exporter.clock import Clock
 from report_exporter.errors import (
     DownloadExpiredError,
     ExporterError,
@@ -51,17 +52,21 @@ class ParticleAdapter:
     cadence: tuple[int, ...] = CADENCE
     timeout_error: type[ExporterError] = ReportTimedOutError
 
-    def __init__(self, export: ExportBase, client: httpx.Client, credentials: Credentials) -> None:
+    def __init__(self, export: ExportBase, client: httpx.Client, credentials: Credentials, clock: Clock) -> None:
         if not isinstance(export, ParticleExport):
             raise TypeError("ParticleAdapter needs a ParticleExport")
         self._export = export
         self._client = client
+        self._clock = clock
         self._token = secret_field(credentials, "access_token", export)
         self._prefix = f"/v1/orgs/{export.org}" if export.scope == "org" else "/v1/user"
 
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._token.get_secret_value()}", "Accept": "application/json"}
+
     def _api(self, method: str, path: str, action: str, **kwargs: Any) -> Any:
-        headers = {"Authorization": f"Bearer {self._token.get_secret_value()}", "Accept": "application/json"}
-        response = send(self._client, method, path, vendor=VENDOR, action=action, headers=headers, **kwargs)
+        response = send(self._client, method, path, vendor=VENDOR, action=action, headers=self._headers(),
+                        now=self._clock.now(), **kwargs)
         return json_body(response, vendor=VENDOR, action=action)
 
     def _agreement_id(self) -> str:
@@ -142,7 +147,8 @@ class ParticleAdapter:
                 with self._client.stream("GET", url, headers={"Accept": "text/csv"}) as response:
                     if response.status_code in _LINK_GONE:
                         continue
-                    raise_for_status(response, vendor=VENDOR, action=f"download report {report_id}", ok=(200,))
+                    raise_for_status(response, vendor=VENDOR, action=f"download report {report_id}", ok=(200,),
+                                     now=self._clock.now())
                     with sink.open(dataset=DATASET, name=f"report-{report_id}.csv", content_type="text/csv") as out:
                         for chunk in response.iter_bytes(1 << 20):
                             out.write(chunk)

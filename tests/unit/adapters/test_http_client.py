@@ -6,11 +6,15 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from report_exporter import limits
 from report_exporter.adapters.http_client import build_client, json_body, retry_after_seconds, send
+from report_exporter.adapters.particle import ParticleAdapter
 from report_exporter.clock import VirtualClock
 from report_exporter.errors import VendorThrottledError, VendorUnavailableError
+from report_exporter.models.exports import ParticleExport
+from tests.fakes import MemorySink, plan_for
 
 NOW = datetime(2026, 11, 3, 6, 0, tzinfo=UTC)
 BASE = "https://vendor.test"
@@ -70,6 +74,29 @@ def test_client_with_no_time_left_sends_nothing_and_raises_vendor_unavailable() 
         send(client, "GET", "/status", vendor="acme", action="get status")
     # Then the vendor never heard of it (the state machine retries in a fresh invocation)
     assert vendor.timeouts == []
+
+
+def test_streaming_download_with_no_time_left_raises_vendor_unavailable() -> None:
+    # Given a ready Particle report and an invocation with time for the status call only
+    seen: list[str] = []
+
+    def vendor(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        url = "https://storage.test/r/7.csv?X-Amz-Signature=sig"
+        return httpx.Response(200, json={"data": {"id": "7", "attributes": {"state": "available",
+                                                                              "download_url": url}}})
+
+    left = iter([30.0, 4.0])
+    client = build_client("https://api.particle.test", transport=httpx.MockTransport(vendor),
+                          remaining=lambda: next(left))
+    export = ParticleExport(name="particle-user", secret_name="s/particle")
+    adapter = ParticleAdapter(export, client, {"access_token": SecretStr("t")}, VirtualClock(NOW))
+    sink = MemorySink()
+    # When downloaded / Then the download is not started, nothing is kept, and the error is transient
+    with pytest.raises(VendorUnavailableError, match="particle download report 7: timed out"):
+        adapter.download(plan_for(export), "7", sink)
+    assert seen == ["/v1/user/usage_reports/7"]
+    assert sink.objects == []
 
 
 def test_retry_after_http_date_is_counted_from_the_callers_clock() -> None:
