@@ -14,10 +14,12 @@ from report_exporter.adapters.particle import ParticleAdapter
 from report_exporter.clock import VirtualClock
 from report_exporter.errors import (
     DownloadExpiredError,
+    OutstandingReportCapError,
     ReportFailedError,
     SecretError,
     VendorAuthError,
     VendorContractError,
+    VendorRequestError,
     VendorThrottledError,
     VendorUnavailableError,
 )
@@ -194,6 +196,64 @@ def test_no_active_agreement_is_a_clear_contract_error() -> None:
     adapter = mock_adapter(vendor)
     with pytest.raises(VendorContractError, match="no active service agreement"):
         adapter.request(plan_for(USER))
+
+
+def test_request_at_the_outstanding_report_cap_waits_for_a_slot() -> None:
+    # Given an account whose 3 outstanding reports are all still pending
+    sim = ParticleSimulator(never_ready=True)
+    adapter = adapter_for(sim)
+    for _ in range(3):
+        adapter.request(plan_for(USER))
+    # When a fourth report is requested
+    with pytest.raises(OutstandingReportCapError) as caught:
+        adapter.request(plan_for(USER))
+    # Then the retried "wait for a slot" error names the export and the cap, and no fourth report exists
+    message = str(caught.value)
+    assert "'particle-user'" in message
+    assert "already has 3 outstanding report requests" in message
+    assert len(sim.reports) == 3
+
+
+@pytest.mark.parametrize(("status", "error"), [
+    (400, "Maximum number of usage reports reached"),
+    (403, "Too many outstanding reports"),
+    (409, "outstanding report limit"),
+    (422, "report limit exceeded"),
+])
+def test_request_refused_for_the_cap_with_another_status_waits_for_a_slot(status: int, error: str) -> None:
+    # Given a create call refused with a 4xx whose message speaks of the cap (Particle does not document it)
+    def vendor(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            return httpx.Response(status, json={"ok": False, "error": error})
+        return httpx.Response(200, json={"data": [{"id": "42", "attributes": {"state": "active"}}]})
+
+    # When requested / Then it is the cap, not an auth or request error
+    with pytest.raises(OutstandingReportCapError, match=f"HTTP {status}"):
+        mock_adapter(vendor).request(plan_for(USER))
+
+
+@pytest.mark.parametrize(("status", "error"), [(400, VendorRequestError), (403, VendorAuthError)])
+def test_request_refused_for_another_reason_is_not_the_cap(status: int, error: type[Exception]) -> None:
+    # Given a create call refused for something that is not the cap
+    def vendor(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            return httpx.Response(status, json={"ok": False, "error": "invalid date_period_start"})
+        return httpx.Response(200, json={"data": [{"id": "42", "attributes": {"state": "active"}}]})
+
+    # When requested / Then the usual error, which the state machine does not retry
+    with pytest.raises(error, match="invalid date_period_start"):
+        mock_adapter(vendor).request(plan_for(USER))
+
+
+def test_429_on_the_agreements_list_stays_a_throttle() -> None:
+    # Given the API throttling the service-agreements list
+    def vendor(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(429, json={"ok": False, "error": "Too Many Requests"}, headers={"Retry-After": "30"})
+
+    # When requested / Then it is throttling with the hint, not the outstanding-report cap
+    with pytest.raises(VendorThrottledError) as caught:
+        mock_adapter(vendor).request(plan_for(USER))
+    assert caught.value.retry_after == 30
 
 
 SECRET = "Bearer_eyJhbGciOiJIUzI1NiJ9_secret_token"
