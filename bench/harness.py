@@ -450,11 +450,12 @@ def prepare_download(world: dict[str, Any], plan: Any, adapter_class: Any) -> Ca
     from pydantic import SecretStr
 
     from report_exporter.adapters.http_client import build_client
+    from report_exporter.clock import SYSTEM
     from report_exporter.logic.download_report import download_report
     from report_exporter.models.payloads import DownloadInput, JobStatus, ReportJob
 
     credentials = {k: SecretStr(v) for k, v in world["credentials"].items()}
-    adapter = adapter_class(plan.export, build_client(plan.export.resolved_base_url()), credentials)
+    adapter = adapter_class(plan.export, build_client(plan.export.resolved_base_url()), credentials, SYSTEM)
     job = ReportJob(report_id=world["report_id"], status=JobStatus.READY, requested_at=plan.started_at)
 
     def work() -> dict[str, Any]:

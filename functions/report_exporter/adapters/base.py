@@ -10,6 +10,7 @@ from typing import Protocol
 import httpx
 from pydantic import SecretStr
 
+from report_exporter.clock import Clock
 from report_exporter.errors import ExporterError, SecretError
 from report_exporter.models.exports import ExportBase
 from report_exporter.models.payloads import JobStatus, RunPlan
@@ -73,7 +74,12 @@ class ReportAdapter(Protocol):
 
 
 class AdapterFactory(Protocol):
-    def __call__(self, export: ExportBase, client: httpx.Client, credentials: Credentials) -> ReportAdapter: ...
+    """Builds an export's adapter. The clock is the process's (virtual in the demo and the tests): token
+    expiry, settle-time checks and in-Lambda waits must agree with the time the rest of the run sees."""
+
+    def __call__(
+        self, export: ExportBase, client: httpx.Client, credentials: Credentials, clock: Clock
+    ) -> ReportAdapter: ...
 
 
 def secret_field(credentials: Credentials, field: str, export: ExportBase) -> SecretStr:

@@ -24,9 +24,9 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 import httpx
 from pydantic import SecretStr
 
-from report_exporter import clock
 from report_exporter.adapters.base import Credentials, PollResult, RawSink, RequestResult, secret_field
 from report_exporter.adapters.http_client import json_body, raise_for_status, retry_after_seconds, send
+from report_exporter.clock import Clock
 from report_exporter.errors import (
     DownloadExpiredError,
     ExporterError,
@@ -181,6 +181,7 @@ class HereAdapter:
         export: ExportBase,
         client: httpx.Client,
         credentials: Credentials,
+        clock: Clock,
         *,
         nonce: Callable[[], str] = new_nonce,
         timestamp: Callable[[], int] = wall_clock_seconds,
@@ -189,6 +190,7 @@ class HereAdapter:
             raise TypeError("HereAdapter needs a HereExport")
         self._export = export
         self._client = client
+        self._clock = clock
         fields = {name: secret_field(credentials, name, export) for name in ("access_key_id", "access_key_secret")}
         self._signer = OAuth1Signer(fields["access_key_id"], fields["access_key_secret"], nonce, timestamp)
         self._cache_key = (export.token_url, fields["access_key_id"].get_secret_value())
@@ -199,7 +201,7 @@ class HereAdapter:
         """The cached token if it is still good, else a new one; the flag says whether it is new."""
         with _CACHE.lock:
             cached = _CACHE.tokens.get(self._cache_key)
-            if cached is not None and clock.now() < cached.renew_at:
+            if cached is not None and self._clock.now() < cached.renew_at:
                 return cached.value, False
             token = self._fetch_token()
             _CACHE.tokens[self._cache_key] = token
@@ -222,7 +224,7 @@ class HereAdapter:
         action = f"get access token for export {self._export.name!r}"
         # The body is encoded here, not by httpx, so that what is sent is exactly what was signed.
         response = send(self._client, "POST", url, vendor=VENDOR, action=action, ok=(200,), headers=headers,
-                        content=urlencode(form).encode())
+                        content=urlencode(form).encode(), now=self._clock.now())
         body = json_body(response, vendor=VENDOR, action=action)
         if not isinstance(body, dict):
             raise VendorContractError(f"here {action}: the answer is not a JSON object")
@@ -241,7 +243,7 @@ class HereAdapter:
         if seconds <= 0:
             raise VendorContractError(f"here {action}: expires_in {lifetime!r} is not positive")
         margin = min(TOKEN_REFRESH_MARGIN_SECONDS, seconds / 10)
-        return _Token(SecretStr(value), clock.now() + timedelta(seconds=seconds - margin))
+        return _Token(SecretStr(value), self._clock.now() + timedelta(seconds=seconds - margin))
 
     # Authorized calls.
 
@@ -259,14 +261,14 @@ class HereAdapter:
         token, fresh = self._access_token()
         ok = (200, 201, 202)
         response = send(self._client, method, path, vendor=VENDOR, action=action, ok=(*ok, 401),
-                        headers=self._headers(token), **kwargs)
+                        headers=self._headers(token), now=self._clock.now(), **kwargs)
         if response.status_code == 401 and not fresh:
             # Revoked or rotated behind our back: nothing was done, so one retry is safe even for a POST.
             self._forget_token(token)
             token, _ = self._access_token()
             response = send(self._client, method, path, vendor=VENDOR, action=action, ok=(*ok, 401),
-                            headers=self._headers(token), **kwargs)
-        raise_for_status(response, vendor=VENDOR, action=action, ok=ok)
+                            headers=self._headers(token), now=self._clock.now(), **kwargs)
+        raise_for_status(response, vendor=VENDOR, action=action, ok=ok, now=self._clock.now())
         return json_body(response, vendor=VENDOR, action=action), response
 
     def _report_status(self, plan: RunPlan, report_id: str, raw: Any) -> JobStatus:
@@ -318,7 +320,8 @@ class HereAdapter:
         """``pending``/``inProgress`` -> PENDING, ``completed`` -> READY; ``failed``/``archived`` raise."""
         body, response = self._status(plan, report_id)
         status = self._report_status(plan, report_id, body.get("status"))
-        return PollResult(status=status, retry_after=retry_after_seconds(response), detail=str(body.get("status")))
+        retry_after = retry_after_seconds(response, now=self._clock.now())
+        return PollResult(status=status, retry_after=retry_after, detail=str(body.get("status")))
 
     def _status(self, plan: RunPlan, report_id: str) -> tuple[dict[str, Any], httpx.Response]:
         if not _REPORT_ID.match(report_id):
@@ -349,7 +352,7 @@ class HereAdapter:
                     if response.status_code in _GONE:
                         gone = response.status_code
                         break
-                    raise_for_status(response, vendor=VENDOR, action=action, ok=(200,))
+                    raise_for_status(response, vendor=VENDOR, action=action, ok=(200,), now=self._clock.now())
                     # iter_raw keeps the bytes as sent: with ``Content-Encoding: gzip`` iter_bytes would inflate
                     # the file on the way and the raw object would no longer be the vendor's .csv.gz. A response
                     # that is already read (in-memory transports) only has its content left to give.

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import email.utils
 import json
+import re
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
-from report_exporter import __version__
+from report_exporter import __version__, limits
 from report_exporter.errors import (
     VendorAuthError,
-    VendorContractError,
     VendorRequestError,
     VendorThrottledError,
     VendorUnavailableError,
@@ -26,32 +27,76 @@ from report_exporter.errors import (
 
 USER_AGENT = f"report-exporter/{__version__}"
 _DETAIL_LIMIT = 300
+_PREVIEW_CHARS = 40
+# Enough of an unreadable body to show what it is; the rest is never decoded.
+_PREVIEW_SCAN = 4096
+_PREVIEW_SECRETISH = re.compile(r"[A-Za-z0-9_-]{20,}")
+_TIMEOUT_KINDS = ("connect", "read", "write", "pool")
 
 
-def build_client(base_url: str, *, transport: httpx.BaseTransport | None = None) -> httpx.Client:
+def build_client(
+    base_url: str, *, transport: httpx.BaseTransport | None = None, remaining: Callable[[], float] | None = None
+) -> httpx.Client:
     """An httpx client with explicit timeouts and no credentials: adapters add auth per request.
 
     Keeping auth off the client means a download from a pre-signed link can never carry the vendor token.
+
+    Args:
+        base_url: The vendor's API root.
+        transport: The transport to use (tests and the local runner); httpx's own when None.
+        remaining: Seconds left in the Lambda invocation. Every request (redirect hops included) then
+            ends ``limits.CALL_MARGIN_SECONDS`` before the invocation would, so a hanging vendor becomes a
+            retried ``VendorUnavailableError`` (with time left to report it) instead of a Lambda timeout.
     """
+    hooks: dict[str, list[Callable[..., Any]]] = {}
+    if remaining is not None:
+        hooks["request"] = [_call_budget(remaining)]
     return httpx.Client(
         base_url=base_url,
-        timeout=httpx.Timeout(15.0, read=120.0),
+        timeout=httpx.Timeout(limits.READ_TIMEOUT_SECONDS, connect=limits.CONNECT_TIMEOUT_SECONDS),
         headers={"User-Agent": USER_AGENT},
         transport=transport,
         follow_redirects=True,
+        event_hooks=hooks,
     )
 
 
-def retry_after_seconds(response: httpx.Response) -> float | None:
-    """``Retry-After`` (seconds or HTTP date), else Telnyx-style ``x-ratelimit-reset`` seconds."""
+def _call_budget(remaining: Callable[[], float]) -> Callable[[httpx.Request], None]:
+    """A request hook lowering every timeout of the request to the time left for it."""
+
+    def clamp(request: httpx.Request) -> None:
+        left = remaining() - limits.CALL_MARGIN_SECONDS
+        if left <= 0:
+            # A TimeoutException, so every wrapper of vendor calls already turns it into VendorUnavailableError.
+            raise httpx.PoolTimeout("no time left in this invocation for another vendor call", request=request)
+        timeouts = request.extensions.get("timeout", {})
+        request.extensions["timeout"] = {
+            kind: left if timeouts.get(kind) is None else min(timeouts[kind], left) for kind in _TIMEOUT_KINDS
+        }
+
+    return clamp
+
+
+def retry_after_seconds(response: httpx.Response, *, now: datetime | None = None) -> float | None:
+    """``Retry-After`` (seconds or HTTP date), else Telnyx-style ``x-ratelimit-reset`` seconds.
+
+    Args:
+        response: The vendor's answer.
+        now: The caller's clock reading, against which an HTTP date is counted; real time when None.
+    """
     value = response.headers.get("retry-after")
     if value:
         try:
             return max(0.0, float(value))
         except ValueError:
-            parsed = email.utils.parsedate_to_datetime(value) if value else None
-            if parsed is not None:
-                return max(0.0, parsed.timestamp() - time.time())
+            try:
+                parsed = email.utils.parsedate_to_datetime(value)
+            except (TypeError, ValueError):
+                return None
+            if parsed.tzinfo is None:  # "-0000": a UTC time without a known zone (RFC 5322 §3.3)
+                parsed = parsed.replace(tzinfo=UTC)
+            current = now.timestamp() if now is not None else time.time()
+            return max(0.0, parsed.timestamp() - current)
     reset = response.headers.get("x-ratelimit-reset")
     if reset:
         try:
@@ -94,9 +139,16 @@ def _strip_urls(text: str) -> str:
 
 
 def raise_for_status(
-    response: httpx.Response, *, vendor: str, action: str, ok: Iterable[int] = (200, 201, 202)
+    response: httpx.Response,
+    *,
+    vendor: str,
+    action: str,
+    ok: Iterable[int] = (200, 201, 202),
+    now: datetime | None = None,
 ) -> httpx.Response:
     """Map a vendor answer onto the error vocabulary; returns the response when its status is in ``ok``.
+
+    ``now`` is the caller's clock reading, for a ``Retry-After`` given as an HTTP date.
 
     Raises:
         VendorThrottledError: 429 (with the vendor's retry hint).
@@ -114,7 +166,7 @@ def raise_for_status(
     where = f"{vendor} {action}"
     if status == 429 or (status == 503 and "retry-after" in response.headers):
         raise VendorThrottledError(
-            f"{where}: throttled (HTTP {status}){suffix}", retry_after=retry_after_seconds(response)
+            f"{where}: throttled (HTTP {status}){suffix}", retry_after=retry_after_seconds(response, now=now)
         )
     if status in (401, 403):
         raise VendorAuthError(f"{where}: credentials refused (HTTP {status}){suffix}")
@@ -131,22 +183,49 @@ def send(
     vendor: str,
     action: str,
     ok: Iterable[int] = (200, 201, 202),
+    now: datetime | None = None,
     **kwargs: Any,
 ) -> httpx.Response:
-    """Send one request; transport failures become ``VendorUnavailableError`` without the URL."""
+    """Send one request; transport failures (and an exhausted call budget) become ``VendorUnavailableError``
+    without the URL. ``now`` is passed on to :func:`raise_for_status`."""
     try:
         response = client.request(method, url, **kwargs)
     except httpx.TimeoutException:
         raise VendorUnavailableError(f"{vendor} {action}: timed out") from None
     except httpx.TransportError as exc:
         raise VendorUnavailableError(f"{vendor} {action}: connection failed ({type(exc).__name__})") from None
-    return raise_for_status(response, vendor=vendor, action=action, ok=ok)
+    return raise_for_status(response, vendor=vendor, action=action, ok=ok, now=now)
 
 
 def json_body(response: httpx.Response, *, vendor: str, action: str) -> Any:
-    """The JSON body, or ``VendorContractError`` naming what was expected."""
+    """The JSON body of a successful answer.
+
+    An empty or non-JSON answer with a success status is what proxies, gateways and half-deployed vendor
+    releases send (an HTML error page with 200, a truncated body); it is worth retrying, and the error
+    says what came back without anything that could be a URL, token or signature.
+
+    Raises:
+        VendorUnavailableError: the body is empty or not JSON.
+    """
     try:
         return response.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
-        content_type = response.headers.get("content-type", "no content type")
-        raise VendorContractError(f"{vendor} {action}: expected JSON, got {content_type!r}") from None
+        content_type = response.headers.get("content-type", "no content type")[:80]
+        size = len(response.content)
+        what = f"HTTP {response.status_code}, {content_type!r}, {size} bytes"
+        if not response.content.strip():
+            raise VendorUnavailableError(f"{vendor} {action}: expected JSON, got an empty answer ({what})") from None
+        raise VendorUnavailableError(
+            f"{vendor} {action}: expected JSON, got an unreadable answer ({what}) starting "
+            f"{_preview(response.content)!r}"
+        ) from None
+
+
+def _preview(content: bytes) -> str:
+    """The start of a body, printable, with URLs and token-like runs (20+ letters, digits, ``_``, ``-``) blanked."""
+    text = content[:_PREVIEW_SCAN].decode("utf-8", errors="replace")
+    words = "".join(c if c.isprintable() else " " for c in text).split()
+    if len(content) > _PREVIEW_SCAN and words:
+        words[-1] = "…"  # possibly the cut-off start of a secret
+    safe = " ".join("…" if "://" in word else _PREVIEW_SECRETISH.sub("…", word) for word in words)
+    return safe if len(safe) <= _PREVIEW_CHARS else safe[: _PREVIEW_CHARS - 1] + "…"

@@ -19,9 +19,9 @@ from urllib.parse import quote
 import httpx
 from pydantic import SecretStr
 
-from report_exporter import clock
 from report_exporter.adapters.base import Credentials, PollResult, RawSink, RequestResult, secret_field
 from report_exporter.adapters.http_client import json_body, raise_for_status, send, vendor_detail
+from report_exporter.clock import Clock
 from report_exporter.errors import (
     ExporterError,
     ReportTimedOutError,
@@ -94,11 +94,12 @@ class KoreAdapter:
     cadence: tuple[int, ...] = CADENCE
     timeout_error: type[ExporterError] = ReportTimedOutError
 
-    def __init__(self, export: ExportBase, client: httpx.Client, credentials: Credentials) -> None:
+    def __init__(self, export: ExportBase, client: httpx.Client, credentials: Credentials, clock: Clock) -> None:
         if not isinstance(export, KoreExport):
             raise TypeError("KoreAdapter needs a KoreExport")
         self._export = export
         self._client = client
+        self._clock = clock
         self._client_id = secret_field(credentials, "client_id", export)
         self._client_secret = secret_field(credentials, "client_secret", export)
         self._cache_key = _cache_key(export.token_url, self._client_id.get_secret_value())
@@ -110,7 +111,7 @@ class KoreAdapter:
         # runner) then share one token instead of each asking for its own.
         with _TOKENS_LOCK:
             cached = _TOKENS.get(self._cache_key)
-            if cached is not None and clock.now() < cached.expires_at:
+            if cached is not None and self._clock.now() < cached.expires_at:
                 return cached.value, False
             token = self._issue_token()
             _TOKENS[self._cache_key] = token
@@ -124,7 +125,7 @@ class KoreAdapter:
 
     def _issue_token(self) -> _Token:
         action = "get access token"
-        issued_at = clock.now()
+        issued_at = self._clock.now()
         response = send(
             self._client,
             "POST",
@@ -132,6 +133,7 @@ class KoreAdapter:
             vendor=VENDOR,
             action=action,
             ok=(200, *_TOKEN_REFUSED),
+            now=issued_at,
             data={
                 "grant_type": "client_credentials",
                 "client_id": self._client_id.get_secret_value(),
@@ -182,18 +184,18 @@ class KoreAdapter:
             try:
                 response = send(
                     self._client, "GET", url, vendor=VENDOR, action=action, ok=(200, 401), params=params,
-                    headers=headers,
+                    headers=headers, now=self._clock.now(),
                 )
             except VendorThrottledError as exc:
                 if exc.retry_after is None or exc.retry_after > _MAX_INLINE_WAIT or waits >= _MAX_INLINE_WAITS:
                     raise
                 waits += 1
-                clock.sleep(exc.retry_after)
+                self._clock.sleep(exc.retry_after)
                 continue
             if response.status_code == 200:
                 return response
             if fresh or refreshed:
-                raise_for_status(response, vendor=VENDOR, action=action, ok=(200,))
+                raise_for_status(response, vendor=VENDOR, action=action, ok=(200,), now=self._clock.now())
             # A cached token may have been revoked or may have expired early on KORE's side.
             self._drop_token(token)
             refreshed = True
@@ -227,7 +229,7 @@ class KoreAdapter:
     def request(self, plan: RunPlan) -> RequestResult:
         """Check the client credentials now (fail fast, warm the token cache); the data is read by ``download``."""
         self._token()
-        if clock.now() < plan.window.end + SETTLE_TIME:
+        if self._clock.now() < plan.window.end + SETTLE_TIME:
             logger.warning(
                 "KORE usage may still be settling: it is processed within 48 h of when it occurred",
                 extra={"export": self._export.name, "period": plan.period},

@@ -2,6 +2,13 @@
 
 Docs: https://docs.particle.io/reference/cloud-apis/api/ and the node-data-report sample
 (https://github.com/particle-iot/docs/tree/3ec5e7b7652edb8fbd9a05ed0f31a3c70a579bce/src/assets/files/projects/node-data-report).
+
+An account may have at most 3 outstanding usage-report requests; how Particle refuses a fourth is not
+documented (vendors.md §1.7). The only per-account limit documented for ``POST .../usage_reports`` is
+that cap, while Particle's rate limit (10,000 requests per 5 minutes per source IP) is far beyond the
+few calls an export makes. So a 429 on the create call, or a 400/403/409/422 whose message speaks of
+outstanding reports or a limit, is read as the cap: ``OutstandingReportCapError``, which the state
+machine retries as "wait for a slot". A 429 anywhere else stays ``VendorThrottledError``.
 """
 
 from __future__ import annotations
@@ -11,10 +18,12 @@ from typing import Any
 import httpx
 
 from report_exporter.adapters.base import Credentials, PollResult, RawSink, RequestResult, secret_field
-from report_exporter.adapters.http_client import json_body, raise_for_status, send
+from report_exporter.adapters.http_client import json_body, raise_for_status, send, vendor_detail
+from report_exporter.clock import Clock
 from report_exporter.errors import (
     DownloadExpiredError,
     ExporterError,
+    OutstandingReportCapError,
     ReportFailedError,
     ReportTimedOutError,
     VendorContractError,
@@ -43,6 +52,10 @@ _FAILED = {"failed", "error", "errored"}
 _EXPIRED = {"expired", "deleted"}
 # A link that answers one of these has expired or been revoked: ask for a fresh one once.
 _LINK_GONE = {403, 404, 410}
+MAX_OUTSTANDING_REPORTS = 3
+# How a refused create call may say the account is at its cap (undocumented; see the module docstring).
+_CAP_STATUSES = (400, 403, 409, 422, 429)
+_CAP_WORDS = ("outstanding", "limit", "maximum", "too many")
 
 
 class ParticleAdapter:
@@ -51,17 +64,38 @@ class ParticleAdapter:
     cadence: tuple[int, ...] = CADENCE
     timeout_error: type[ExporterError] = ReportTimedOutError
 
-    def __init__(self, export: ExportBase, client: httpx.Client, credentials: Credentials) -> None:
+    def __init__(self, export: ExportBase, client: httpx.Client, credentials: Credentials, clock: Clock) -> None:
         if not isinstance(export, ParticleExport):
             raise TypeError("ParticleAdapter needs a ParticleExport")
         self._export = export
         self._client = client
+        self._clock = clock
         self._token = secret_field(credentials, "access_token", export)
         self._prefix = f"/v1/orgs/{export.org}" if export.scope == "org" else "/v1/user"
 
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._token.get_secret_value()}", "Accept": "application/json"}
+
     def _api(self, method: str, path: str, action: str, **kwargs: Any) -> Any:
-        headers = {"Authorization": f"Bearer {self._token.get_secret_value()}", "Accept": "application/json"}
-        response = send(self._client, method, path, vendor=VENDOR, action=action, headers=headers, **kwargs)
+        response = send(self._client, method, path, vendor=VENDOR, action=action, headers=self._headers(),
+                        now=self._clock.now(), **kwargs)
+        return json_body(response, vendor=VENDOR, action=action)
+
+    def _create(self, path: str, body: dict[str, Any]) -> Any:
+        """``POST .../usage_reports``, telling the outstanding-report cap apart from other refusals."""
+        action = "create usage report"
+        response = send(self._client, "POST", path, vendor=VENDOR, action=action, ok=(200, 201, 202, *_CAP_STATUSES),
+                        headers=self._headers(), now=self._clock.now(), json=body)
+        if response.status_code in _CAP_STATUSES:
+            detail = vendor_detail(response)
+            if response.status_code == 429 or any(word in detail.lower() for word in _CAP_WORDS):
+                suffix = f": {detail}" if detail else ""
+                raise OutstandingReportCapError(
+                    f"particle {action} for export {self._export.name!r}: the account already has "
+                    f"{MAX_OUTSTANDING_REPORTS} outstanding report requests (HTTP {response.status_code}{suffix}); "
+                    "waiting for one to finish"
+                )
+            raise_for_status(response, vendor=VENDOR, action=action, now=self._clock.now())
         return json_body(response, vendor=VENDOR, action=action)
 
     def _agreement_id(self) -> str:
@@ -94,9 +128,7 @@ class ParticleAdapter:
             body["devices"] = list(self._export.devices)
         if self._export.products:
             body["products"] = list(self._export.products)
-        answer = self._api(
-            "POST", _CREATE.format(prefix=self._prefix, agreement=agreement), "create usage report", json=body
-        )
+        answer = self._create(_CREATE.format(prefix=self._prefix, agreement=agreement), body)
         report_id = (answer.get("data") or {}).get("id") if isinstance(answer, dict) else None
         if report_id in (None, ""):
             raise VendorContractError("particle create usage report: no data.id in the answer")
@@ -142,7 +174,8 @@ class ParticleAdapter:
                 with self._client.stream("GET", url, headers={"Accept": "text/csv"}) as response:
                     if response.status_code in _LINK_GONE:
                         continue
-                    raise_for_status(response, vendor=VENDOR, action=f"download report {report_id}", ok=(200,))
+                    raise_for_status(response, vendor=VENDOR, action=f"download report {report_id}", ok=(200,),
+                                     now=self._clock.now())
                     with sink.open(dataset=DATASET, name=f"report-{report_id}.csv", content_type="text/csv") as out:
                         for chunk in response.iter_bytes(1 << 20):
                             out.write(chunk)

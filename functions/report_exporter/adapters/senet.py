@@ -20,6 +20,7 @@ import httpx
 from report_exporter.adapters.base import Credentials, PollResult, RawSink, RequestResult, secret_field
 from report_exporter.adapters.http_client import json_body, raise_for_status, send
 from report_exporter.adapters.ndjson import envelope_line
+from report_exporter.clock import Clock
 from report_exporter.errors import (
     ExporterError,
     ReportNotAvailableError,
@@ -86,11 +87,12 @@ class SenetAdapter:
     cadence: tuple[int, ...] = CADENCE
     timeout_error: type[ExporterError] = ReportNotAvailableError
 
-    def __init__(self, export: ExportBase, client: httpx.Client, credentials: Credentials) -> None:
+    def __init__(self, export: ExportBase, client: httpx.Client, credentials: Credentials, clock: Clock) -> None:
         if not isinstance(export, SenetExport):
             raise TypeError("SenetAdapter needs a SenetExport")
         self._export = export
         self._client = client
+        self._clock = clock
         self._key = secret_field(credentials, "api_key", export)
 
     def _headers(self, accept: str) -> dict[str, str]:
@@ -118,7 +120,7 @@ class SenetAdapter:
         eui = self._export.application_euis[0]
         response = send(
             self._client, "GET", _SUMMARY, vendor=VENDOR, action=f"usage summary {eui}", ok=(200, 404),
-            headers=self._headers("application/json"), params=self._params(plan, eui),
+            headers=self._headers("application/json"), params=self._params(plan, eui), now=self._clock.now(),
         )
         return response.status_code == 200
 
@@ -153,7 +155,7 @@ class SenetAdapter:
                 params = self._params(plan, eui)
                 response = send(
                     self._client, "GET", _SUMMARY, vendor=VENDOR, action=action, ok=(200, 404),
-                    headers=self._headers("application/json"), params=params,
+                    headers=self._headers("application/json"), params=params, now=self._clock.now(),
                 )
                 if response.status_code == 404:
                     raise self._missing(plan, eui)
@@ -171,7 +173,7 @@ class SenetAdapter:
             ) as response:
                 if response.status_code == 404:
                     raise self._missing(plan, eui)
-                raise_for_status(response, vendor=VENDOR, action=action, ok=(200,))
+                raise_for_status(response, vendor=VENDOR, action=action, ok=(200,), now=self._clock.now())
                 with sink.open(
                     dataset=DEVICE_DATASET, name=f"{plan.run_name}-details-{eui}.csv", content_type="text/csv",
                     records=counter.data_rows,

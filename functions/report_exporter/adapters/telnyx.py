@@ -13,10 +13,10 @@ from typing import Any
 
 import httpx
 
-from report_exporter import clock
 from report_exporter.adapters.base import Credentials, PollResult, RawSink, RawWriter, RequestResult, secret_field
 from report_exporter.adapters.http_client import json_body, send
 from report_exporter.adapters.ndjson import envelope_line
+from report_exporter.clock import Clock
 from report_exporter.errors import (
     ExporterError,
     ReportTimedOutError,
@@ -62,11 +62,12 @@ class TelnyxAdapter:
     cadence: tuple[int, ...] = CADENCE
     timeout_error: type[ExporterError] = ReportTimedOutError
 
-    def __init__(self, export: ExportBase, client: httpx.Client, credentials: Credentials) -> None:
+    def __init__(self, export: ExportBase, client: httpx.Client, credentials: Credentials, clock: Clock) -> None:
         if not isinstance(export, TelnyxExport):
             raise TypeError("TelnyxAdapter needs a TelnyxExport")
         self._export = export
         self._client = client
+        self._clock = clock
         self._key = secret_field(credentials, "api_key", export)
 
     def request(self, plan: RunPlan) -> RequestResult:
@@ -105,14 +106,14 @@ class TelnyxAdapter:
             try:
                 return send(
                     self._client, "GET", _USAGE, vendor=VENDOR, action=action, ok=(200,), headers=headers,
-                    params=self._params(start, end, page),
+                    params=self._params(start, end, page), now=self._clock.now(),
                 )
             except VendorThrottledError as exc:
                 # No hint: back off 1, 2, 4, 8 s. A long hint or too many tries: let Step Functions wait.
                 wait = exc.retry_after if exc.retry_after is not None else float(2 ** (attempt - 1))
                 if wait > MAX_INLINE_WAIT or attempt >= MAX_THROTTLED_TRIES:
                     raise
-                clock.sleep(wait)
+                self._clock.sleep(wait)
 
     def _range(self, out: RawWriter, start: str, end: str) -> int:
         """Every page of one date range into ``out``; returns the rows written."""

@@ -16,10 +16,10 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from report_exporter import clock
 from report_exporter.adapters import adapter_factory
 from report_exporter.adapters.here import CADENCE, HereAdapter, OAuth1Signer, clear_token_cache
 from report_exporter.adapters.http_client import build_client
+from report_exporter.clock import VirtualClock
 from report_exporter.errors import (
     DownloadExpiredError,
     InvalidExportError,
@@ -37,15 +37,14 @@ from tests.fakes import MemorySink, plan_for
 
 BASE = "https://usage.here.test/v2"
 TOKEN_URL = "https://account.here.test/oauth2/token"
+NOW = datetime(2026, 11, 3, 6, 0, tzinfo=UTC)
 
 
 @pytest.fixture(autouse=True)
 def _fresh_process_state() -> Iterator[None]:
     clear_token_cache()
-    clock.reset()
     yield
     clear_token_cache()
-    clock.reset()
 
 
 def make_export(**overrides: Any) -> HereExport:
@@ -58,10 +57,13 @@ def secrets_of(sim: HereSimulator) -> dict[str, SecretStr]:
     return {name: SecretStr(value) for name, value in sim.credentials().items()}
 
 
-def adapter_on(sim: HereSimulator, export: HereExport | None = None, **kwargs: Any) -> HereAdapter:
+def adapter_on(sim: HereSimulator, export: HereExport | None = None, clock: VirtualClock | None = None,
+               **kwargs: Any) -> HereAdapter:
+    """An adapter on the simulator, both reading ``clock`` (a fresh virtual clock by default)."""
     export = export or make_export()
+    sim.clock = clock or VirtualClock(NOW)
     return HereAdapter(export, build_client(export.resolved_base_url(), transport=sim.transport()), secrets_of(sim),
-                       **kwargs)
+                       sim.clock, **kwargs)
 
 
 class Recording(httpx.BaseTransport):
@@ -116,7 +118,7 @@ def test_adapter_token_request_is_signed_form_post(load_fixture: Any) -> None:
 
     export = make_export(token_url="https://account.api.here.com/oauth2/token")
     creds = {"access_key_id": SecretStr("HKID0123456789"), "access_key_secret": SecretStr("s3cr+t/Key==")}
-    adapter = HereAdapter(export, build_client(BASE, transport=httpx.MockTransport(vendor)), creds,
+    adapter = HereAdapter(export, build_client(BASE, transport=httpx.MockTransport(vendor)), creds, VirtualClock(NOW),
                           nonce=lambda: "n0nce-42_~x", timestamp=lambda: 1700000000)
 
     # When a report is requested (which needs a token first)
@@ -135,7 +137,8 @@ def test_adapter_token_request_is_signed_form_post(load_fixture: Any) -> None:
 def test_adapter_token_is_reused_across_calls_within_its_lifetime() -> None:
     # Given a simulator and two adapters for the same access key (two Lambda calls in one container)
     sim = HereSimulator(pending_polls=5)
-    first, second = adapter_on(sim), adapter_on(sim)
+    clock = VirtualClock(NOW)
+    first, second = adapter_on(sim, clock=clock), adapter_on(sim, clock=clock)
     plan = plan_for(make_export())
 
     # When one requests and both poll, an hour apart
@@ -152,7 +155,8 @@ def test_adapter_token_is_reused_across_calls_within_its_lifetime() -> None:
 def test_adapter_token_is_refreshed_after_expiry() -> None:
     # Given a token that lives 10 minutes
     sim = HereSimulator(pending_polls=5, token_lifetime=600)
-    adapter = adapter_on(sim)
+    clock = VirtualClock(NOW)
+    adapter = adapter_on(sim, clock=clock)
     plan = plan_for(make_export())
     report = adapter.request(plan)
 
@@ -168,7 +172,8 @@ def test_adapter_token_is_refreshed_after_expiry() -> None:
 def test_adapter_token_is_renewed_shortly_before_expiry() -> None:
     # Given a 24 h token
     sim = HereSimulator(pending_polls=5)
-    adapter = adapter_on(sim)
+    clock = VirtualClock(NOW)
+    adapter = adapter_on(sim, clock=clock)
     plan = plan_for(make_export())
     report = adapter.request(plan)
 
@@ -201,7 +206,7 @@ def test_adapter_wrong_credentials_raise_vendor_auth_error() -> None:
     sim = HereSimulator()
     creds = {"access_key_id": SecretStr(sim.access_key_id), "access_key_secret": SecretStr("not-the-secret")}
     export = make_export()
-    adapter = HereAdapter(export, build_client(BASE, transport=sim.transport()), creds)
+    adapter = HereAdapter(export, build_client(BASE, transport=sim.transport()), creds, VirtualClock(NOW))
 
     # When a report is requested
     with pytest.raises(VendorAuthError) as raised:
@@ -219,7 +224,7 @@ def test_adapter_unknown_access_key_raises_vendor_auth_error() -> None:
     # Given a key id the token endpoint does not know
     sim = HereSimulator()
     creds = {"access_key_id": SecretStr("HKIDUNKNOWN"), "access_key_secret": SecretStr(sim.access_key_secret)}
-    adapter = HereAdapter(make_export(), build_client(BASE, transport=sim.transport()), creds)
+    adapter = HereAdapter(make_export(), build_client(BASE, transport=sim.transport()), creds, VirtualClock(NOW))
 
     # When / Then
     with pytest.raises(VendorAuthError, match="401300"):
@@ -242,9 +247,9 @@ def test_simulator_refuses_a_reused_nonce() -> None:
 
 
 def test_simulator_refuses_a_stale_timestamp() -> None:
-    # Given a signer whose clock is an hour behind
+    # Given a signer whose clock is years behind (HERE checks the timestamp against real time)
     sim = HereSimulator()
-    adapter = adapter_on(sim, timestamp=lambda: int(datetime.now(UTC).timestamp()) - 3600)
+    adapter = adapter_on(sim, timestamp=lambda: 1_000_000_000)
 
     # When / Then
     with pytest.raises(VendorAuthError, match="401204"):
@@ -260,7 +265,7 @@ def test_adapter_missing_secret_field_raises_secret_error(missing: str) -> None:
     # When / Then: the message names the field, not a value
     with pytest.raises(SecretError, match=missing):
         HereAdapter(make_export(), build_client(BASE, transport=httpx.MockTransport(lambda r: httpx.Response(500))),
-                    creds)
+                    creds, VirtualClock(NOW))
 
 
 def test_adapter_request_sends_month_window_filters_and_sub_accounts() -> None:
@@ -269,7 +274,7 @@ def test_adapter_request_sends_month_window_filters_and_sub_accounts() -> None:
     export = make_export(detail_level="day", group_by=("appId", "billingTag"), charge_type="billable",
                          sub_accounts=("org112135", "org124566"))
     recording = Recording(sim.transport())
-    adapter = HereAdapter(export, build_client(BASE, transport=recording), secrets_of(sim))
+    adapter = HereAdapter(export, build_client(BASE, transport=recording), secrets_of(sim), VirtualClock(NOW))
 
     # When the October report is requested
     result = adapter.request(plan_for(export, "2026-10"))
@@ -291,7 +296,7 @@ def test_adapter_request_without_options_sends_no_body() -> None:
     sim = HereSimulator()
     export = make_export(timezone="Europe/Berlin")
     recording = Recording(sim.transport())
-    adapter = HereAdapter(export, build_client(BASE, transport=recording), secrets_of(sim))
+    adapter = HereAdapter(export, build_client(BASE, transport=recording), secrets_of(sim), VirtualClock(NOW))
 
     # When the October report is requested
     adapter.request(plan_for(export, "2026-10"))
@@ -459,7 +464,8 @@ def test_export_window_over_95_days_is_refused_before_any_request() -> None:
     recording = Recording(httpx.MockTransport(lambda request: httpx.Response(500)))
     export = make_export()
     adapter_factory(VendorName.HERE)(export, build_client(BASE, transport=recording),
-                                     {"access_key_id": SecretStr("k"), "access_key_secret": SecretStr("s")})
+                                     {"access_key_id": SecretStr("k"), "access_key_secret": SecretStr("s")},
+                                     VirtualClock(NOW))
     start = datetime(2026, 6, 1, tzinfo=UTC)
     window = Window(period="2026-06", start=start, end=start + timedelta(days=96))
 
@@ -500,4 +506,5 @@ def fixture_adapter(
         return httpx.Response(200, json=status_body or load_fixture("here/status_completed.json"))
 
     creds = {"access_key_id": SecretStr("HKID0123456789"), "access_key_secret": SecretStr("s3cr+t/Key==")}
-    return HereAdapter(make_export(), build_client(BASE, transport=httpx.MockTransport(vendor)), creds)
+    return HereAdapter(make_export(), build_client(BASE, transport=httpx.MockTransport(vendor)), creds,
+                       VirtualClock(NOW))

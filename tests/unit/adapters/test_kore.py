@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +12,10 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from report_exporter import clock
 from report_exporter.adapters import ADAPTERS
 from report_exporter.adapters.http_client import build_client
 from report_exporter.adapters.kore import CONTENT_TYPE, DATASET, KoreAdapter, clear_token_cache
+from report_exporter.clock import VirtualClock
 from report_exporter.errors import SecretError, VendorAuthError, VendorContractError, VendorThrottledError
 from report_exporter.local.simulators.kore import KoreSimulator
 from report_exporter.models.exports import KoreExport, VendorName
@@ -27,6 +27,7 @@ BASE = "https://programmable-wireless.api.korewireless.com"
 TOKEN_URL = "https://api.korewireless.com/api-services/v1/auth/token"
 PERIOD = "2024-05"  # the fixtures' month
 CREDS = {"client_id": SecretStr("client-abc"), "client_secret": SecretStr("s3cr3t-value")}
+NOW = datetime(2026, 11, 3, 6, 0, tzinfo=UTC)
 
 
 def fixture(name: str) -> bytes:
@@ -37,10 +38,17 @@ def kore_export(base_url: str = BASE, **fields: Any) -> KoreExport:
     return KoreExport(name="kore-main", secret_name="kore/main", base_url=base_url, **fields)
 
 
-def sim_adapter(sim: KoreSimulator, **fields: Any) -> tuple[KoreAdapter, KoreExport]:
+def sim_adapter(sim: KoreSimulator, clock: VirtualClock | None = None, **fields: Any) -> tuple[KoreAdapter, KoreExport]:
+    """An adapter on the simulator, both reading ``clock`` (a fresh virtual clock by default)."""
+    sim.clock = clock or VirtualClock(NOW)
     export = kore_export(sim.base_url, token_url=sim.token_url, **fields)
     creds = {k: SecretStr(v) for k, v in sim.credentials().items()}
-    return KoreAdapter(export, build_client(sim.base_url, transport=sim.transport()), creds), export
+    return KoreAdapter(export, build_client(sim.base_url, transport=sim.transport()), creds, sim.clock), export
+
+
+def mock_adapter(vendor: Any, clock: VirtualClock | None = None) -> KoreAdapter:
+    return KoreAdapter(kore_export(), build_client(BASE, transport=httpx.MockTransport(vendor)), CREDS,
+                       clock or VirtualClock(NOW))
 
 
 def lines(data: bytes) -> list[dict[str, Any]]:
@@ -50,11 +58,8 @@ def lines(data: bytes) -> list[dict[str, Any]]:
 @pytest.fixture(autouse=True)
 def fresh_state() -> Iterator[None]:
     clear_token_cache()
-    clock.reset()
     yield
     clear_token_cache()
-    clock.reset()
-    clock.use_virtual_time(False)
 
 
 def test_registry_maps_kore_to_kore_adapter() -> None:
@@ -67,7 +72,7 @@ def test_adapter_missing_client_secret_raises_secret_error() -> None:
     export = kore_export()
     # When the adapter is built / Then the secret is named, without any value
     with pytest.raises(SecretError, match="'client_secret'") as caught:
-        KoreAdapter(export, build_client(BASE), {"client_id": SecretStr("client-abc")})
+        KoreAdapter(export, build_client(BASE), {"client_id": SecretStr("client-abc")}, VirtualClock(NOW))
     assert "client-abc" not in str(caught.value)
 
 
@@ -83,7 +88,7 @@ def test_download_follows_next_page_url_across_three_pages_and_keeps_bodies_verb
         page = {None: 0, "PT2": 1, "PT3": 2}[request.url.params.get("PageToken")]
         return httpx.Response(200, content=pages[page], headers={"Content-Type": "application/json"})
 
-    adapter = KoreAdapter(kore_export(), build_client(BASE, transport=httpx.MockTransport(vendor)), CREDS)
+    adapter = mock_adapter(vendor)
     sink = MemorySink()
     # When the run's month is downloaded
     adapter.download(plan_for(adapter._export, PERIOD), None, sink)
@@ -156,7 +161,7 @@ def test_request_with_wrong_credentials_raises_vendor_auth_error_without_secrets
     # Given a simulator that does not know these client credentials
     sim = KoreSimulator()
     export = kore_export(sim.base_url, token_url=sim.token_url)
-    adapter = KoreAdapter(export, build_client(sim.base_url, transport=sim.transport()), CREDS)
+    adapter = KoreAdapter(export, build_client(sim.base_url, transport=sim.transport()), CREDS, VirtualClock(NOW))
     # When the run asks for its report
     with pytest.raises(VendorAuthError) as caught:
         adapter.request(plan_for(export, PERIOD))
@@ -172,7 +177,7 @@ def test_token_refused_with_400_invalid_client_is_an_auth_error() -> None:
     def vendor(request: httpx.Request) -> httpx.Response:
         return httpx.Response(400, json={"error": "invalid_client", "error_description": "bad client client-abc"})
 
-    adapter = KoreAdapter(kore_export(), build_client(BASE, transport=httpx.MockTransport(vendor)), CREDS)
+    adapter = mock_adapter(vendor)
     # When a token is needed / Then VendorAuthError, with the echoed client id blanked
     with pytest.raises(VendorAuthError, match="invalid_client") as caught:
         adapter.download(plan_for(adapter._export, PERIOD), None, MemorySink())
@@ -194,8 +199,9 @@ def test_request_is_ready_at_once_and_warms_the_token_cache() -> None:
 def test_token_is_reused_across_adapters_until_it_expires() -> None:
     # Given tokens that live 600 s, and two adapters (two Lambda calls) for the same client
     sim = KoreSimulator(expires_in=600)
-    first, export = sim_adapter(sim)
-    second, _ = sim_adapter(sim)
+    clock = VirtualClock(NOW)
+    first, export = sim_adapter(sim, clock)
+    second, _ = sim_adapter(sim, clock)
     # When both download within the token's lifetime
     first.download(plan_for(export, PERIOD), None, MemorySink())
     clock.advance(300)
@@ -212,7 +218,8 @@ def test_token_is_reused_across_adapters_until_it_expires() -> None:
 def test_token_is_refreshed_shortly_before_expiry() -> None:
     # Given a 3600 s token
     sim = KoreSimulator(expires_in=3600)
-    adapter, export = sim_adapter(sim)
+    clock = VirtualClock(NOW)
+    adapter, export = sim_adapter(sim, clock)
     adapter.request(plan_for(export, PERIOD))
     # When 59 minutes 30 seconds pass (inside the 60 s margin)
     clock.advance(3570)
@@ -247,7 +254,7 @@ def test_api_401_on_a_fresh_token_raises_vendor_auth_error() -> None:
         calls["api"] += 1
         return httpx.Response(401, content=fixture("error_401.json"))
 
-    adapter = KoreAdapter(kore_export(), build_client(BASE, transport=httpx.MockTransport(vendor)), CREDS)
+    adapter = mock_adapter(vendor)
     # When the download runs / Then the refusal is an auth error, after exactly one try with that token
     with pytest.raises(VendorAuthError, match="HTTP 401"):
         adapter.download(plan_for(adapter._export, PERIOD), None, MemorySink())
@@ -265,7 +272,7 @@ def test_api_401_twice_after_refresh_raises_vendor_auth_error() -> None:
         api_calls.append(request.headers["Authorization"])
         return httpx.Response(401, content=fixture("error_401.json"))
 
-    adapter = KoreAdapter(kore_export(), build_client(BASE, transport=httpx.MockTransport(vendor)), CREDS)
+    adapter = mock_adapter(vendor)
     adapter.request(plan_for(adapter._export, PERIOD))
     # When the download runs / Then the cached token and one fresh token were tried, then it gave up
     with pytest.raises(VendorAuthError):
@@ -285,7 +292,7 @@ def test_next_page_url_to_a_foreign_host_is_refused_and_never_called() -> None:
             return httpx.Response(200, content=fixture("token.json"))
         return httpx.Response(200, json=body)
 
-    adapter = KoreAdapter(kore_export(), build_client(BASE, transport=httpx.MockTransport(vendor)), CREDS)
+    adapter = mock_adapter(vendor)
     sink = MemorySink()
     # When the download follows the pages / Then it refuses, names the hosts, and keeps no raw file
     with pytest.raises(VendorContractError, match=r"evil\.example\.com") as caught:
@@ -305,7 +312,7 @@ def test_next_page_url_downgrading_to_http_is_refused() -> None:
             return httpx.Response(200, content=fixture("token.json"))
         return httpx.Response(200, json=body)
 
-    adapter = KoreAdapter(kore_export(), build_client(BASE, transport=httpx.MockTransport(vendor)), CREDS)
+    adapter = mock_adapter(vendor)
     # When the download follows it / Then it is refused
     with pytest.raises(VendorContractError, match="next_page_url"):
         adapter.download(plan_for(adapter._export, PERIOD), None, MemorySink())
@@ -320,7 +327,7 @@ def test_next_page_url_that_repeats_a_page_is_refused() -> None:
             return httpx.Response(200, content=fixture("token.json"))
         return httpx.Response(200, json=body)
 
-    adapter = KoreAdapter(kore_export(), build_client(BASE, transport=httpx.MockTransport(vendor)), CREDS)
+    adapter = mock_adapter(vendor)
     # When the download follows them / Then the loop is cut
     with pytest.raises(VendorContractError, match="repeats"):
         adapter.download(plan_for(adapter._export, PERIOD), None, MemorySink())
@@ -333,7 +340,7 @@ def test_page_without_usage_records_is_a_contract_error() -> None:
             return httpx.Response(200, content=fixture("token.json"))
         return httpx.Response(200, json={"message": "maintenance"})
 
-    adapter = KoreAdapter(kore_export(), build_client(BASE, transport=httpx.MockTransport(vendor)), CREDS)
+    adapter = mock_adapter(vendor)
     # When downloaded / Then VendorContractError
     with pytest.raises(VendorContractError, match="usage_records"):
         adapter.download(plan_for(adapter._export, PERIOD), None, MemorySink())
@@ -341,25 +348,42 @@ def test_page_without_usage_records_is_a_contract_error() -> None:
 
 def test_short_retry_after_between_pages_is_waited_out_in_the_lambda() -> None:
     # Given a simulator that throttles page 2 once with Retry-After: 2, and virtual time
-    clock.use_virtual_time(True)
+    clock = VirtualClock(NOW)
     sim = KoreSimulator(page_size=10, throttle_pages=frozenset({2}), retry_after=2)
-    adapter, export = sim_adapter(sim)
-    before = clock.now()
+    adapter, export = sim_adapter(sim, clock)
     sink = MemorySink()
     # When the download runs
     adapter.download(plan_for(export, PERIOD), None, sink)
-    # Then it waited 2 s once and still got all 31 records
-    assert timedelta(seconds=2) <= clock.now() - before < timedelta(seconds=3)
+    # Then it waited 2 s once, on the adapter's clock, and still got all 31 records
+    assert clock.now() - NOW == timedelta(seconds=2)
+    assert clock.slept == 2
     (data,) = sink.files.values()
     assert sum(len(p["usage_records"]) for p in lines(data)) == 31
 
 
 def test_long_retry_after_is_left_to_step_functions() -> None:
     # Given a simulator that throttles page 1 with Retry-After: 120
-    clock.use_virtual_time(True)
+    clock = VirtualClock(NOW)
     sim = KoreSimulator(throttle_pages=frozenset({1}), retry_after=120)
-    adapter, export = sim_adapter(sim)
-    # When the download runs / Then the throttle is raised for the state machine's retry
+    adapter, export = sim_adapter(sim, clock)
+    # When the download runs / Then the throttle is raised for the state machine's retry, without waiting
     with pytest.raises(VendorThrottledError) as caught:
         adapter.download(plan_for(export, PERIOD), None, MemorySink())
     assert caught.value.retry_after == 120
+    assert clock.slept == 0
+
+
+@pytest.mark.parametrize(("now", "warned"), [
+    (datetime(2024, 6, 2, 12, 0, tzinfo=UTC), True),  # 36 h after the month ended
+    (datetime(2024, 6, 3, 0, 0, 1, tzinfo=UTC), False),  # just over 48 h after
+])
+def test_request_warns_when_the_month_may_still_be_settling_by_the_adapters_clock(
+    now: datetime, warned: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given the adapter's clock shortly after (or more than 48 h after) May 2024 ended
+    sim = KoreSimulator()
+    adapter, export = sim_adapter(sim, VirtualClock(now))
+    # When RequestReport runs
+    adapter.request(plan_for(export, PERIOD, now=now))
+    # Then the operator is warned only while KORE may still be processing the month's usage
+    assert any("may still be settling" in message for message in caplog.messages) is warned

@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime
+
 import httpx
 import pytest
 from pydantic import SecretStr
 
 from report_exporter.adapters.http_client import build_client
 from report_exporter.adapters.particle import ParticleAdapter
+from report_exporter.clock import VirtualClock
 from report_exporter.errors import (
     DownloadExpiredError,
+    OutstandingReportCapError,
     ReportFailedError,
     SecretError,
     VendorAuthError,
     VendorContractError,
+    VendorRequestError,
     VendorThrottledError,
+    VendorUnavailableError,
 )
 from report_exporter.local.simulators.particle import ParticleSimulator
 from report_exporter.models.exports import ParticleExport
@@ -23,12 +30,18 @@ from tests.fakes import MemorySink, plan_for
 
 USER = ParticleExport(name="particle-user", secret_name="s/particle")
 ORG = ParticleExport(name="particle-org", secret_name="s/particle", scope="org", org="acme")
+NOW = datetime(2026, 11, 3, 6, 0, tzinfo=UTC)
 
 
 def adapter_for(sim: ParticleSimulator, export: ParticleExport = USER, token: str | None = None) -> ParticleAdapter:
     client = build_client("http://particle.test", transport=sim.transport())
     sim.base_url = "http://particle.test"
-    return ParticleAdapter(export, client, {"access_token": SecretStr(token or sim.token)})
+    return ParticleAdapter(export, client, {"access_token": SecretStr(token or sim.token)}, VirtualClock(NOW))
+
+
+def mock_adapter(vendor: Callable[[httpx.Request], httpx.Response]) -> ParticleAdapter:
+    return ParticleAdapter(USER, build_client("http://p.test", transport=httpx.MockTransport(vendor)),
+                           {"access_token": SecretStr("t")}, VirtualClock(NOW))
 
 
 def test_request_creates_a_report_for_the_calendar_month_on_the_active_agreement() -> None:
@@ -74,8 +87,7 @@ def test_poll_accepts_state_or_status(attributes: dict[str, str], expected: JobS
     def vendor(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, json={"data": {"id": "7", "attributes": attributes}})
 
-    adapter = ParticleAdapter(USER, build_client("http://p.test", transport=httpx.MockTransport(vendor)),
-                              {"access_token": SecretStr("t")})
+    adapter = mock_adapter(vendor)
     # When polled / Then the state maps
     assert adapter.poll(plan_for(USER), "7").status is expected
 
@@ -85,8 +97,7 @@ def test_poll_refuses_an_unknown_state_instead_of_waiting_forever() -> None:
     def vendor(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, json={"data": {"id": "7", "attributes": {"state": "queued_for_moon"}}})
 
-    adapter = ParticleAdapter(USER, build_client("http://p.test", transport=httpx.MockTransport(vendor)),
-                              {"access_token": SecretStr("t")})
+    adapter = mock_adapter(vendor)
     # When polled / Then it is a contract error naming the state
     with pytest.raises(VendorContractError, match="queued_for_moon"):
         adapter.poll(plan_for(USER), "7")
@@ -122,7 +133,7 @@ def test_wrong_token_is_an_auth_error_that_names_no_secret() -> None:
 
 def test_missing_token_field_is_a_secret_error() -> None:
     with pytest.raises(SecretError, match="access_token"):
-        ParticleAdapter(USER, build_client("http://p.test"), {})
+        ParticleAdapter(USER, build_client("http://p.test"), {}, VirtualClock(NOW))
 
 
 def _ready_report(sim: ParticleSimulator) -> tuple[ParticleAdapter, str]:
@@ -168,8 +179,7 @@ def test_download_gives_up_clearly_when_a_fresh_link_is_refused_too() -> None:
         return httpx.Response(200, json={"data": {"id": "7", "attributes": {"state": "available",
                                                                               "download_url": url}}})
 
-    adapter = ParticleAdapter(USER, build_client("http://p.test", transport=httpx.MockTransport(vendor)),
-                              {"access_token": SecretStr("t")})
+    adapter = mock_adapter(vendor)
     sink = MemorySink()
     # When downloaded / Then DownloadExpiredError, no file kept, and the signed link is not in the message
     with pytest.raises(DownloadExpiredError) as caught:
@@ -183,7 +193,89 @@ def test_no_active_agreement_is_a_clear_contract_error() -> None:
     def vendor(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, json={"data": [{"id": "1", "attributes": {"state": "terminated"}}]})
 
-    adapter = ParticleAdapter(USER, build_client("http://p.test", transport=httpx.MockTransport(vendor)),
-                              {"access_token": SecretStr("t")})
+    adapter = mock_adapter(vendor)
     with pytest.raises(VendorContractError, match="no active service agreement"):
         adapter.request(plan_for(USER))
+
+
+def test_request_at_the_outstanding_report_cap_waits_for_a_slot() -> None:
+    # Given an account whose 3 outstanding reports are all still pending
+    sim = ParticleSimulator(never_ready=True)
+    adapter = adapter_for(sim)
+    for _ in range(3):
+        adapter.request(plan_for(USER))
+    # When a fourth report is requested
+    with pytest.raises(OutstandingReportCapError) as caught:
+        adapter.request(plan_for(USER))
+    # Then the retried "wait for a slot" error names the export and the cap, and no fourth report exists
+    message = str(caught.value)
+    assert "'particle-user'" in message
+    assert "already has 3 outstanding report requests" in message
+    assert len(sim.reports) == 3
+
+
+@pytest.mark.parametrize(("status", "error"), [
+    (400, "Maximum number of usage reports reached"),
+    (403, "Too many outstanding reports"),
+    (409, "outstanding report limit"),
+    (422, "report limit exceeded"),
+])
+def test_request_refused_for_the_cap_with_another_status_waits_for_a_slot(status: int, error: str) -> None:
+    # Given a create call refused with a 4xx whose message speaks of the cap (Particle does not document it)
+    def vendor(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            return httpx.Response(status, json={"ok": False, "error": error})
+        return httpx.Response(200, json={"data": [{"id": "42", "attributes": {"state": "active"}}]})
+
+    # When requested / Then it is the cap, not an auth or request error
+    with pytest.raises(OutstandingReportCapError, match=f"HTTP {status}"):
+        mock_adapter(vendor).request(plan_for(USER))
+
+
+@pytest.mark.parametrize(("status", "error"), [(400, VendorRequestError), (403, VendorAuthError)])
+def test_request_refused_for_another_reason_is_not_the_cap(status: int, error: type[Exception]) -> None:
+    # Given a create call refused for something that is not the cap
+    def vendor(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            return httpx.Response(status, json={"ok": False, "error": "invalid date_period_start"})
+        return httpx.Response(200, json={"data": [{"id": "42", "attributes": {"state": "active"}}]})
+
+    # When requested / Then the usual error, which the state machine does not retry
+    with pytest.raises(error, match="invalid date_period_start"):
+        mock_adapter(vendor).request(plan_for(USER))
+
+
+def test_429_on_the_agreements_list_stays_a_throttle() -> None:
+    # Given the API throttling the service-agreements list
+    def vendor(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(429, json={"ok": False, "error": "Too Many Requests"}, headers={"Retry-After": "30"})
+
+    # When requested / Then it is throttling with the hint, not the outstanding-report cap
+    with pytest.raises(VendorThrottledError) as caught:
+        mock_adapter(vendor).request(plan_for(USER))
+    assert caught.value.retry_after == 30
+
+
+SECRET = "Bearer_eyJhbGciOiJIUzI1NiJ9_secret_token"
+
+
+@pytest.mark.parametrize(("content_type", "body"), [
+    ("text/html", f"<html><body>502 Bad Gateway {SECRET} "
+                  "https://signed.example/x?X-Amz-Signature=abc</body></html>".encode()),
+    ("application/json", b""),
+])
+def test_poll_with_an_unreadable_200_is_retried_as_vendor_unavailable(content_type: str, body: bytes) -> None:
+    # Given a status call answered 200 with an HTML error page (carrying secret-looking text) or nothing at all
+    def vendor(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=body, headers={"Content-Type": content_type})
+
+    # When polled
+    with pytest.raises(VendorUnavailableError) as caught:
+        mock_adapter(vendor).poll(plan_for(USER), "7")
+    # Then the transient error says what came back, and nothing that could be a token or a link
+    message = str(caught.value)
+    assert message.startswith("particle get usage report: expected JSON")
+    assert f"HTTP 200, {content_type!r}, {len(body)} bytes" in message
+    assert "eyJhbGciOiJIUzI1NiJ9" not in message and "://" not in message and "Signature" not in message
+    if body:
+        assert "<html><body>502 Bad Gateway" in message

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +13,10 @@ import pytest
 from pydantic import SecretStr
 
 from report_exporter.adapters.http_client import build_client
-from report_exporter.adapters.senet import AVAILABILITY, CADENCE, CsvRecordCounter, SenetAdapter
+from report_exporter.adapters.senet import AVAILABILITY, CsvRecordCounter, SenetAdapter
+from report_exporter.clock import VirtualClock
 from report_exporter.errors import (
     InvalidExportError,
-    ReportNotAvailableError,
     ReportNotAvailableYetError,
     SecretError,
     VendorAuthError,
@@ -24,11 +24,8 @@ from report_exporter.errors import (
     VendorRequestError,
 )
 from report_exporter.local.simulators.senet import SenetSimulator
-from report_exporter.logic.check_report import check_report
-from report_exporter.logic.plan_run import plan_run
-from report_exporter.logic.request_report import request_report
 from report_exporter.models.exports import SenetExport, Window
-from report_exporter.models.payloads import CheckInput, JobStatus, PlanInput, RequestInput, StartInput
+from report_exporter.models.payloads import JobStatus
 from tests.fakes import MemorySink, plan_for
 
 EUIS = ("00250C0000010001", "00250C0000010002")
@@ -40,7 +37,7 @@ DETAILS = (Path(__file__).parents[2] / "fixtures" / "vendors" / "senet" / "detai
 
 def adapter(transport: httpx.BaseTransport, key: str = KEY, export: SenetExport = EXPORT) -> SenetAdapter:
     return SenetAdapter(export, build_client("https://api.senet.test", transport=transport),
-                        {"api_key": SecretStr(key)})
+                        {"api_key": SecretStr(key)}, VirtualClock(NOW))
 
 
 def sim_adapter(sim: SenetSimulator) -> SenetAdapter:
@@ -99,27 +96,6 @@ def test_senet_waits_for_the_just_ended_month_then_becomes_ready() -> None:
     # Then it is PENDING (waiting for availability), PENDING, READY
     assert (requested.status, requested.report_id) == (JobStatus.PENDING, AVAILABILITY)
     assert polls == [JobStatus.PENDING, JobStatus.READY]
-
-
-def test_senet_check_report_waits_slowly_and_raises_report_not_available_past_the_deadline() -> None:
-    # Given data that never appears, and a 3-hour deadline
-    sim = SenetSimulator(euis=EUIS, unavailable_probes=10_000)
-    senet = sim_adapter(sim)
-    plan = plan_for(EXPORT, "2026-10", now=NOW, deadline_minutes=180)
-    job = request_report(RequestInput(plan=plan), adapter=senet, now=NOW)
-    waits = [job.wait_seconds]
-    now = NOW
-    # When the state machine loops RequestReport -> Wait -> CheckReport until it gives up
-    with pytest.raises(ReportNotAvailableError) as caught:
-        while True:
-            now += timedelta(seconds=job.wait_seconds)
-            job = check_report(CheckInput(plan=plan, job=job), adapter=senet, now=now)
-            waits.append(job.wait_seconds)
-    # Then it probed after 15, 30, 60, 60 min and at the deadline, and the error names export and period
-    assert CADENCE == (900, 1800, 3600)
-    assert waits == [900, 1800, 3600, 3600, 900]
-    assert sum(waits) == 180 * 60
-    assert "senet-fleet" in str(caught.value) and "2026-10" in str(caught.value)
 
 
 def test_senet_404_for_an_older_month_fails_at_once() -> None:
@@ -195,14 +171,6 @@ def test_senet_refuses_a_partial_month_before_any_request() -> None:
     assert sim.seen == []
 
 
-def test_senet_plan_run_accepts_the_previous_month() -> None:
-    # Given a scheduled run on 3 November
-    start = StartInput(export=EXPORT, scheduled_time=NOW)
-    # When planned / Then October is the period and its window is the calendar month
-    plan = plan_run(PlanInput(start=start, execution_id="arn:x:senet-fleet-2026-10"), now=NOW).plan
-    assert plan.period == "2026-10"
-
-
 def test_senet_poll_of_an_unknown_report_id_is_a_contract_error() -> None:
     with pytest.raises(VendorContractError, match="unknown report id"):
         sim_adapter(SenetSimulator(euis=EUIS)).poll(plan_for(EXPORT), "r-1")
@@ -210,7 +178,7 @@ def test_senet_poll_of_an_unknown_report_id_is_a_contract_error() -> None:
 
 def test_senet_missing_api_key_is_a_secret_error() -> None:
     with pytest.raises(SecretError, match="api_key"):
-        SenetAdapter(EXPORT, build_client("https://api.senet.test"), {})
+        SenetAdapter(EXPORT, build_client("https://api.senet.test"), {}, VirtualClock(NOW))
 
 
 @pytest.mark.parametrize("chunk", [1, 2, 7, 1 << 20])

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +12,9 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from report_exporter import clock
 from report_exporter.adapters.http_client import build_client
 from report_exporter.adapters.telnyx import MAX_INLINE_WAIT, PAGE_SIZE, TelnyxAdapter
+from report_exporter.clock import VirtualClock
 from report_exporter.errors import (
     InvalidExportError,
     SecretError,
@@ -35,23 +35,35 @@ EXPORT = TelnyxExport(
 KEY = "KEY0123456789ABCDEF_secret"
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "vendors" / "telnyx"
 RUN_FILE = "telnyx-messaging-2026-10-usage.jsonl"
+NOW = datetime(2026, 11, 3, 6, 0, tzinfo=UTC)
+
+
+class SleepLog(VirtualClock):
+    """Virtual time that also keeps each wait asked of it."""
+
+    def __init__(self) -> None:
+        super().__init__(NOW)
+        self.sleeps: list[float] = []
+
+    def sleep(self, seconds: float, *, cancelled: Callable[[], bool] | None = None) -> None:
+        self.sleeps.append(seconds)
+        super().sleep(seconds, cancelled=cancelled)
 
 
 @pytest.fixture
-def sleeps(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[float]]:
-    """Record the in-Lambda waits instead of sleeping."""
-    asked: list[float] = []
-    monkeypatch.setattr(clock, "_sleeper", asked.append)
-    yield asked
+def clock() -> SleepLog:
+    return SleepLog()
 
 
-def adapter(transport: httpx.BaseTransport, export: TelnyxExport = EXPORT, key: str = KEY) -> TelnyxAdapter:
+def adapter(transport: httpx.BaseTransport, export: TelnyxExport = EXPORT, key: str = KEY,
+            clock: VirtualClock | None = None) -> TelnyxAdapter:
     return TelnyxAdapter(export, build_client("https://api.telnyx.test/v2", transport=transport),
-                         {"api_key": SecretStr(key)})
+                         {"api_key": SecretStr(key)}, clock or VirtualClock(NOW))
 
 
-def sim_adapter(sim: TelnyxSimulator, export: TelnyxExport = EXPORT) -> TelnyxAdapter:
-    return adapter(sim.transport(), export, sim.api_key)
+def sim_adapter(sim: TelnyxSimulator, export: TelnyxExport = EXPORT,
+                clock: VirtualClock | None = None) -> TelnyxAdapter:
+    return adapter(sim.transport(), export, sim.api_key, clock)
 
 
 def recorded() -> tuple[httpx.MockTransport, list[httpx.Request]]:
@@ -176,40 +188,41 @@ def test_telnyx_download_keeps_each_page_body_verbatim_with_what_it_answers(
 
 
 @pytest.mark.parametrize("header", ["Retry-After", "x-ratelimit-reset"])
-def test_telnyx_download_waits_as_asked_when_throttled_between_pages(header: str, sleeps: list[float]) -> None:
+def test_telnyx_download_waits_as_asked_when_throttled_between_pages(header: str, clock: SleepLog) -> None:
     # Given the vendor throttles page 2 once, asking for 7 s
     sim = TelnyxSimulator(rows=PAGE_SIZE + 1, throttle_page=2, retry_after=7, retry_header=header)
     sink = MemorySink()
     # When downloaded
-    sim_adapter(sim).download(plan_for(EXPORT), None, sink)
-    # Then the adapter slept 7 s, asked for page 2 again and lost nothing
-    assert sleeps == [7.0]
+    sim_adapter(sim, clock=clock).download(plan_for(EXPORT), None, sink)
+    # Then the adapter slept 7 s on its clock, asked for page 2 again and lost nothing
+    assert clock.sleeps == [7.0]
+    assert clock.now() == NOW + timedelta(seconds=7)
     assert [c.query["page[number]"][0] for c in sim.seen] == ["1", "2", "2"]
     assert sink.objects[0].records == PAGE_SIZE + 1
 
 
-def test_telnyx_download_leaves_long_throttling_waits_to_step_functions(sleeps: list[float]) -> None:
+def test_telnyx_download_leaves_long_throttling_waits_to_step_functions(clock: SleepLog) -> None:
     # Given the vendor asks for a wait longer than a Lambda should idle
     sim = TelnyxSimulator(rows=PAGE_SIZE + 1, throttle_page=2, retry_after=int(MAX_INLINE_WAIT) + 240)
     sink = MemorySink()
     # When downloaded
     with pytest.raises(VendorThrottledError) as caught:
-        sim_adapter(sim).download(plan_for(EXPORT), None, sink)
+        sim_adapter(sim, clock=clock).download(plan_for(EXPORT), None, sink)
     # Then it raised the retryable error with the hint, slept nothing and kept no partial raw object
     assert caught.value.retry_after == MAX_INLINE_WAIT + 240
-    assert sleeps == []
+    assert clock.sleeps == []
     assert sink.objects == []
 
 
-def test_telnyx_download_gives_up_after_repeated_throttling(sleeps: list[float]) -> None:
+def test_telnyx_download_gives_up_after_repeated_throttling(clock: SleepLog) -> None:
     # Given a vendor that throttles every call without a hint
     def vendor(request: httpx.Request) -> httpx.Response:
         return httpx.Response(429, json={"errors": [{"code": "10011", "title": "Too many requests"}]})
 
     # When downloaded / Then it backs off 1, 2, 4, 8 s and then hands over to Step Functions
     with pytest.raises(VendorThrottledError, match="10011"):
-        adapter(httpx.MockTransport(vendor)).download(plan_for(EXPORT), None, MemorySink())
-    assert sleeps == [1.0, 2.0, 4.0, 8.0]
+        adapter(httpx.MockTransport(vendor), clock=clock).download(plan_for(EXPORT), None, MemorySink())
+    assert clock.sleeps == [1.0, 2.0, 4.0, 8.0]
 
 
 def test_telnyx_wrong_key_is_an_auth_error_naming_no_secret(load_fixture: Callable[[str], Any]) -> None:
@@ -290,4 +303,4 @@ def test_telnyx_poll_is_a_contract_error_for_a_synchronous_vendor() -> None:
 
 def test_telnyx_missing_api_key_is_a_secret_error() -> None:
     with pytest.raises(SecretError, match="api_key"):
-        TelnyxAdapter(EXPORT, build_client("https://api.telnyx.test/v2"), {"token": SecretStr("x")})
+        TelnyxAdapter(EXPORT, build_client("https://api.telnyx.test/v2"), {"token": SecretStr("x")}, VirtualClock(NOW))

@@ -17,6 +17,7 @@ from pydantic import SecretStr
 
 from report_exporter.adapters.http_client import build_client
 from report_exporter.adapters.kore import KoreAdapter, clear_token_cache
+from report_exporter.clock import VirtualClock
 from report_exporter.datasets import DATASETS
 from report_exporter.datasets import kore as kore_dataset
 from report_exporter.datasets.base import ReadContext
@@ -122,9 +123,10 @@ def test_read_accepts_the_simulators_mixed_roaming_shapes() -> None:
     # Given a simulator month cycling array / object / null roaming, downloaded by the adapter
     clear_token_cache()
     sim = KoreSimulator()
+    sim.clock = VirtualClock(dt.datetime(2026, 11, 3, 6, 0, tzinfo=UTC))
     export = KoreExport(name="kore-main", secret_name="kore/main", base_url=sim.base_url, token_url=sim.token_url)
     adapter = KoreAdapter(export, build_client(sim.base_url, transport=sim.transport()),
-                          {k: SecretStr(v) for k, v in sim.credentials().items()})
+                          {k: SecretStr(v) for k, v in sim.credentials().items()}, sim.clock)
     sink = MemorySink()
     adapter.download(plan_for(export, "2024-05"), None, sink)
     clear_token_cache()

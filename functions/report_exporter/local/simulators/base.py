@@ -3,6 +3,9 @@
 A simulator implements :meth:`Simulator.handle` over plain :class:`SimRequest` / :class:`SimResponse`
 values. It can be served on a real socket (``with sim: sim.base_url``), which is what the local runner
 and the end-to-end tests use, or plugged into httpx directly (``sim.transport()``) for fast tests.
+
+Simulators that let things expire (tokens) read :attr:`Simulator.clock`, which the local runner sets to
+its own clock so that virtual time expires them as it does the exporter's view of them.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+
+from report_exporter.clock import SYSTEM, Clock
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,8 @@ class Simulator:
     vendor = "vendor"
 
     def __init__(self) -> None:
+        self.clock: Clock = SYSTEM
+        """The simulator's time; the local runner sets its own (virtual) clock here."""
         self.seen: list[Seen] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -163,6 +170,8 @@ class Simulator:
 
     # Plugging into httpx without a socket.
     def transport(self) -> httpx.MockTransport:
+        """An in-process transport. A streamed body stays a stream: it is produced as the client reads it."""
+
         def handler(request: httpx.Request) -> httpx.Response:
             sim_request = SimRequest(
                 method=request.method,
@@ -172,7 +181,7 @@ class Simulator:
                 body=request.read(),
             )
             response = self._dispatch(sim_request)
-            body = response.body if isinstance(response.body, bytes) else b"".join(response.body)
+            body = response.body if isinstance(response.body, bytes) else iter(response.body)
             return httpx.Response(response.status, headers=response.headers, content=body)
 
         return httpx.MockTransport(handler)

@@ -25,7 +25,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
-from report_exporter import clock
 from report_exporter.local.simulators.base import SimRequest, SimResponse, Simulator, bearer, chunks
 
 # The sync /csv tutorial's header: "label (token)", every value double-quoted (vendors.md §2.6).
@@ -207,7 +206,7 @@ class HereSimulator(Simulator):
             return SimResponse.json({"error": "Unauthorized", "error_description": "No credentials found."}, 401)
         with self._state_lock:
             expires = self._tokens.get(token)
-        if expires is None or clock.now() >= expires:
+        if expires is None or self.clock.now() >= expires:
             return SimResponse.json({"error": "Unauthorized", "error_description": "Token is invalid or expired."}, 401)
         realm, report_id, output = match.groups()
         if self.realm is not None and realm != self.realm:
@@ -279,7 +278,7 @@ class HereSimulator(Simulator):
             return self._token_error(400, 400200, "Invalid grant_type: expected client_credentials.")
         token = "here-" + secrets.token_urlsafe(32)
         with self._state_lock:
-            self._tokens[token] = clock.now() + timedelta(seconds=self.token_lifetime)
+            self._tokens[token] = self.clock.now() + timedelta(seconds=self.token_lifetime)
             self.issued_tokens.append(token)
         return SimResponse.json({"access_token": token, "token_type": "bearer", "expires_in": self.token_lifetime})
 

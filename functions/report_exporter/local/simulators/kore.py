@@ -1,7 +1,7 @@
 """KORE Wireless simulator: the OAuth2 token endpoint and the paginated UsageRecords lists.
 
 Behaviour follows vendors.md §5: client-credentials tokens that expire after ``expires_in`` seconds of
-:func:`report_exporter.clock.now` (so virtual time expires them too), ``/v1/UsageRecords`` and
+the simulator's ``clock`` (so virtual time expires them too), ``/v1/UsageRecords`` and
 ``/v1/Sims/{sid}/UsageRecords`` with ``Start``/``End`` (inclusive), ``Granularity`` and ``PageSize``
 (1..1000), pages linked by an absolute ``meta.next_page_url`` that carries an opaque ``PageToken``.
 Records mix the three shapes of ``international_roaming`` (array, object, null), and a configurable
@@ -18,7 +18,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import urlencode
 
-from report_exporter import clock
 from report_exporter.local.simulators.base import SimRequest, SimResponse, Simulator, bearer
 
 TOKEN_PATH = "/api-services/v1/auth/token"
@@ -214,7 +213,7 @@ class KoreSimulator(Simulator):
         token = bearer(request)
         with self._state_lock:
             expires = self._tokens.get(token or "")
-        if expires is None or clock.now() >= expires:
+        if expires is None or self.clock.now() >= expires:
             return _api_error(401, 20003, "Authentication Error - invalid or expired token")
         return self._list(request, sim_sid)
 
@@ -230,7 +229,7 @@ class KoreSimulator(Simulator):
             return SimResponse.json(BAD_CLIENT, 401)
         token = "kore-" + secrets.token_urlsafe(24)
         with self._state_lock:
-            self._tokens[token] = clock.now() + timedelta(seconds=self.expires_in)
+            self._tokens[token] = self.clock.now() + timedelta(seconds=self.expires_in)
             self.tokens_issued += 1
         return SimResponse.json(
             {"access_token": token, "expires_in": self.expires_in, "token_type": "Bearer", "scope": "openid"}
