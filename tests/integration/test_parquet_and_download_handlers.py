@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 from datetime import date
 from typing import Any
 
@@ -12,21 +13,38 @@ import boto3
 import pyarrow.parquet as pq
 import pytest
 
+from report_exporter.aws.ledger import DynamoLedger
+from report_exporter.clock import SYSTEM
 from report_exporter.errors import InvalidReportError
 from report_exporter.handlers import download_report, write_parquet
 from report_exporter.local.simulators.particle import ParticleSimulator
 from report_exporter.logic import write_parquet as write_logic
+from report_exporter.models.payloads import RawObject, RunPlan
 
 HEADER = "Date,Device ID,Device Name,Product ID,Product Name,Connectivity,Data Operations,Firmware Version,Device OS\n"
+
+
+def ledger_at(event: dict[str, Any], *, downloaded: bool = False) -> None:
+    """Put the event's run in the ledger where the state machine would have left it before this step."""
+    plan, job = RunPlan.model_validate(event["plan"]), event["job"]
+    ledger, now = DynamoLedger(os.environ["LEDGER_TABLE"]), SYSTEM.now()
+    ledger.claim(plan, now=now)
+    ledger.requested(plan, job=job["job"], report_id=job["report_id"], ready=True, now=now)
+    if downloaded:
+        ledger.begin_download(plan, job=job["job"], now=now)
+        objects = [RawObject.model_validate(o) for o in event["raw"]["objects"]]
+        ledger.downloaded(plan, job=job["job"], objects=objects, now=now)
 
 
 def put_raw(bucket: str, key: str, body: bytes) -> None:
     boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=body)
 
 
-def parquet_event(load_event: Any, raw_key: str, body: bytes) -> dict[str, Any]:
+def parquet_event(load_event: Any, raw_key: str, body: bytes, job: str = "1") -> dict[str, Any]:
     event = load_event("write_parquet/particle.json")
     event["raw"]["objects"][0].update(key=raw_key, bytes=len(body), sha256=hashlib.sha256(body).hexdigest())
+    event["job"].update(job=job, report_id=job)
+    ledger_at(event, downloaded=True)
     return event
 
 
@@ -50,7 +68,8 @@ def test_download_report_streams_the_vendor_file_into_the_raw_bucket(aws, load_e
         report_id = sim.add_ready_report(date(2026, 10, 1), date(2026, 10, 31))
         event = load_event("download_report/particle.json")
         event["plan"]["export"]["base_url"] = sim.base_url
-        event["job"]["report_id"] = report_id
+        event["job"].update(job=report_id, report_id=report_id)
+        ledger_at(event)
         # When the handler runs
         out = download_report.lambda_handler(event, lambda_context)
     # Then the raw object holds the vendor's bytes, with their sha256 and size
@@ -80,11 +99,12 @@ def test_write_parquet_publishes_one_partition_with_every_row(aws, load_event, l
 
 
 def test_write_parquet_rerun_replaces_the_partition(aws, load_event, lambda_context):  # type: ignore[no-untyped-def]
+    # A second run of the month (a fresh vendor report) replaces the partition instead of adding rows
     for rows in (300, 200):
         body = csv(rows)
-        put_raw(aws.raw, "raw/particle/particle-demo/2026-10/report-1.csv", body)
-        write_parquet.lambda_handler(parquet_event(load_event, "raw/particle/particle-demo/2026-10/report-1.csv",
-                                                   body), lambda_context)
+        key = f"raw/particle/particle-demo/2026-10/report-{rows}.csv"
+        put_raw(aws.raw, key, body)
+        write_parquet.lambda_handler(parquet_event(load_event, key, body, job=str(rows)), lambda_context)
     (key,) = curated_keys(aws.curated)
     data = boto3.client("s3").get_object(Bucket=aws.curated, Key=key)["Body"].read()
     assert pq.read_metadata(io.BytesIO(data)).num_rows == 200

@@ -1,6 +1,7 @@
-"""End to end through the local runner: the synthesized state machine in moto, vendors simulated on loopback.
+"""End to end through the local runner: the synthesized state machine in moto, vendors simulated in process.
 
-The CDK app is synthesized once per session; every test gets fresh moto resources.
+The CDK app is synthesized once per session; every test gets fresh moto resources and a virtual clock that
+starts at :data:`START`, so every test sees the same times on an idle or a loaded machine.
 """
 
 from __future__ import annotations
@@ -8,12 +9,20 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from report_exporter.clock import VirtualClock
 from report_exporter.local.demo import demo_exports
+from report_exporter.local.faults import FaultPlan
 from report_exporter.local.runner import LocalEnvironment, synthesize
+
+START = datetime(2026, 11, 3, 6, 0, tzinfo=UTC)
+"""When every local test's clock starts: the third of the month, when the schedules fire."""
+PERIOD = "2026-10"
+"""The month before START: what a scheduled run exports."""
 
 
 @pytest.fixture(scope="session")
@@ -22,8 +31,14 @@ def local_templates() -> dict[str, dict[str, Any]]:
 
 
 @pytest.fixture
-def local_env(local_templates: dict[str, dict[str, Any]]) -> Iterator[LocalEnvironment]:
-    with LocalEnvironment(demo_exports(), templates=local_templates) as env:
+def faults() -> FaultPlan:
+    """The fault plan of the test's environment: add faults before the run starts."""
+    return FaultPlan()
+
+
+@pytest.fixture
+def local_env(local_templates: dict[str, dict[str, Any]], faults: FaultPlan) -> Iterator[LocalEnvironment]:
+    with LocalEnvironment(demo_exports(), templates=local_templates, clock=VirtualClock(START), faults=faults) as env:
         yield env
 
 

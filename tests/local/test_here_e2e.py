@@ -9,17 +9,17 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from report_exporter import clock
 from report_exporter.datasets.here import DATASET
 from report_exporter.local import query
 from report_exporter.local.runner import LocalEnvironment
 from report_exporter.local.simulators.here import HereSimulator
-from report_exporter.models.exports import HereExport, previous_period
+from report_exporter.models.exports import HereExport
+from tests.local.conftest import PERIOD as LOCAL_PERIOD
 from tests.local.conftest import CapturedLogs
 
 EXPORT = HereExport(name="here-demo", secret_name="report-exporter/here-demo", realm="org123456789",
                     detail_level="day")
-PERIOD = previous_period(clock.now(), "UTC")
+PERIOD = LOCAL_PERIOD
 CURATED = f"curated/here_usage/export=here-demo/period={PERIOD}/data.parquet"
 
 

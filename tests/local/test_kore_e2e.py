@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -13,11 +12,12 @@ from report_exporter.datasets.kore import DATASET
 from report_exporter.local import query
 from report_exporter.local.runner import LocalEnvironment
 from report_exporter.local.simulators.kore import KoreSimulator
-from report_exporter.models.exports import KoreExport, month_window, previous_period
+from report_exporter.models.exports import KoreExport, month_window
+from tests.local.conftest import PERIOD as LOCAL_PERIOD
 
 EXPORT = KoreExport(name="kore-demo", secret_name="report-exporter/kore-demo")
 # Last month, so the period stays inside KORE's 18-month retention whenever the suite runs.
-PERIOD = previous_period(datetime.now(UTC), "UTC")
+PERIOD = LOCAL_PERIOD
 WINDOW = month_window(PERIOD, "UTC")
 DAYS = (WINDOW.end - WINDOW.start).days
 
@@ -95,7 +95,7 @@ def test_kore_wrong_credentials_fail_with_auth_error_and_are_not_retried(local_e
 
 def test_kore_period_past_retention_is_refused_before_any_request(local_env: LocalEnvironment) -> None:
     # Given a backfill of a month more than 18 months ago
-    old = previous_period(datetime(datetime.now(UTC).year - 2, 6, 15, tzinfo=UTC), "UTC")
+    old = "2024-06"
     with KoreSimulator() as sim:
         # When the export runs
         result = local_env.run(EXPORT, period=old, simulator=sim)

@@ -7,13 +7,13 @@ import io
 import boto3
 import pyarrow.parquet as pq
 
-from report_exporter import clock
 from report_exporter.local.runner import LocalEnvironment
 from report_exporter.local.simulators.particle import ParticleSimulator
 from report_exporter.models.exports import ParticleExport, month_window, previous_period
+from tests.local.conftest import PERIOD as LOCAL_PERIOD
 
 EXPORT = ParticleExport(name="particle-demo", secret_name="report-exporter/particle-demo")
-PERIOD = previous_period(clock.now(), "UTC")
+PERIOD = LOCAL_PERIOD
 
 
 def earlier(period: str, months: int) -> str:

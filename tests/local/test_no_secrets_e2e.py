@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from report_exporter import clock
 from report_exporter.local.demo import SIMULATORS, demo_exports
 from report_exporter.local.runner import LocalEnvironment
-from report_exporter.models.exports import previous_period
-from tests.local.conftest import CapturedLogs
+from tests.local.conftest import PERIOD, CapturedLogs
 
 EXPORTS = {e.vendor_name.value: e for e in demo_exports().exports}
 
@@ -18,7 +16,7 @@ def test_full_run_leaks_no_secret(vendor: str, local_env: LocalEnvironment, capt
     export = EXPORTS[vendor]
     with SIMULATORS[export.vendor_name]() as sim:
         # When the demo export runs end to end, every log line captured
-        result = local_env.run(export, period=previous_period(clock.now(), "UTC"), simulator=sim)
+        result = local_env.run(export, period=PERIOD, simulator=sim)
         secrets = [v for v in sim.credentials().values() if len(v) >= 8]
         secrets += list(getattr(sim, "issued_tokens", [])) + list(getattr(sim, "_tokens", {}))
         # Particle's signed download links: their signatures

@@ -10,13 +10,13 @@ import boto3
 import pyarrow.parquet as pq
 import pytest
 
-from report_exporter import clock
 from report_exporter.local.cli import main
 from report_exporter.local.runner import LocalEnvironment
 from report_exporter.local.simulators.particle import ParticleSimulator
 from report_exporter.models.exports import load_exports, month_window, previous_period
+from tests.local.conftest import PERIOD
 
-LAST = previous_period(clock.now(), "UTC")
+LAST = PERIOD
 FIRST = previous_period(month_window(previous_period(month_window(LAST, "UTC").start, "UTC"), "UTC").start, "UTC")
 
 

@@ -6,16 +6,16 @@ import io
 
 import pyarrow.parquet as pq
 
-from report_exporter import clock
 from report_exporter.local import query
 from report_exporter.local.runner import LocalEnvironment
 from report_exporter.local.simulators.particle import ParticleSimulator
-from report_exporter.models.exports import ParticleExport, previous_period
+from report_exporter.models.exports import ParticleExport
+from tests.local.conftest import PERIOD as LOCAL_PERIOD
 from tests.local.conftest import CapturedLogs
 
 EXPORT = ParticleExport(name="particle-demo", secret_name="report-exporter/particle-demo")
 # Last month: Particle only serves the last 6 months, so a fixed month would expire.
-PERIOD = previous_period(clock.now(), "UTC")
+PERIOD = LOCAL_PERIOD
 
 
 def parquet_rows(env: LocalEnvironment, key: str) -> int:

@@ -13,11 +13,12 @@ from report_exporter.local import query
 from report_exporter.local.runner import LocalEnvironment
 from report_exporter.local.simulators.senet import SenetSimulator
 from report_exporter.models.exports import SenetExport, previous_period
+from tests.local.conftest import PERIOD as LOCAL_PERIOD
 
 EUIS = ("00250C0000010001", "00250C0000010002")
 EXPORT = SenetExport(name="senet-demo", secret_name="report-exporter/senet-demo", application_euis=EUIS)
 # The month that just ended: the only one for which a 404 means "not generated yet".
-PERIOD = previous_period(datetime.now(UTC), "UTC")
+PERIOD = LOCAL_PERIOD
 
 
 def rows(env: LocalEnvironment, dataset: str) -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,14 +14,15 @@ from report_exporter.datasets.telnyx import DATASET
 from report_exporter.local import query
 from report_exporter.local.runner import LocalEnvironment
 from report_exporter.local.simulators.telnyx import TelnyxSimulator
-from report_exporter.models.exports import TelnyxExport, month_window, previous_period
+from report_exporter.models.exports import TelnyxExport, month_window
 from report_exporter.models.exports.telnyx import telnyx_time
+from tests.local.conftest import PERIOD as LOCAL_PERIOD
 
 EXPORT = TelnyxExport(
     name="telnyx-demo", secret_name="report-exporter/telnyx-demo", product="messaging",
     dimensions=("direction", "currency"), metrics=("cost", "parts"),
 )
-PERIOD = previous_period(datetime.now(UTC), "UTC")
+PERIOD = LOCAL_PERIOD
 WINDOW = month_window(PERIOD, "UTC")
 CURATED = f"curated/telnyx_usage/export=telnyx-demo/period={PERIOD}/data.parquet"
 

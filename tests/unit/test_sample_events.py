@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from report_exporter.models.payloads import (
     CheckInput,
     DownloadInput,
+    EndRunInput,
     FailureInput,
     ParquetInput,
     PlanInput,
@@ -26,6 +27,7 @@ EVENT_MODELS: dict[str, type[BaseModel]] = {
     "download_report": DownloadInput,
     "write_parquet": ParquetInput,
     "record_failure": FailureInput,
+    "end_run": EndRunInput,
 }
 EVENT_FILES = sorted(EVENTS_DIR.glob("*/*.json"))
 

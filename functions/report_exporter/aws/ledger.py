@@ -372,7 +372,12 @@ class DynamoLedger:
         return recorded
 
     def _check_current(self, plan: RunPlan, item: dict[str, Any], job: str) -> None:
-        if item.get("job") not in (None, job):
+        if not item.get("job"):
+            raise ReportSupersededError(
+                f"export {plan.export.name!r} {plan.period}: the ledger holds no request for report {job} "
+                f"(status {item.get('status', 'none')}); RequestReport records one before any download or publish"
+            )
+        if item.get("job") != job:
             raise ReportSupersededError(
                 f"export {plan.export.name!r} {plan.period}: report {job} was replaced by a newer request "
                 f"(execution {_short(str(item.get('lease_owner') or item.get('requested_by') or '?'))}); "

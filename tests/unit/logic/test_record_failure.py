@@ -32,7 +32,7 @@ def test_a_failure_is_recorded_the_slot_freed_and_the_operator_told() -> None:
     assert failed["message"] == "the vendor says failed" and failed["only_if_owner"] is False
     assert ledger.args("release_slot")[0]["execution"] == failed["execution"]
     assert record.ledger_updated and record.notified
-    (subject, body) = sent
+    ((subject, body),) = sent
     assert "particle-demo 2026-10 failed: ReportFailedError" in subject and "console.aws.amazon.com" in body
 
 
@@ -43,7 +43,7 @@ def test_an_adopters_failure_is_alerted_but_reported_as_not_updating_the_ledger(
 
 def test_an_uncapped_vendor_has_no_slot_to_free() -> None:
     ledger = RecordingLedger()
-    record_failure(failure(TelnyxExport(name="t", secret_name="s", product="messaging", dimensions=("direction",),
+    record_failure(failure(TelnyxExport(name="telnyx-x", secret_name="s", product="messaging", dimensions=("direction",),
                                         metrics=("cost",))), notify=None,
                    ledger=ledger, now=NOW)
     assert "release_slot" not in ledger.names()

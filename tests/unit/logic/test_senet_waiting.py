@@ -21,7 +21,7 @@ from report_exporter.logic.plan_run import plan_run
 from report_exporter.logic.request_report import request_report
 from report_exporter.models.exports import SenetExport
 from report_exporter.models.payloads import CheckInput, PlanInput, RequestInput, StartInput
-from tests.fakes import plan_for
+from tests.fakes import RecordingLedger, plan_for
 
 EUIS = ("00250C0000010001", "00250C0000010002")
 EXPORT = SenetExport(name="senet-fleet", secret_name="s/senet", application_euis=EUIS)
@@ -38,14 +38,15 @@ def test_senet_check_report_waits_slowly_and_raises_report_not_available_past_th
     sim = SenetSimulator(euis=EUIS, unavailable_probes=10_000)
     senet = sim_adapter(sim)
     plan = plan_for(EXPORT, "2026-10", now=NOW, deadline_minutes=180)
-    job = request_report(RequestInput(plan=plan), adapter=senet, now=NOW)
+    ledger = RecordingLedger()
+    job = request_report(RequestInput(plan=plan), adapter=senet, ledger=ledger, now=NOW)
     waits = [job.wait_seconds]
     now = NOW
     # When the state machine loops RequestReport -> Wait -> CheckReport until it gives up
     with pytest.raises(ReportNotAvailableError) as caught:
         while True:
             now += timedelta(seconds=job.wait_seconds)
-            job = check_report(CheckInput(plan=plan, job=job), adapter=senet, now=now)
+            job = check_report(CheckInput(plan=plan, job=job), adapter=senet, ledger=ledger, now=now)
             waits.append(job.wait_seconds)
     # Then it probed after 15, 30, 60, 60 min and at the deadline, and the error names export and period
     assert CADENCE == (900, 1800, 3600)
