@@ -12,8 +12,10 @@ WRITE_PARQUET = "WriteParquet"
 PUBLISHED = "Published"
 RECORD_FAILURE = "RecordFailure"
 FAILED = "Failed"
+# Not a state: EventBridge invokes it when an execution fails, times out or is aborted (constructs/run_cleanup.py).
+END_RUN = "EndRun"
 
-# Lambda functions: state name -> handler module.
+# Lambda functions: state (or EndRun) name -> handler module.
 HANDLERS = {
     PLAN_RUN: "report_exporter.handlers.plan_run.lambda_handler",
     REQUEST_REPORT: "report_exporter.handlers.request_report.lambda_handler",
@@ -21,6 +23,7 @@ HANDLERS = {
     DOWNLOAD_REPORT: "report_exporter.handlers.download_report.lambda_handler",
     WRITE_PARQUET: "report_exporter.handlers.write_parquet.lambda_handler",
     RECORD_FAILURE: "report_exporter.handlers.record_failure.lambda_handler",
+    END_RUN: "report_exporter.handlers.end_run.lambda_handler",
 }
 
 ENV_RAW_BUCKET = "RAW_BUCKET"

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from aws_cdk import CfnResource, Stack
 from aws_cdk.assertions import Template
+from constructs import IConstruct
 
 from exporter_infra.config import StageConfig
 from report_exporter.models.exports import ExportsFile, parse_exports
@@ -58,6 +60,27 @@ def resources(template: Template, kind: str) -> list[dict[str, Any]]:
 
 def logical_ids(template: Template, kind: str) -> list[str]:
     return list(template.find_resources(kind))
+
+
+def logical_id(construct: IConstruct) -> str:
+    """The logical id CDK gave ``construct``'s resource, read from the construct tree (never hard-coded)."""
+    cfn = construct.node.default_child
+    assert isinstance(cfn, CfnResource), construct.node.path
+    return str(Stack.of(cfn).resolve(cfn.logical_id))
+
+
+def statements_of_role(template: Template, role_id: str) -> list[dict[str, Any]]:
+    """Every statement of the inline policies attached to the role ``role_id``."""
+    return [
+        statement
+        for policy in resources(template, "AWS::IAM::Policy")
+        if {"Ref": role_id} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
 
 
 def joined(value: Any) -> str:

@@ -1,4 +1,4 @@
-"""The six Lambdas: runtime, architecture, logs, one shared environment, code assets, least-privilege roles."""
+"""The seven Lambdas: runtime, architecture, timeouts, logs, one environment, code assets, least privilege."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Template
 
-from exporter_infra import names
+from exporter_infra import nag, names
 from exporter_infra.bundling import source_hash
+from report_exporter import limits
 from tests.infra.conftest import Synth
-from tests.infra.support import joined, resources
+from tests.infra.support import as_list, joined, logical_id, logical_ids, resources, statements_of_role
 
 VENDOR_FACING = {names.REQUEST_REPORT, names.CHECK_REPORT, names.DOWNLOAD_REPORT}
 
@@ -27,17 +28,19 @@ def _functions(pipeline: Template) -> dict[str, dict[str, Any]]:
 
 
 def _statements_of_role(pipeline: Template, role: dict[str, Any]) -> list[dict[str, Any]]:
-    role_id = role["Fn::GetAtt"][0]
-    return [
-        statement
-        for policy in resources(pipeline, "AWS::IAM::Policy")
-        if {"Ref": role_id} in policy["Properties"]["Roles"]
-        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
-    ]
+    return statements_of_role(pipeline, role["Fn::GetAtt"][0])
 
 
-def test_one_function_per_task_state(pipeline: Template) -> None:
+def test_one_function_per_task_state_and_end_run(pipeline: Template) -> None:
     assert set(_functions(pipeline)) == set(names.HANDLERS)
+    assert names.HANDLERS[names.END_RUN] == "report_exporter.handlers.end_run.lambda_handler"
+
+
+def test_timeouts_are_the_ones_limits_sizes_the_work_and_leases_by(pipeline: Template) -> None:
+    assert set(limits.FUNCTION_TIMEOUT_SECONDS) == set(names.HANDLERS)
+    timeouts = {state: fn["Properties"]["Timeout"] for state, fn in _functions(pipeline).items()}
+    assert timeouts == limits.FUNCTION_TIMEOUT_SECONDS
+    assert timeouts[names.PLAN_RUN] == 20 and timeouts[names.REQUEST_REPORT] == 120
 
 
 def test_functions_are_arm64_python312_json_logged_and_traced(pipeline: Template) -> None:
@@ -82,15 +85,11 @@ def test_functions_write_only_to_their_own_log_group(pipeline: Template) -> None
     for state, fn in _functions(pipeline).items():
         group = fn["Properties"]["LoggingConfig"]["LogGroup"]
         logs = [s for s in _statements_of_role(pipeline, fn["Properties"]["Role"])
-                if any(str(a).startswith("logs:") for a in _list(s["Action"]))]
+                if any(str(a).startswith("logs:") for a in as_list(s["Action"]))]
         assert logs, state
         for statement in logs:
-            assert set(_list(statement["Action"])) == {"logs:CreateLogStream", "logs:PutLogEvents"}
+            assert set(as_list(statement["Action"])) == {"logs:CreateLogStream", "logs:PutLogEvents"}
             assert statement["Resource"] == {"Fn::GetAtt": [group["Ref"], "Arn"]}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
 
 
 def test_only_vendor_facing_functions_read_secrets_and_only_the_exports_secrets(synth: Synth) -> None:
@@ -98,13 +97,13 @@ def test_only_vendor_facing_functions_read_secrets_and_only_the_exports_secrets(
                       for name in {e.secret_name for e in synth.config.exports.exports})
     for state, fn in _functions(synth.pipeline).items():
         statements = [s for s in _statements_of_role(synth.pipeline, fn["Properties"]["Role"])
-                      if any(str(a).startswith("secretsmanager:") for a in _list(s["Action"]))]
+                      if any(str(a).startswith("secretsmanager:") for a in as_list(s["Action"]))]
         if state not in VENDOR_FACING:
             assert statements == [], state
             continue
         (statement,) = statements
         assert statement["Action"] == "secretsmanager:GetSecretValue"
-        assert sorted(joined(r) for r in _list(statement["Resource"])) == expected
+        assert sorted(joined(r) for r in as_list(statement["Resource"])) == expected
 
 
 @pytest.mark.parametrize(("state", "prefixes"), [
@@ -114,17 +113,56 @@ def test_only_vendor_facing_functions_read_secrets_and_only_the_exports_secrets(
     (names.REQUEST_REPORT, set()),
     (names.CHECK_REPORT, set()),
     (names.RECORD_FAILURE, set()),
+    (names.END_RUN, set()),
 ])
 def test_object_access_is_limited_to_the_step_and_its_prefixes(synth: Synth, state: str, prefixes: set[str]) -> None:
     fn = _functions(synth.pipeline)[state]
     objects = set()
     for statement in _statements_of_role(synth.pipeline, fn["Properties"]["Role"]):
-        if any(str(a).startswith("s3:") for a in _list(statement["Action"])):
-            for resource in _list(statement["Resource"]):
+        if any(str(a).startswith("s3:") for a in as_list(statement["Action"])):
+            for resource in as_list(statement["Resource"]):
                 text = joined(resource)
                 if "/" in text.split("}")[-1]:
                     objects.add(text.split("}/", 1)[1])
     assert objects == prefixes
+
+
+def test_end_run_may_use_the_ledger_and_the_alert_topic_and_nothing_else(synth: Synth) -> None:
+    pipeline = synth.built.pipeline
+    fn = _functions(synth.pipeline)[names.END_RUN]
+    granted: dict[str, set[str]] = {}
+    for statement in _statements_of_role(synth.pipeline, fn["Properties"]["Role"]):
+        assert statement["Effect"] == "Allow"
+        for action in as_list(statement["Action"]):
+            granted.setdefault(action.split(":")[0], set()).update(joined(r) for r in as_list(statement["Resource"]))
+    ledger = nag.arn_reference(synth.built.storage.ledger, seen_from=pipeline)
+    (topic,) = resources(synth.pipeline, "AWS::SNS::Topic")
+    topic_key = topic["Properties"]["KmsMasterKeyId"]["Fn::GetAtt"][0]
+    assert granted == {
+        "logs": {f"{{{logical_id(pipeline.functions.end_run.log_group)}.Arn}}"},
+        "xray": {"*"},
+        "dynamodb": {f"{{import:{ledger}}}"},
+        "sns": {f"{{{logical_id(pipeline.alerts)}}}"},
+        # Data keys of the alert topic's key, to publish to the encrypted topic.
+        "kms": {f"{{{topic_key}.Arn}}"},
+        # Lambda sends EndRun's failed asynchronous invocations to the cleanup queue under EndRun's role.
+        "sqs": {f"{{{logical_id(pipeline.cleanup.dead_letter_queue)}.Arn}}"},
+    }
+
+
+def test_the_state_machine_may_invoke_its_tasks_but_not_end_run(synth: Synth) -> None:
+    (machine,) = resources(synth.pipeline, "AWS::StepFunctions::StateMachine")
+    invoked = {
+        joined(resource)
+        for statement in statements_of_role(synth.pipeline, machine["Properties"]["RoleArn"]["Fn::GetAtt"][0])
+        if "lambda:InvokeFunction" in as_list(statement["Action"])
+        for resource in as_list(statement["Resource"])
+    }
+    functions = synth.built.pipeline.functions
+    tasks = {f"{{{logical_id(fn)}.Arn}}" for fn in functions.by_state.values()}
+    assert invoked == tasks | {f"{arn}:*" for arn in tasks}
+    assert not [arn for arn in invoked if logical_id(functions.end_run) in arn]
+    assert len(logical_ids(synth.pipeline, "AWS::Lambda::Function")) == len(tasks) + 1
 
 
 def test_bundles_install_aarch64_wheels_for_the_lambda_python(tmp_path) -> None:  # type: ignore[no-untyped-def]

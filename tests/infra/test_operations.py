@@ -9,7 +9,8 @@ from aws_cdk.assertions import Template
 
 from exporter_infra import names
 from exporter_infra.app_builder import build_app
-from tests.infra.support import infra_config, logical_ids, resources
+from tests.infra.conftest import Synth
+from tests.infra.support import infra_config, logical_id, logical_ids, resources
 
 
 def _alarms(pipeline: Template) -> list[dict[str, Any]]:
@@ -43,12 +44,37 @@ def test_every_function_has_an_errors_alarm(pipeline: Template) -> None:
     assert len(functions) == len(names.HANDLERS)
 
 
-def test_dead_letter_queue_depth_alarm(pipeline: Template) -> None:
-    (queue,) = logical_ids(pipeline, "AWS::SQS::Queue")
-    (alarm,) = [a for a in _alarms(pipeline) if a["Namespace"] == "AWS/SQS"]
-    assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
-    assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}]
-    assert alarm["Threshold"] == 1
+def test_one_error_of_record_failure_or_end_run_alarms(synth: Synth) -> None:
+    # Either one failing means an alert or a cleanup (a released slot or lease) is missing.
+    by_function = {
+        a["Dimensions"][0]["Value"]["Ref"]: a
+        for a in _alarms(synth.pipeline)
+        if a["Namespace"] == "AWS/Lambda" and a["MetricName"] == "Errors"
+    }
+    for name, fn in synth.built.pipeline.functions.by_name.items():
+        alarm = by_function[logical_id(fn)]
+        if name in (names.RECORD_FAILURE, names.END_RUN):
+            assert (alarm["Threshold"], alarm["Period"]) == (1, 300), name
+        else:
+            assert (alarm["Threshold"], alarm["Period"]) == (5, 3600), name
+    assert "slot or ledger lease" in by_function[logical_id(synth.built.pipeline.functions.end_run)][
+        "AlarmDescription"]
+
+
+def test_every_dead_letter_queue_has_a_depth_alarm(synth: Synth) -> None:
+    queues = set(logical_ids(synth.pipeline, "AWS::SQS::Queue"))
+    assert queues == {logical_id(synth.built.pipeline.schedules.dead_letter_queue),
+                      logical_id(synth.built.pipeline.cleanup.dead_letter_queue)}
+    alarms = [a for a in _alarms(synth.pipeline) if a["Namespace"] == "AWS/SQS"]
+    alarmed = set()
+    for alarm in alarms:
+        assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
+        assert alarm["Threshold"] == 1
+        (dimension,) = alarm["Dimensions"]
+        assert dimension["Name"] == "QueueName"
+        alarmed.add(dimension["Value"]["Fn::GetAtt"][0])
+    assert len(alarms) == len(alarmed) == 2
+    assert alarmed == queues
 
 
 def test_every_alarm_notifies_the_alert_topic(pipeline: Template) -> None:
@@ -68,14 +94,22 @@ def test_alert_topic_is_encrypted_with_a_rotated_key_cloudwatch_may_use(pipeline
     assert any(s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"} for s in key["KeyPolicy"]["Statement"])
 
 
-def test_record_failure_may_publish_to_the_alert_topic(pipeline: Template) -> None:
-    topic = _topic(pipeline)
+def test_record_failure_and_end_run_may_publish_to_the_alert_topic(synth: Synth) -> None:
+    topic = _topic(synth.pipeline)
     publishers = [
-        p for p in resources(pipeline, "AWS::IAM::Policy")
+        role["Ref"]
+        for p in resources(synth.pipeline, "AWS::IAM::Policy")
         for s in p["Properties"]["PolicyDocument"]["Statement"]
-        if s["Action"] == "sns:Publish" and s["Resource"] == {"Ref": topic}
+        if "sns:Publish" in s["Action"]
+        for role in p["Properties"]["Roles"]
     ]
-    assert len(publishers) == 1
+    functions = synth.built.pipeline.functions.by_name
+    roles = [functions[name].role for name in (names.RECORD_FAILURE, names.END_RUN)]
+    assert sorted(publishers) == sorted(logical_id(role) for role in roles if role is not None)
+    assert len(publishers) == 2
+    assert all(s["Resource"] == {"Ref": topic}
+               for p in resources(synth.pipeline, "AWS::IAM::Policy")
+               for s in p["Properties"]["PolicyDocument"]["Statement"] if "sns:Publish" in s["Action"])
 
 
 def test_email_subscription_only_when_configured(pipeline: Template) -> None:

@@ -15,7 +15,7 @@ from report_exporter.errors import InvalidExportError
 from report_exporter.models.exports import ExportsFile, ScheduleSpec
 from report_exporter.models.payloads import StartInput
 from tests.infra.conftest import Synth
-from tests.infra.support import infra_config, infra_exports, logical_ids, resources
+from tests.infra.support import infra_config, infra_exports, logical_id, logical_ids, resources
 
 PLACEHOLDER = "<aws.scheduler.scheduled-time>"
 
@@ -71,7 +71,7 @@ def test_schedule_input_is_exactly_the_execution_input(synth: Synth) -> None:
 
 def test_schedule_targets_the_state_machine_with_bounded_retries_and_a_dead_letter_queue(synth: Synth) -> None:
     (machine,) = logical_ids(synth.pipeline, "AWS::StepFunctions::StateMachine")
-    (queue,) = logical_ids(synth.pipeline, "AWS::SQS::Queue")
+    queue = logical_id(synth.built.pipeline.schedules.dead_letter_queue)
     for props in _schedules(synth.pipeline).values():
         target = props["Target"]
         assert target["Arn"] == {"Ref": machine}
@@ -81,9 +81,10 @@ def test_schedule_targets_the_state_machine_with_bounded_retries_and_a_dead_lett
 
 
 def test_dead_letter_queue_is_encrypted_and_refuses_plain_http(synth: Synth) -> None:
-    (queue,) = resources(synth.pipeline, "AWS::SQS::Queue")
-    assert queue["Properties"]["SqsManagedSseEnabled"] is True
-    (policy,) = resources(synth.pipeline, "AWS::SQS::QueuePolicy")
+    queue = logical_id(synth.built.pipeline.schedules.dead_letter_queue)
+    assert synth.pipeline.find_resources("AWS::SQS::Queue")[queue]["Properties"]["SqsManagedSseEnabled"] is True
+    (policy,) = [p for p in resources(synth.pipeline, "AWS::SQS::QueuePolicy")
+                 if p["Properties"]["Queues"] == [{"Ref": queue}]]
     statements = policy["Properties"]["PolicyDocument"]["Statement"]
     assert any(s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
                for s in statements)
@@ -91,7 +92,7 @@ def test_dead_letter_queue_is_encrypted_and_refuses_plain_http(synth: Synth) -> 
 
 def test_scheduler_role_may_only_start_this_state_machine(synth: Synth) -> None:
     (machine,) = logical_ids(synth.pipeline, "AWS::StepFunctions::StateMachine")
-    (queue,) = logical_ids(synth.pipeline, "AWS::SQS::Queue")
+    queue = logical_id(synth.built.pipeline.schedules.dead_letter_queue)
     role_arns = {json.dumps(p["Target"]["RoleArn"]) for p in _schedules(synth.pipeline).values()}
     assert len(role_arns) == 1
     role_id = json.loads(role_arns.pop())["Fn::GetAtt"][0]

@@ -14,7 +14,8 @@ from tests.infra.support import resources
 STATEFUL = {"AWS::S3::Bucket", "AWS::DynamoDB::GlobalTable", "AWS::Glue::Database", "AWS::Glue::Table",
             "AWS::SecretsManager::Secret", "AWS::Athena::WorkGroup", "AWS::Athena::NamedQuery"}
 STATELESS = {"AWS::Lambda::Function", "AWS::StepFunctions::StateMachine", "AWS::Scheduler::Schedule",
-             "AWS::CloudWatch::Alarm", "AWS::SNS::Topic", "AWS::SQS::Queue"}
+             "AWS::CloudWatch::Alarm", "AWS::SNS::Topic", "AWS::SQS::Queue", "AWS::Events::Rule",
+             "AWS::Lambda::EventInvokeConfig"}
 
 
 def _types(template: Template) -> set[str]:

@@ -1,7 +1,8 @@
-"""The six Lambdas, one per state: arm64, python3.12, JSON logs, one role each, least privilege.
+"""The seven Lambdas, one per task state plus EndRun: arm64, python3.12, JSON logs, one role each, least privilege.
 
 Each function has its own role with no managed policy: it may write to its own log group and send
-X-Ray traces, plus exactly what its step does (see the grants below).
+X-Ray traces, plus exactly what its step does (see the grants below). Timeouts come from
+``report_exporter.limits``, which also sizes the handlers' call budgets and the ledger's leases.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from constructs import Construct
 from exporter_infra import nag, names
 from exporter_infra.bundling import lambda_code
 from exporter_infra.constructs.export_secrets import ExportSecrets
+from report_exporter import limits
 
 _MEMORY = {
     names.PLAN_RUN: 256,
@@ -27,17 +29,18 @@ _MEMORY = {
     # One full vCPU (Lambda allots CPU by memory): the Parquet conversion is CPU-bound (perf-baseline.md).
     names.WRITE_PARQUET: 1769,
     names.RECORD_FAILURE: 256,
+    names.END_RUN: 256,
 }
 RAW_OBJECTS = "raw/*"
 CURATED_OBJECTS = "curated/*"
-_TIMEOUT = {
-    names.DOWNLOAD_REPORT: Duration.minutes(15),
-    names.WRITE_PARQUET: Duration.minutes(15),
-}
 
 
 class ExporterFunctions(Construct):
-    """Builds the functions and grants each exactly what its step does."""
+    """Builds the functions and grants each exactly what its step does.
+
+    ``by_name`` holds all of them; ``by_state`` only the state machine's tasks (EndRun is not one: an
+    EventBridge rule invokes it, never the state machine).
+    """
 
     def __init__(
         self,
@@ -62,7 +65,7 @@ class ExporterFunctions(Construct):
             "POWERTOOLS_SERVICE_NAME": "report-exporter",
             "POWERTOOLS_LOG_LEVEL": "INFO",
         }
-        self.by_state: dict[str, lambda_.Function] = {}
+        self.by_name: dict[str, lambda_.Function] = {}
         for state, handler in names.HANDLERS.items():
             log_group = logs.LogGroup(
                 self, f"{state}Logs", retention=logs.RetentionDays.THREE_MONTHS, removal_policy=RemovalPolicy.DESTROY
@@ -84,15 +87,17 @@ class ExporterFunctions(Construct):
                 handler=handler,
                 code=parquet if state == names.WRITE_PARQUET else common,
                 memory_size=_MEMORY[state],
-                timeout=_TIMEOUT.get(state, Duration.seconds(60)),
+                timeout=Duration.seconds(limits.FUNCTION_TIMEOUT_SECONDS[state]),
                 environment=environment,
                 logging_format=lambda_.LoggingFormat.JSON,
                 log_group=log_group,
                 tracing=lambda_.Tracing.ACTIVE,
                 description=f"report-exporter {state}",
             )
-            self.by_state[state] = fn
+            self.by_name[state] = fn
             _acknowledge_function_findings(fn)
+        self.by_state = {state: fn for state, fn in self.by_name.items() if state != names.END_RUN}
+        self.end_run = self.by_name[names.END_RUN]
 
         vendor_facing = [names.REQUEST_REPORT, names.CHECK_REPORT, names.DOWNLOAD_REPORT]
         for state in vendor_facing:
@@ -112,13 +117,21 @@ class ExporterFunctions(Construct):
         _acknowledge_bucket_grant(self.by_state[names.WRITE_PARQUET], curated_bucket, CURATED_OBJECTS,
                                   ["s3:GetObject*", "s3:GetBucket*", "s3:List*", "s3:Abort*", "s3:DeleteObject*"],
                                   "reads, stages, publishes and deletes curated")
-        for state in (names.PLAN_RUN, names.WRITE_PARQUET, names.RECORD_FAILURE):
-            ledger.grant_read_write_data(self.by_state[state])
-        alerts.grant_publish(self.by_state[names.RECORD_FAILURE])
+        for state in (names.PLAN_RUN, names.WRITE_PARQUET, names.RECORD_FAILURE, names.END_RUN):
+            ledger.grant_read_write_data(self.by_name[state])
+        # RecordFailure reports a failed run; EndRun a run that died without it (failed, timed out, aborted).
+        for state in (names.RECORD_FAILURE, names.END_RUN):
+            fn = self.by_name[state]
+            alerts.grant_publish(fn)
+            nag.acknowledge(
+                fn.role or fn, "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
+                "Publishing to the KMS-encrypted alert topic (Topic.grant_publish) needs data keys of the topic's "
+                "key (GenerateDataKey, GenerateDataKeyWithoutPlaintext); the statement is limited to that one key.",
+            )
 
     @property
     def functions(self) -> list[lambda_.Function]:
-        return list(self.by_state.values())
+        return list(self.by_name.values())
 
 
 def _acknowledge_function_findings(fn: lambda_.Function) -> None:

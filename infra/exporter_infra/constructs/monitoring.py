@@ -1,6 +1,6 @@
-"""Alarms on what needs an operator: failed, timed-out and throttled executions, Lambda errors, and
-schedule starts that ended in the dead-letter queue. Every alarm notifies the alert topic, which
-RecordFailure also publishes to.
+"""Alarms on what needs an operator: failed, timed-out and throttled executions, Lambda errors,
+schedule starts that ended in their dead-letter queue and ended runs EndRun could not clean up.
+Every alarm notifies the alert topic, which RecordFailure and EndRun also publish to.
 """
 
 from __future__ import annotations
@@ -18,12 +18,18 @@ from constructs import Construct
 
 PERIOD = Duration.minutes(5)
 # Lambda errors include the retried transient ones (a vendor's 429), so one alone is not news; failed
-# runs alarm through ExecutionsFailed. RecordFailure is the exception: if it fails, no alert is sent.
+# runs alarm through ExecutionsFailed. RecordFailure and EndRun are the exceptions (alert_on_any_error):
+# if they fail, an alert or a cleanup is missing.
 FUNCTION_ERRORS_PERIOD = Duration.hours(1)
 FUNCTION_ERRORS_THRESHOLD = 5
 
 
 class Monitoring(Construct):
+    """The state machine's alarms, an errors alarm per function and one per dead-letter queue.
+
+    ``alert_on_any_error`` maps the functions alarmed on a single error to their alarm's description.
+    """
+
     def __init__(
         self,
         scope: Construct,
@@ -31,9 +37,10 @@ class Monitoring(Construct):
         *,
         state_machine: sfn.StateMachine,
         functions: Mapping[str, lambda_.IFunction],
-        dead_letter_queue: sqs.IQueue,
+        schedule_dead_letters: sqs.IQueue,
+        cleanup_dead_letters: sqs.IQueue,
         topic: sns.ITopic,
-        record_failure: str,
+        alert_on_any_error: Mapping[str, str],
     ) -> None:
         super().__init__(scope, id_)
         self.alarms: dict[str, cloudwatch.Alarm] = {}
@@ -60,15 +67,20 @@ class Monitoring(Construct):
         alarm("ExecutionThrottled", state_machine.metric_throttled(period=PERIOD, statistic="Sum"),
               "Step Functions throttled state transitions of the export state machine.")
         for state, function in functions.items():
-            if state == record_failure:
+            if state in alert_on_any_error:
                 alarm(f"{state}Errors", function.metric_errors(period=PERIOD, statistic="Sum"),
-                      f"{state} itself failed: a failed run may not have been recorded in the ledger or alerted.")
+                      alert_on_any_error[state])
             else:
                 alarm(f"{state}Errors", function.metric_errors(period=FUNCTION_ERRORS_PERIOD, statistic="Sum"),
                       f"The {state} Lambda raised {FUNCTION_ERRORS_THRESHOLD}+ errors in an hour (transient ones "
                       "are retried, the rest routed to RecordFailure): a vendor or the code may be misbehaving.",
                       threshold=FUNCTION_ERRORS_THRESHOLD)
         alarm("ScheduleDeadLetters",
-              dead_letter_queue.metric_approximate_number_of_messages_visible(period=PERIOD, statistic="Maximum"),
+              schedule_dead_letters.metric_approximate_number_of_messages_visible(period=PERIOD, statistic="Maximum"),
               "A schedule could not start the state machine after its retries; the start is in the "
               "dead-letter queue (the message names the export).")
+        alarm("RunCleanupDeadLetters",
+              cleanup_dead_letters.metric_approximate_number_of_messages_visible(period=PERIOD, statistic="Maximum"),
+              "EndRun did not clean up after an execution that failed, timed out or was aborted (not delivered, "
+              "or failing after its retries): its outstanding-report slot or ledger lease may still be held. "
+              "The message holds the execution's status-change event; replay it to EndRun.")

@@ -1,11 +1,15 @@
 """The export state machine, defined once: PlanRun -> RequestReport -> wait/check loop -> download -> Parquet.
 
-Retry is for transport errors only (backoff with full jitter); every other error is caught and routed
-to RecordFailure, then Fail with the original error name. The loop is bounded by each run's deadline
-(CheckReport raises past it) and by the state machine's own timeout.
+Retry is for what passes: transport errors (Lambda's and the vendors'), crashes of the steps that are
+safe to run again, another execution holding the step's ledger lease, a full outstanding-report cap and
+data the vendor has not produced yet. Every other error is caught and routed to RecordFailure, then Fail
+with the original error name. The loop is bounded by each run's deadline (CheckReport raises past it)
+and by the state machine's own timeout.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_logs as logs
@@ -33,27 +37,45 @@ LAMBDA_TRANSPORT = [
     "Lambda.AWSLambdaException",
     "Lambda.SdkClientException",
 ]
+# A crash without an error type of ours: Step Functions reports a runtime failure, an out-of-memory kill
+# or a function timeout as Lambda.Unknown; newer runtimes report a timeout as Sandbox.Timedout.
+LAMBDA_CRASHED = ["Lambda.Unknown", "Sandbox.Timedout"]
 
 
-def _retry_lambda_transport(task: sfn.TaskStateBase) -> None:
+@dataclass(frozen=True)
+class Backoff:
+    interval: Duration
+    backoff_rate: float
+    max_attempts: int
+    max_delay: Duration
+    jitter: sfn.JitterType = sfn.JitterType.FULL
+
+
+# Step Functions evaluates a state's retriers in order and an error name may appear in only one of them:
+# the error lists below are disjoint.
+TRANSPORT_BACKOFF = Backoff(Duration.seconds(2), 2.0, 6, Duration.minutes(1))
+TRANSIENT_BACKOFF = Backoff(Duration.seconds(10), 2.0, 5, Duration.minutes(5))
+RECORD_TRANSIENT_BACKOFF = Backoff(Duration.seconds(5), 2.0, 3, Duration.seconds(30))
+CRASHED_BACKOFF = Backoff(Duration.seconds(5), 2.0, 3, Duration.seconds(60))
+# No jitter: a waiting run must outlast a dead holder's lease, which it can only do if the total wait is
+# known. 15 s x1.5 up to 120 s, 20 times: 1,992 s, more than a publish lease taken at the end of a full
+# WriteParquet (limits.PUBLISH_LEASE + its timeout = 1,920 s; tests/infra asserts it).
+BUSY_BACKOFF = Backoff(Duration.seconds(15), 1.5, 20, Duration.seconds(120), sfn.JitterType.NONE)
+# The run's deadline is meant to end this wait: past it RequestReport raises ReportTimedOutError instead of
+# OutstandingReportCapError. 100 attempts wait about 8 h in all with full jitter (16 h at most), beyond the
+# default 6 h deadline; an export with a deadline much past 7 h may run out of attempts first.
+SLOT_BACKOFF = Backoff(Duration.seconds(60), 1.5, 100, Duration.minutes(10))
+NOT_YET_BACKOFF = Backoff(Duration.minutes(10), 2.0, 5, Duration.hours(1))
+
+
+def _retry(task: sfn.TaskStateBase, errors: list[str], backoff: Backoff) -> None:
     task.add_retry(
-        errors=LAMBDA_TRANSPORT,
-        interval=Duration.seconds(2),
-        backoff_rate=2.0,
-        max_attempts=6,
-        max_delay=Duration.minutes(1),
-        jitter_strategy=sfn.JitterType.FULL,
-    )
-
-
-def _retry_transient(task: sfn.TaskStateBase) -> None:
-    task.add_retry(
-        errors=TRANSIENT + LAMBDA_THROTTLED,
-        interval=Duration.seconds(10),
-        backoff_rate=2.0,
-        max_attempts=5,
-        max_delay=Duration.minutes(5),
-        jitter_strategy=sfn.JitterType.FULL,
+        errors=errors,
+        interval=backoff.interval,
+        backoff_rate=backoff.backoff_rate,
+        max_attempts=backoff.max_attempts,
+        max_delay=backoff.max_delay,
+        jitter_strategy=backoff.jitter,
     )
 
 
@@ -69,13 +91,18 @@ class ReportStateMachine(Construct):
                 self, state, lambda_function=fn[state], payload_response_only=True,
                 retry_on_service_exceptions=False, **kwargs  # type: ignore[arg-type]
             )
-            _retry_lambda_transport(task)
+            _retry(task, LAMBDA_TRANSPORT, TRANSPORT_BACKOFF)
             return task
 
         plan = invoke(
             names.PLAN_RUN,
             payload=sfn.TaskInput.from_object(
-                {"start": sfn.JsonPath.object_at("$"), "execution_id": sfn.JsonPath.execution_id}
+                {
+                    "start": sfn.JsonPath.object_at("$"),
+                    "execution_id": sfn.JsonPath.execution_id,
+                    # The default period comes from the start time, which EndRun also gets (the event's startDate).
+                    "started_at": sfn.JsonPath.execution_start_time,
+                }
             ),
             result_path="$",
         )
@@ -91,41 +118,27 @@ class ReportStateMachine(Construct):
             result_path="$.failure",
         )
         failed = sfn.Fail(self, names.FAILED, error_path="$.error.Error", cause_path="$.error.Cause")
-        record.add_retry(errors=TRANSIENT + LAMBDA_THROTTLED, interval=Duration.seconds(5), max_attempts=3,
-                         max_delay=Duration.seconds(30), jitter_strategy=sfn.JitterType.FULL)
         record.add_catch(failed, errors=["States.ALL"], result_path="$.recordError")
         record.next(failed)
 
+        # Safe to run again after a crash or a timeout: they read, or write under a ledger lease owned by the
+        # execution, which the repeat holds as well. Not RequestReport: a crash after the vendor accepted a
+        # create would request a second report. It does not time out on a slow vendor either: every vendor
+        # call is bounded by the invocation's remaining time (limits.CALL_MARGIN_SECONDS), so a hanging vendor
+        # ends as a retried VendorUnavailableError. Its crashes go to RecordFailure.
+        for task in (plan, check, download, write, record):
+            _retry(task, LAMBDA_CRASHED, CRASHED_BACKOFF)
         for task in (plan, request, check, download, write):
-            _retry_transient(task)
-        # A full outstanding-request cap is not a failure: wait for a slot (another run finishing).
-        # Another execution requesting or downloading the same report right now: retry, then adopt it.
-        for task in (request, download):
-            task.add_retry(
-                errors=[ReportBusyError.__name__],
-                interval=Duration.seconds(20),
-                backoff_rate=1.5,
-                max_attempts=10,
-                max_delay=Duration.minutes(5),
-                jitter_strategy=sfn.JitterType.FULL,
-            )
+            _retry(task, TRANSIENT + LAMBDA_THROTTLED, TRANSIENT_BACKOFF)
+        _retry(record, TRANSIENT + LAMBDA_THROTTLED, RECORD_TRANSIENT_BACKOFF)
+        # Another execution holds this step's ledger lease (requesting, downloading or publishing the same
+        # report): wait, then adopt its report, reuse its download or report its published result.
+        for task in (request, download, write):
+            _retry(task, [ReportBusyError.__name__], BUSY_BACKOFF)
+        # A full outstanding-report cap is not a failure: wait for a slot (another run finishing).
+        _retry(request, [OutstandingReportCapError.__name__], SLOT_BACKOFF)
         # The vendor has not produced the period's data yet (Senet's details file): try again later.
-        download.add_retry(
-            errors=[ReportNotAvailableYetError.__name__],
-            interval=Duration.minutes(10),
-            backoff_rate=2.0,
-            max_attempts=5,
-            max_delay=Duration.hours(1),
-            jitter_strategy=sfn.JitterType.FULL,
-        )
-        request.add_retry(
-            errors=[OutstandingReportCapError.__name__],
-            interval=Duration.seconds(60),
-            backoff_rate=1.5,
-            max_attempts=40,
-            max_delay=Duration.minutes(10),
-            jitter_strategy=sfn.JitterType.FULL,
-        )
+        _retry(download, [ReportNotAvailableYetError.__name__], NOT_YET_BACKOFF)
         for task in (plan, request, check, download, write):
             task.add_catch(record, errors=["States.ALL"], result_path="$.error")
 

@@ -1,4 +1,4 @@
-"""STATELESS: functions, the state machine, schedules, alarms, alerts. Safe to destroy and redeploy."""
+"""STATELESS: functions, the state machine, run cleanup, schedules, alarms, alerts. Safe to destroy and redeploy."""
 
 from __future__ import annotations
 
@@ -16,8 +16,18 @@ from exporter_infra.config import StageConfig
 from exporter_infra.constructs.exporter_functions import ExporterFunctions
 from exporter_infra.constructs.monitoring import Monitoring
 from exporter_infra.constructs.report_state_machine import ReportStateMachine
+from exporter_infra.constructs.run_cleanup import RunCleanup
 from exporter_infra.constructs.schedules import ExportSchedules
 from exporter_infra.stacks.storage_stack import StorageStack
+
+# Functions whose failure means an alert or a cleanup did not happen: one error is worth an alarm.
+ALERT_ON_ANY_ERROR = {
+    names.RECORD_FAILURE: "RecordFailure itself failed: a failed run may not have been recorded in the ledger or "
+                          "alerted.",
+    names.END_RUN: "EndRun failed: an execution that failed, timed out or was aborted may still hold its "
+                   "outstanding-report slot or ledger lease (and was not alerted). Lambda retries it; what still "
+                   "fails lands in the run-cleanup dead-letter queue.",
+}
 
 
 class PipelineStack(Stack):
@@ -59,12 +69,8 @@ class PipelineStack(Stack):
         CfnOutput(self, "WriteParquetFunctionName", value=self.functions.by_state[names.WRITE_PARQUET].function_name,
                   description="Rebuilds Parquet from kept raw files (report-exporter replay)")
         self._acknowledge_state_machine_role()
-        record_failure = self.functions.by_state[names.RECORD_FAILURE]
-        nag.acknowledge(
-            record_failure.role or record_failure, "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
-            "Publishing to the KMS-encrypted alert topic (Topic.grant_publish) needs data keys of the topic's key "
-            "(GenerateDataKey, GenerateDataKeyWithoutPlaintext); the statement is limited to that one key.",
-        )
+        self.cleanup = RunCleanup(self, "RunCleanup", state_machine=self.machine.state_machine,
+                                  end_run=self.functions.end_run)
 
         self.schedules = ExportSchedules(
             self,
@@ -77,10 +83,11 @@ class PipelineStack(Stack):
             self,
             "Monitoring",
             state_machine=self.machine.state_machine,
-            functions=self.functions.by_state,
-            dead_letter_queue=self.schedules.dead_letter_queue,
+            functions=self.functions.by_name,
+            schedule_dead_letters=self.schedules.dead_letter_queue,
+            cleanup_dead_letters=self.cleanup.dead_letter_queue,
             topic=self.alerts,
-            record_failure=names.RECORD_FAILURE,
+            alert_on_any_error=ALERT_ON_ANY_ERROR,
         )
 
     def _acknowledge_state_machine_role(self) -> None:
