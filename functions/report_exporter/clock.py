@@ -115,7 +115,9 @@ class VirtualClock:
             self.slept += seconds
             try:
                 while self._now < wake and not (cancelled is not None and cancelled()):
-                    if len(self._sleepers) >= len(self._actors):
+                    # Jump only when everyone sleeps and nobody is due yet: a due sleeper must first get the
+                    # lock and leave (or, if this thread jumped again meanwhile, time would not move).
+                    if len(self._sleepers) >= len(self._actors) and min(self._sleepers.values()) > self._now:
                         due = self._jump()
                         if due:
                             self._cond.release()

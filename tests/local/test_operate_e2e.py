@@ -10,6 +10,7 @@ import boto3
 import pyarrow.parquet as pq
 import pytest
 
+from report_exporter.clock import VirtualClock
 from report_exporter.local.cli import main
 from report_exporter.local.runner import LocalEnvironment
 from report_exporter.local.simulators.particle import ParticleSimulator
@@ -83,7 +84,9 @@ def test_replay_rebuilds_the_partition_from_raw_without_calling_the_vendor(
         calls_before = len(sim.seen)
         key = f"curated/particle_data_operations/export=particle-fleet/period={LAST}/data.parquet"
         local_env.download(tmp_path / "before")
-        # When the month is replayed
+        # When the month is replayed a day later
+        assert isinstance(local_env.clock, VirtualClock)
+        local_env.clock.advance(86_400)
         function = next(name for name in local_env._functions if "WriteParquet" in name)
         code = main(["replay", "--config", str(path), "--export", "particle-fleet", "--period", LAST,
                      "--table", local_env.env["LEDGER_TABLE"], "--function-name", function, "--region", "us-east-1"])

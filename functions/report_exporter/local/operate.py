@@ -124,10 +124,12 @@ def replay_input(export: ExportSpec, period: str, item: dict[str, Any], *, now: 
     raw = [RawObject.model_validate(o) for o in json.loads(str(item.get("raw") or "[]"))]
     if not raw:
         raise InvalidExportError(f"export {export.name!r} {period}: the ledger records no raw file to replay")
-    report_id = item.get("raw_report") or item.get("report_id")
+    report_id = item.get("report_id")
+    job_name = str(item.get("raw_job") or item.get("job") or f"replay:{export.name}-{period}")
     plan = RunPlan(export=export, window=month_window(period, export.timezone),
                    execution_id=f"replay:{export.name}-{period}-{now:%Y%m%dT%H%M%S}", started_at=now, deadline=now)
-    job = ReportJob(report_id=str(report_id) if report_id else None, status=JobStatus.READY, requested_at=now)
+    job = ReportJob(job=job_name, report_id=str(report_id) if report_id else None, status=JobStatus.READY,
+                    requested_at=now)
     event = ParquetInput(plan=plan, job=job, raw=RawReport(objects=tuple(raw)), replay=True)
     return event.model_dump(mode="json")
 

@@ -327,8 +327,8 @@ class LocalEnvironment:
         self.buckets = {"raw": self.env["RAW_BUCKET"], "curated": self.env["CURATED_BUCKET"]}
         function_arns = {arns[logical]: physical[logical] for logical, _ in functions}
         for _logical, props in resources(self.templates, "AWS::Events::Rule"):
-            targets = [function_arns[arn] for t in resolve(props.get("Targets") or [])
-                       if (arn := t.get("Arn")) in function_arns]
+            targets = [function_arns[arn] for t in props.get("Targets") or []
+                       if (arn := resolve(t.get("Arn"))) in function_arns]
             if targets and props.get("State", "ENABLED") == "ENABLED":
                 self._rules.append(_Rule(pattern=resolve(props.get("EventPattern") or {}), targets=targets))
         sfn = boto3.client("stepfunctions", region_name=REGION)
