@@ -109,7 +109,7 @@ def time_out(account: str, region: str, arn: str) -> bool:
 def installed(
     *,
     invoke: Callable[[Any, str, str | None, Any, Any], bytes],
-    wait: Callable[[Any, float, Callable[[Any, float], None]], None],
+    wait: Callable[[Any, float], None],
     retry_sleep: Callable[[Any, float], None],
     terminated: Callable[[Any], None],
     jitter: Any | None,
@@ -118,7 +118,7 @@ def installed(
 
     Args:
         invoke: ``(backend, function_name, qualifier, body, response_headers) -> payload bytes``.
-        wait: ``(env, seconds, original)``: a Wait state's interval; ``original(env, seconds)`` is moto's own.
+        wait: ``(env, seconds)``: a Wait state's interval.
         retry_sleep: ``(env, seconds)``: a Retry interval of the execution ``env`` belongs to.
         terminated: ``(execution)``: called once an execution's final status is set.
         jitter: a ``random.Random``-like object for full jitter, or None for moto's own.
@@ -130,7 +130,6 @@ def installed(
     from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
 
     local = threading.local()
-    original_wait = WaitFunction._wait_interval
     original_retry = retrier_decl.RetrierDecl._eval_body
     original_terminated = BaseExecutionWorkerCommunication.terminated
 
@@ -139,7 +138,7 @@ def installed(
         return invoke(backend, function_name, qualifier, body, response_headers)
 
     def wait_hook(self: Any, env: Any, wait_seconds: int) -> None:
-        wait(env, wait_seconds, lambda e, s: original_wait(self, e, int(s)))
+        wait(env, wait_seconds)
 
     def retry_body(self: Any, env: Any) -> None:
         local.env = env

@@ -374,16 +374,13 @@ class LocalEnvironment:
         return result, error
 
     # Waiting, on the runner's clock.
-    def _wait(self, env: Any, seconds: float, original: Callable[[Any, float], None]) -> None:
+    def _wait(self, env: Any, seconds: float) -> None:
         arn = moto_hooks.execution_arn(env)
         execution = self._executions.get(arn)
         if execution is not None:
             execution.waits.append(int(seconds))
             self._say(execution, self._wait_line(moto_hooks.state_input(env), seconds))
-        if isinstance(self.clock, VirtualClock):
-            self.clock.sleep(seconds, cancelled=lambda: not moto_hooks.is_running(env))
-        else:
-            original(env, seconds)
+        self._sleep(seconds, lambda: not moto_hooks.is_running(env))
 
     def _wait_line(self, state: Any, seconds: float) -> str:
         job = state.get("job") if isinstance(state, dict) else None
@@ -402,10 +399,17 @@ class LocalEnvironment:
             execution.retries.append(seconds)
             self._say(execution, f"{moto_hooks.state_name(env)}: {moto_hooks.last_error(env) or 'error'}, "
                                  f"retrying in {_duration(seconds)}")
+        self._sleep(seconds, lambda: env is not None and not moto_hooks.is_running(env))
+
+    def _sleep(self, seconds: float, cancelled: Callable[[], bool]) -> None:
+        """Sleep on the runner's clock; a stopped or timed-out execution stops waiting."""
         if isinstance(self.clock, VirtualClock):
-            self.clock.sleep(seconds, cancelled=lambda: env is not None and not moto_hooks.is_running(env))
-        else:
-            time.sleep(seconds)
+            self.clock.sleep(seconds, cancelled=cancelled)
+            return
+        # Real time: in steps of at most a second, so that StopExecution ends a long wait promptly.
+        end = self.clock.now() + timedelta(seconds=seconds)
+        while not cancelled() and (left := (end - self.clock.now()).total_seconds()) > 0:
+            self.clock.sleep(min(left, 1.0))
 
     def _say(self, execution: _Execution, line: str) -> None:
         if self.progress is not None:

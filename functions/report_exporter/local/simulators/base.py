@@ -14,6 +14,7 @@ import json
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Self
@@ -66,6 +67,8 @@ class Seen:
     method: str
     path: str
     query: Mapping[str, list[str]]
+    at: datetime | None = None
+    """When it arrived, on the simulator's clock (the run's clock when the local runner drives it)."""
 
 
 class Simulator:
@@ -99,7 +102,7 @@ class Simulator:
 
     def _dispatch(self, request: SimRequest) -> SimResponse:
         with self._lock:
-            self.seen.append(Seen(request.method, request.path, request.query))
+            self.seen.append(Seen(request.method, request.path, request.query, self.clock.now()))
         return self.handle(request)
 
     def calls(self, method: str | None = None, path_contains: str = "") -> list[Seen]:

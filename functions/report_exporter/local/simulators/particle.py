@@ -12,7 +12,7 @@ import secrets
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from report_exporter.local.simulators.base import SimRequest, SimResponse, Simulator, bearer, chunks
 
@@ -31,6 +31,7 @@ class _Report:
     signature: str = ""
     link_refusals: int = 0
     downloads: int = 0
+    created: datetime | None = None
 
 
 @dataclass
@@ -47,6 +48,12 @@ class ParticleSimulator(Simulator):
     throttle_polls: frozenset[int] = frozenset()
     retry_after: int = 90
     max_outstanding: int = 3
+    foreign_pending: int = 0
+    """Reports someone else (another tool, a person) has outstanding on the account..."""
+    foreign_until: datetime | None = None
+    """...until this time on the simulator's clock (None: for ever)."""
+    ready_after: float | None = None
+    """Seconds after which a report is ready whether or not anyone polls it (None: only polls count)."""
     org: str = ""
     token: str = field(default_factory=lambda: "particle-" + secrets.token_hex(16))
     reports: dict[str, _Report] = field(default_factory=dict)
@@ -88,7 +95,17 @@ class ParticleSimulator(Simulator):
         return report.id
 
     def outstanding(self) -> int:
-        return sum(1 for r in self.reports.values() if r.state == "pending")
+        foreign = self.foreign_pending if self.foreign_until is None or self.clock.now() < self.foreign_until else 0
+        for report in self.reports.values():
+            self._age(report)
+        return foreign + sum(1 for r in self.reports.values() if r.state == "pending")
+
+    def _age(self, report: _Report) -> None:
+        """Reports finish generating in their own time at Particle, polled or not."""
+        if (report.state == "pending" and self.ready_after is not None and report.created is not None
+                and not self.never_ready
+                and (self.clock.now() - report.created).total_seconds() >= self.ready_after):
+            report.state = "failed" if self.fail_report else "available"
 
     def _prefix_ok(self, path: str) -> tuple[bool, str]:
         prefix = f"/v1/orgs/{self.org}" if self.org else "/v1/user"
@@ -133,7 +150,8 @@ class ParticleSimulator(Simulator):
             if self.outstanding() >= self.max_outstanding:
                 return SimResponse.json({"ok": False, "error": "Too many outstanding usage reports"}, 429)
             self._next += 1
-            report = _Report(id=str(self._next), start=start, end=end, report_type=body.get("report_type", "devices"))
+            report = _Report(id=str(self._next), start=start, end=end, report_type=body.get("report_type", "devices"),
+                             created=self.clock.now())
             self.reports[report.id] = report
             self.max_seen_outstanding = max(self.max_seen_outstanding, self.outstanding())
         return SimResponse.json({"data": self._resource(report)}, 201)
@@ -156,6 +174,7 @@ class ParticleSimulator(Simulator):
         if report.polls in self.throttle_polls:
             return SimResponse.json({"ok": False, "error": "Too Many Requests"}, 429,
                                     headers={"Retry-After": str(self.retry_after)})
+        self._age(report)
         if report.state == "pending" and report.polls > self.pending_polls and not self.never_ready:
             report.state = "failed" if self.fail_report else "available"
         return SimResponse.json({"data": self._resource(report)})
