@@ -43,9 +43,9 @@ def test_an_adopters_failure_is_alerted_but_reported_as_not_updating_the_ledger(
 
 def test_an_uncapped_vendor_has_no_slot_to_free() -> None:
     ledger = RecordingLedger()
-    record_failure(failure(TelnyxExport(name="telnyx-x", secret_name="s", product="messaging", dimensions=("direction",),
-                                        metrics=("cost",))), notify=None,
-                   ledger=ledger, now=NOW)
+    telnyx = TelnyxExport(name="telnyx-x", secret_name="s", product="messaging", dimensions=("direction",),
+                          metrics=("cost",))
+    record_failure(failure(telnyx), notify=None, ledger=ledger, now=NOW)
     assert "release_slot" not in ledger.names()
 
 

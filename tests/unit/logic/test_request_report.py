@@ -88,7 +88,7 @@ def test_a_full_account_waits_for_a_slot_then_gives_up_at_the_deadline() -> None
     with pytest.raises(OutstandingReportCapError):
         request(Adapter(), full, plan, now=NOW + timedelta(minutes=59))
     # At the deadline: a clear terminal error instead of retrying for ever
-    with pytest.raises(ReportTimedOutError, match="no report slot .* became free before the deadline"):
+    with pytest.raises(ReportTimedOutError, match=r"no report slot .* became free before the deadline"):
         request(Adapter(), full, plan, now=NOW + timedelta(minutes=60))
 
 
