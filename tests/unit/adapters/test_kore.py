@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -381,6 +382,7 @@ def test_request_warns_when_the_month_may_still_be_settling_by_the_adapters_cloc
     now: datetime, warned: bool, caplog: pytest.LogCaptureFixture
 ) -> None:
     # Given the adapter's clock shortly after (or more than 48 h after) May 2024 ended
+    caplog.set_level(logging.WARNING, logger="report-exporter")
     sim = KoreSimulator()
     adapter, export = sim_adapter(sim, VirtualClock(now))
     # When RequestReport runs
