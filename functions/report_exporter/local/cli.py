@@ -56,7 +56,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         for export in chosen:
             with SIMULATORS[export.vendor_name]() as simulator:
                 _say()
-                _say(f"{export.name} {period}  ({export.vendor_name.value}, simulator at {simulator.base_url})")
+                _say(f"{export.name} {period}  ({export.vendor_name.value} simulator)")
                 result = env.run(export, period=period, simulator=simulator)
             for line in describe(result):
                 _say(line)
