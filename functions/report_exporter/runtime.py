@@ -1,14 +1,17 @@
-"""What the process runs on: its clock and, for vendor calls, its HTTP transport.
+"""What the process runs on: its clock, its environment variables and, for vendor calls, its HTTP transport.
 
-In Lambda both are the real ones. The local runner swaps them for the duration of a local environment
+In Lambda they are the real ones. The local runner swaps them for the duration of a local environment
 (a virtual clock in the demo and the tests; a transport that routes simulated vendors in process and
-injects faults), so handlers, adapters and simulators all see the same time. Kept free of heavy imports:
-every handler reads its clock here.
+injects faults; each invoked function's own variables, as the template gives them), so handlers,
+adapters and simulators all see the same time and each function sees only its own configuration.
+Kept free of heavy imports: every handler reads its clock here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextvars
+import os
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -16,6 +19,7 @@ from report_exporter.clock import SYSTEM, Clock
 
 _clock: Clock = SYSTEM
 _transport: Any = None
+_environ: contextvars.ContextVar[Mapping[str, str] | None] = contextvars.ContextVar("environ", default=None)
 
 
 def clock() -> Clock:
@@ -26,6 +30,22 @@ def clock() -> Clock:
 def transport() -> Any:
     """The ``httpx.BaseTransport`` vendor clients use, or None for httpx's own (Lambda)."""
     return _transport
+
+
+def environ() -> Mapping[str, str]:
+    """The function's environment variables: the process's in Lambda, the invoked function's own locally."""
+    scoped = _environ.get()
+    return os.environ if scoped is None else scoped
+
+
+@contextmanager
+def function_environment(variables: Mapping[str, str]) -> Iterator[None]:
+    """Run the block with exactly ``variables`` as the function's environment (the local runner's sandbox)."""
+    token = _environ.set(dict(variables))
+    try:
+        yield
+    finally:
+        _environ.reset(token)
 
 
 @contextmanager

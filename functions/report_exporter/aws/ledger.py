@@ -456,4 +456,4 @@ def ledger() -> Ledger:
     """
     from report_exporter.models.settings import settings
 
-    return DynamoLedger(settings().LEDGER_TABLE)
+    return DynamoLedger(settings().need("LEDGER_TABLE"))

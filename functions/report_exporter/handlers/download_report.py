@@ -22,7 +22,8 @@ from report_exporter.wiring import adapter_for
 def lambda_handler(event: DownloadInput, context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(export=event.plan.export.name, period=event.plan.period, report_id=event.job.report_id)
     raw = download_report(event, adapter=adapter_for(event.plan.export, context),
-                          raw=S3RawStore(settings().RAW_BUCKET), ledger=ledger(), now=runtime.clock().now())
+                          raw=S3RawStore(settings().need("RAW_BUCKET")), ledger=ledger(),
+                          now=runtime.clock().now())
     for obj in raw.objects:
         logger.info("raw object stored", extra={"key": obj.key, "bytes": obj.bytes, "sha256": obj.sha256})
     return raw.model_dump(mode="json")

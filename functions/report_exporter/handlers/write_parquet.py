@@ -20,8 +20,8 @@ from report_exporter.observability import logger
 def lambda_handler(event: ParquetInput, context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(export=event.plan.export.name, period=event.plan.period, report_id=event.job.report_id)
     env = settings()
-    curated = write_parquet(event, raw_bucket=env.RAW_BUCKET, curated_bucket=env.CURATED_BUCKET, ledger=ledger(),
-                            now=runtime.clock().now())
+    curated = write_parquet(event, raw_bucket=env.need("RAW_BUCKET"), curated_bucket=env.need("CURATED_BUCKET"),
+                            ledger=ledger(), now=runtime.clock().now())
     for obj in curated.objects:
         logger.info("partition published", extra={"key": obj.key, "rows": obj.rows, "bytes": obj.bytes})
     return curated.model_dump(mode="json")

@@ -25,6 +25,8 @@ Usage::
     with LocalEnvironment(exports) as env:
         result = env.run(export, period="2024-05", simulator=sim)   # or base URL from the export
         env.download(out_dir)                                       # mirror S3 keys into a folder
+
+Each function runs with its own environment variables (as the template gives them), never a shared one.
 """
 
 from __future__ import annotations
@@ -119,6 +121,7 @@ class _Function:
     state: str
     memory: int
     timeout: int
+    environment: dict[str, str]
 
 
 @dataclass
@@ -270,7 +273,6 @@ class LocalEnvironment:
         self._stack.enter_context(runtime.override(clock=self._handler_clock, transport=self._transport))
         self._stack.callback(self._transport.close)
         self._create_resources()
-        self._stack.enter_context(mock.patch.dict(os.environ, self.env))
 
     def _create_resources(self) -> None:
         import boto3
@@ -314,7 +316,8 @@ class LocalEnvironment:
         for logical, props in functions:
             env = {k: str(v) for k, v in resolve((props.get("Environment") or {}).get("Variables") or {}).items()}
             function = _Function(name=physical[logical], handler=props["Handler"], state=_state_of(props["Handler"]),
-                                 memory=int(props.get("MemorySize", 128)), timeout=int(props.get("Timeout", 3)))
+                                 memory=int(props.get("MemorySize", 128)), timeout=int(props.get("Timeout", 3)),
+                                 environment=env)
             lam.create_function(
                 FunctionName=function.name, Runtime=props.get("Runtime", "python3.12"), Role=_ROLE,
                 Handler=function.handler, Code={"ZipFile": b"local"}, Environment={"Variables": env},
@@ -322,8 +325,8 @@ class LocalEnvironment:
             )
             self._functions[function.name] = function
             for key, value in env.items():
-                if self.env.setdefault(key, value) != value:
-                    raise RuntimeError(f"functions disagree on {key}; the local runner shares one environment")
+                # Each function runs with its own variables; this union is only the tests' view of names.
+                self.env.setdefault(key, value)
         self.buckets = {"raw": self.env["RAW_BUCKET"], "curated": self.env["CURATED_BUCKET"]}
         function_arns = {arns[logical]: physical[logical] for logical, _ in functions}
         for _logical, props in resources(self.templates, "AWS::Events::Rule"):
@@ -362,7 +365,8 @@ class LocalEnvironment:
             with self._lock:
                 invocation = execution.invocations[function.state] = execution.invocations.get(function.state, 0) + 1
         sandbox = Sandbox(function=name, state=function.state, execution=arn, invocation=invocation,
-                          timeout=function.timeout, memory=function.memory, clock=self.clock, faults=self.faults)
+                          timeout=function.timeout, memory=function.memory, clock=self.clock, faults=self.faults,
+                          environment=function.environment)
         module_name, func_name = function.handler.rsplit(".", 1)
         handler = getattr(importlib.import_module(module_name), func_name)
         result, error = sandbox.run(handler, event)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from report_exporter import runtime
 from report_exporter.clock import Clock, VirtualClock
 from report_exporter.local.faults import FaultPlan
 
@@ -48,6 +49,8 @@ class Sandbox:
     memory: int
     clock: Clock
     faults: FaultPlan
+    environment: dict[str, str] = field(default_factory=dict)
+    """The function's own environment variables, as the template gives them."""
     deadline: datetime = field(init=False)
     request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     death: str | None = None
@@ -106,7 +109,8 @@ class Sandbox:
     def _call(self, handler: Callable[[Any, Any], Any], event: Any) -> tuple[Any, dict[str, str] | None]:
         token = CURRENT.set(self)
         try:
-            result = handler(event, self.context())
+            with runtime.function_environment(self.environment):
+                result = handler(event, self.context())
         except SandboxDied as died:
             return None, _error("Lambda.Unknown", str(died))
         except Exception as exc:  # what the Lambda runtime reports for an unhandled error
