@@ -1,0 +1,68 @@
+"""The raw-side record counter agrees with a CSV parser, whatever the chunking."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from report_exporter.adapters.csv_records import CsvRecordCounter
+
+FIELD = st.text(alphabet=st.sampled_from(list('ab,"\n\r é€') + ["\u2028"]), max_size=6)
+
+
+def reference(body: bytes, header: bytes | None = None) -> int:
+    """Data records by the standard library: non-blank records after the header (and any preamble)."""
+    rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig"), newline="")))
+    rows = [r for r in rows if r]
+    if header is not None:
+        starts = [i for i, r in enumerate(rows) if ",".join(r).encode().startswith(header)]
+        return len(rows) - starts[0] - 1 if starts else 0
+    return max(0, len(rows) - 1)
+
+
+def count(body: bytes, cuts: list[int], **kwargs: object) -> int:
+    counter = CsvRecordCounter(**kwargs)  # type: ignore[arg-type]
+    points = sorted({c % (len(body) + 1) for c in cuts} | {0, len(body)})
+    for start, end in zip(points, points[1:], strict=False):
+        counter.feed(body[start:end])
+    return counter.records()
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(rows=st.lists(st.lists(FIELD, min_size=1, max_size=4), max_size=12), blank=st.lists(st.integers(0, 12)),
+       crlf=st.booleans(), final_newline=st.booleans(), cuts=st.lists(st.integers(0, 10_000), max_size=8))
+def test_counts_like_a_csv_parser_however_the_stream_is_cut(  # type: ignore[no-untyped-def]
+        rows, blank, crlf, final_newline, cuts) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n" if crlf else "\n", quoting=csv.QUOTE_MINIMAL)
+    writer.writerow(["Date", "Device ID", "Ops"])
+    for index, row in enumerate(rows):
+        if index in blank:
+            buffer.write("\r\n" if crlf else "\n")
+        writer.writerow(row)
+    text = buffer.getvalue()
+    if not final_newline:
+        text = text.rstrip("\r\n")
+    body = text.encode()
+    assert count(body, cuts) == reference(body)
+
+
+def test_a_preamble_and_the_header_are_not_records() -> None:
+    body = b'Particle data operations report\n\nDate,Device ID,Ops\n2026-10-01,"a\nb",1\n\n2026-10-02,c,2'
+    assert count(body, [5, 40, 41], header=b"Date,Device ID") == 2
+
+
+def test_a_header_only_file_has_no_records_with_or_without_its_newline() -> None:
+    assert count(b"\xef\xbb\xbfDate,Device ID\n", []) == 0
+    assert count(b"Date,Device ID", []) == 0
+
+
+def test_gzip_members_are_counted_as_one_file() -> None:
+    first = gzip.compress(b"a,b\n1,2\n" + b'3,"x\n"\n' * 5000)
+    second = gzip.compress(b"4,5\n")
+    body = first + second
+    assert count(body, list(range(0, len(body), 97)), gzip=True) == 5002
