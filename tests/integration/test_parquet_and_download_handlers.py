@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import json
@@ -20,6 +21,7 @@ from report_exporter.handlers import download_report, write_parquet
 from report_exporter.local.simulators.particle import ParticleSimulator
 from report_exporter.logic import write_parquet as write_logic
 from report_exporter.models.payloads import RawObject, RunPlan
+from tests.conftest import FIXTURES
 
 HEADER = "Date,Device ID,Device Name,Product ID,Product Name,Connectivity,Data Operations,Firmware Version,Device OS\n"
 
@@ -130,4 +132,27 @@ def test_write_parquet_row_count_mismatch_publishes_nothing(aws, load_event, lam
     # When the handler runs / Then it fails naming both counts and nothing is visible to Athena
     with pytest.raises(InvalidReportError, match=r"100 rows read but the Parquet file holds 99"):
         write_parquet.lambda_handler(parquet_event(load_event, key, body), lambda_context)
+    assert curated_keys(aws.curated) == []
+
+
+def here_gzip(rows: int) -> bytes:
+    """A HERE report (gzip CSV) of ``rows`` rows, repeating the fixture's data line."""
+    header, line = (FIXTURES / "vendors" / "here" / "report_day.csv").read_text().splitlines()[:2]
+    return gzip.compress(("\n".join([header, *[line] * rows]) + "\n").encode())
+
+
+@pytest.mark.parametrize("dataset_event", ["write_parquet/particle.json", "write_parquet/here.json"])
+def test_write_parquet_refuses_to_publish_when_raw_records_and_rows_read_disagree(  # type: ignore[no-untyped-def]
+        aws, load_event, lambda_context, monkeypatch, dataset_event):
+    # Given the download counted one record more than the reader will find (as when a reader loses a row)
+    event = load_event(dataset_event)
+    (obj,) = event["raw"]["objects"]
+    body = csv(40) if "particle" in dataset_event else here_gzip(40)
+    put_raw(aws.raw, obj["key"], body)
+    obj.update(bytes=len(body), sha256=hashlib.sha256(body).hexdigest(), records=41)
+    event["job"].update(job="1", report_id="1")
+    ledger_at(event, downloaded=True)
+    # When WriteParquet runs / Then it fails naming both counts, and nothing is published
+    with pytest.raises(InvalidReportError, match="the vendor sent 41 records but 40 rows were read"):
+        write_parquet.lambda_handler(event, lambda_context)
     assert curated_keys(aws.curated) == []

@@ -12,8 +12,10 @@ keeps up with the download; gzip input is inflated in bounded pieces.
 
 from __future__ import annotations
 
+import csv
 import re
 import zlib
+from collections.abc import Sequence
 
 _QUOTED = re.compile(rb'"[^"]*"')
 # A line end followed by another: the record between them is blank.
@@ -26,12 +28,12 @@ class CsvRecordCounter:
     """Counts the data records of a CSV byte stream fed to it in chunks.
 
     Args:
-        header: How the header record starts (records before it are a preamble); None: the first
-            non-blank record is the header.
+        header: Labels the header record carries, in any order (records before it are a preamble, as
+            the dataset's reader finds it); None: the first non-blank record is the header.
         gzip: The stream is gzip-compressed (one or more members).
     """
 
-    def __init__(self, *, header: bytes | None = None, gzip: bool = False) -> None:
+    def __init__(self, *, header: Sequence[str] | None = None, gzip: bool = False) -> None:
         self._header = header
         self._inflater = zlib.decompressobj(wbits=31) if gzip else None
         self._before_header = True
@@ -107,6 +109,10 @@ class CsvRecordCounter:
             line, buffer = buffer[:end].rstrip(b"\r"), buffer[end + 1:]
             if line.startswith(_BOM):
                 line = line[len(_BOM):]
-            if line.strip() and (self._header is None or line.startswith(self._header)):
+            if line.strip() and (self._header is None or self._is_header(line)):
                 self._before_header = False
                 return buffer
+
+    def _is_header(self, line: bytes) -> bool:
+        labels = {label.strip() for label in next(csv.reader([line.decode("utf-8", errors="replace")]), [])}
+        return all(label in labels for label in self._header or ())

@@ -25,6 +25,7 @@ import httpx
 from pydantic import SecretStr
 
 from report_exporter.adapters.base import Credentials, PollResult, RawSink, RequestResult, secret_field
+from report_exporter.adapters.csv_records import CsvRecordCounter
 from report_exporter.adapters.http_client import json_body, raise_for_status, retry_after_seconds, send
 from report_exporter.clock import Clock
 from report_exporter.errors import (
@@ -373,9 +374,13 @@ class HereAdapter:
                 break
         if not head.startswith(_GZIP_MAGIC):
             raise VendorContractError(f"here download report {report_id}: the output is not a gzip file")
-        with sink.open(dataset=DATASET, name=f"report-{report_id}.csv.gz", content_type="application/x-gzip") as out:
+        counter = CsvRecordCounter(gzip=True)
+        with sink.open(dataset=DATASET, name=f"report-{report_id}.csv.gz", content_type="application/x-gzip",
+                       records=counter.records) as out:
+            counter.feed(head)
             out.write(head)
             for chunk in chunks:
+                counter.feed(chunk)
                 out.write(chunk)
 
     def _explain_gone(self, plan: RunPlan, report_id: str, status: int | None) -> None:

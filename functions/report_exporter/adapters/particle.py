@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 
 from report_exporter.adapters.base import Credentials, PollResult, RawSink, RequestResult, secret_field
+from report_exporter.adapters.csv_records import CsvRecordCounter
 from report_exporter.adapters.http_client import json_body, raise_for_status, send, vendor_detail
 from report_exporter.clock import Clock
 from report_exporter.errors import (
@@ -30,6 +31,7 @@ from report_exporter.errors import (
     VendorUnavailableError,
 )
 from report_exporter.models.exports import ExportBase, ParticleExport
+from report_exporter.models.exports.particle import PARTICLE_HEADER_LABELS
 from report_exporter.models.payloads import JobStatus, RunPlan
 
 VENDOR = "particle"
@@ -176,8 +178,11 @@ class ParticleAdapter:
                         continue
                     raise_for_status(response, vendor=VENDOR, action=f"download report {report_id}", ok=(200,),
                                      now=self._clock.now())
-                    with sink.open(dataset=DATASET, name=f"report-{report_id}.csv", content_type="text/csv") as out:
+                    counter = CsvRecordCounter(header=PARTICLE_HEADER_LABELS)
+                    with sink.open(dataset=DATASET, name=f"report-{report_id}.csv", content_type="text/csv",
+                                   records=counter.records) as out:
                         for chunk in response.iter_bytes(1 << 20):
+                            counter.feed(chunk)
                             out.write(chunk)
                     return
             except httpx.TimeoutException:

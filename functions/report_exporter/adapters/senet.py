@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 
 from report_exporter.adapters.base import Credentials, PollResult, RawSink, RequestResult, secret_field
+from report_exporter.adapters.csv_records import CsvRecordCounter
 from report_exporter.adapters.http_client import json_body, raise_for_status, send
 from report_exporter.adapters.ndjson import envelope_line
 from report_exporter.clock import Clock
@@ -44,41 +45,6 @@ AVAILABILITY = "availability"
 _SUMMARY = "/rest/integration/usage/summary"
 _DETAILS = "/rest/integration/usage/details"
 _CHUNK = 1 << 20
-
-
-class CsvRecordCounter:
-    """Counts CSV records in a byte stream as it passes, honouring quoted line breaks.
-
-    Empty lines are not records (the Arrow CSV reader skips them too); the header is one record.
-    """
-
-    def __init__(self) -> None:
-        self._quoted = False
-        self._open = False  # the current record has content
-        self._done = 0
-
-    def feed(self, data: bytes) -> None:
-        for index, part in enumerate(data.split(b'"')):
-            if index:
-                # Every quote flips the state; an escaped quote ("") flips it twice.
-                self._quoted = not self._quoted
-                self._open = True
-            if self._quoted:
-                continue
-            lines = part.split(b"\n")
-            for number, line in enumerate(lines):
-                if number:
-                    self._done += self._open
-                    self._open = False
-                if line.strip(b"\r"):
-                    self._open = True
-
-    def records(self) -> int:
-        return self._done + self._open
-
-    def data_rows(self) -> int:
-        """Records after the header row."""
-        return max(0, self.records() - 1)
 
 
 class SenetAdapter:
@@ -176,7 +142,7 @@ class SenetAdapter:
                 raise_for_status(response, vendor=VENDOR, action=action, ok=(200,), now=self._clock.now())
                 with sink.open(
                     dataset=DEVICE_DATASET, name=f"{plan.run_name}-details-{eui}.csv", content_type="text/csv",
-                    records=counter.data_rows,
+                    records=counter.records,
                 ) as out:
                     for chunk in response.iter_bytes(_CHUNK):
                         counter.feed(chunk)

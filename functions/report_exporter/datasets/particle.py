@@ -13,6 +13,7 @@ import pyarrow as pa
 
 from report_exporter.datasets.base import CsvLayout, Dataset, NamedQuery, ReadContext, csv_batches, shape_csv_batch
 from report_exporter.models.exports import ParticleExport, VendorName
+from report_exporter.models.exports.particle import PARTICLE_HEADER_LABELS
 
 COLUMNS = pa.schema(
     [
@@ -44,7 +45,7 @@ LAYOUT = CsvLayout(
         "Device OS": "device_os",
     },
     types={f.name: f.type for f in COLUMNS},
-    required=("Date", "Device ID", "Data Operations"),
+    required=PARTICLE_HEADER_LABELS,
 )
 
 

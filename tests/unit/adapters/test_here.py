@@ -401,6 +401,8 @@ def test_adapter_download_stores_the_vendor_gzip_unchanged() -> None:
     assert raw.content_type == "application/x-gzip" and raw.dataset == "here_usage"
     assert sink.files[raw.key] == b"".join(sim.gzip_body(sim.reports[report_id]))
     assert gzip.decompress(sink.files[raw.key]).count(b"\n") == 2001
+    # And its data records were counted while it streamed (rows in raw, checked against Parquet later)
+    assert raw.records == 2000
 
 
 def test_adapter_download_keeps_gzip_even_with_content_encoding(load_fixture: Any) -> None:

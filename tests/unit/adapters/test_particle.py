@@ -155,6 +155,8 @@ def test_download_streams_the_csv_without_the_vendor_token() -> None:
     data = sink.files[f"report-{report_id}.csv"]
     assert data.startswith(b"Particle data operations report")
     assert data.count(b"\n") == 52
+    # And its data records were counted while it streamed: preamble and header are not records
+    assert [o.records for o in sink.objects] == [50]
 
 
 @pytest.mark.parametrize("status", [403, 404, 410])

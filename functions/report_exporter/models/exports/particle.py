@@ -11,6 +11,9 @@ from report_exporter.models.exports.base import ExportBase, Window, refuse
 
 # "Metered device reports can only query dates within the last 6 months." (vendors.md §1.3)
 PARTICLE_LOOKBACK_DAYS = 183
+# The labels that make a line of the report CSV its header (a preamble may come first). Shared by the
+# dataset's reader and the download's record counter, which must agree on where the data starts.
+PARTICLE_HEADER_LABELS = ("Date", "Device ID", "Data Operations")
 
 
 class ParticleExport(ExportBase):
