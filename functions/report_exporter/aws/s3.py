@@ -145,10 +145,12 @@ class S3RawSink:
         writer = MultipartWriter(self._bucket, raw_key(self._plan, name), content_type=content_type)
         try:
             yield writer
+            writer.commit()
         except BaseException:
+            # Whatever failed (the vendor stream, a part, the last part or the complete call), no
+            # multipart upload is left open: its parts would be billed and the object never appear.
             writer.abort()
             raise
-        writer.commit()
         self.objects.append(
             RawObject(
                 dataset=dataset,
