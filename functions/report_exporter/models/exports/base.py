@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from report_exporter.errors import InvalidExportError
 
@@ -49,6 +49,12 @@ class ScheduleSpec(Frozen):
     _zone = field_validator("timezone")(_check_zone)
 
 
+MAX_EXPORT_BYTES = 64 * 1024
+"""An export's spec travels in every state of its execution, whose payloads Step Functions caps at 256 KiB.
+Bounded at a quarter of that, a state also holds its job, its raw and curated objects and an error
+cause (at most 32 KiB) with room to spare (tests/unit/models/test_payload_limits.py)."""
+
+
 class ExportBase(Frozen):
     """One configured job: a vendor account, its parameters, a schedule and the name of its secret."""
 
@@ -63,6 +69,17 @@ class ExportBase(Frozen):
     description: str = ""
 
     _zone = field_validator("timezone")(_check_zone)
+
+    @model_validator(mode="after")
+    def _fits_in_a_state(self) -> ExportBase:
+        size = len(self.model_dump_json())
+        if size > MAX_EXPORT_BYTES:
+            raise ValueError(
+                f"the export is {size:,} bytes as JSON, but at most {MAX_EXPORT_BYTES:,} fit in the state the state "
+                "machine passes between its steps (Step Functions allows 256 KiB): shorten its lists (filter "
+                "Particle devices by product, for example) or split it into several exports"
+            )
+        return self
 
     @property
     def vendor_name(self) -> VendorName:
