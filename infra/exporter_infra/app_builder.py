@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import aws_cdk as cdk
 
-from exporter_infra import nag, names
+from exporter_infra import nag
 from exporter_infra.config import StageConfig
 from exporter_infra.stacks.pipeline_stack import PipelineStack
 from exporter_infra.stacks.storage_stack import StorageStack
@@ -20,7 +20,7 @@ class ExporterApp:
 
 
 def build_app(config: StageConfig, *, outdir: str | None = None, env: cdk.Environment | None = None) -> ExporterApp:
-    """The two stacks for ``config``. With ``config.bundle`` false, Lambda assets are not built.
+    """The two stacks for ``config``, named for its stage. With ``config.bundle`` false, Lambda assets are not built.
 
     cdk-nag's AwsSolutions checks always run: an unacknowledged finding fails the synth.
     """
@@ -29,7 +29,8 @@ def build_app(config: StageConfig, *, outdir: str | None = None, env: cdk.Enviro
     if not config.bundle:
         context["aws:cdk:bundling-stacks"] = []
     app = cdk.App(outdir=outdir, context=context)
-    storage = StorageStack(app, names.STORAGE_STACK, config=config, env=env)
-    pipeline = PipelineStack(app, names.PIPELINE_STACK, config=config, storage=storage, env=env)
+    stage = config.names
+    storage = StorageStack(app, stage.storage_stack, config=config, env=env)
+    pipeline = PipelineStack(app, stage.pipeline_stack, config=config, storage=storage, env=env)
     nag.add_checks(app)
     return ExporterApp(app=app, storage=storage, pipeline=pipeline)

@@ -1,4 +1,8 @@
-"""Names shared by the infra, the local runner and the tests: states, env vars, stack ids."""
+"""Names shared by the infra, the local runner and the tests: states and env vars.
+
+Physical names (stacks, the Glue database, the workgroup, ...) depend on the stage: see
+``report_exporter.stages``, which the operator CLI shares.
+"""
 
 from __future__ import annotations
 
@@ -30,7 +34,3 @@ ENV_RAW_BUCKET = "RAW_BUCKET"
 ENV_CURATED_BUCKET = "CURATED_BUCKET"
 ENV_LEDGER_TABLE = "LEDGER_TABLE"
 ENV_ALERT_TOPIC_ARN = "ALERT_TOPIC_ARN"
-
-STORAGE_STACK = "ReportExporterStorage"
-PIPELINE_STACK = "ReportExporterPipeline"
-GLUE_DATABASE = "report_exporter"

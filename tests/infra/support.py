@@ -51,6 +51,9 @@ def infra_exports() -> ExportsFile:
 
 def infra_config(exports: ExportsFile | None = None, **overrides: Any) -> StageConfig:
     kwargs: dict[str, Any] = {"stage": "test", "bundle": False, "scanned_bytes_cutoff": SCANNED_BYTES_CUTOFF}
+    if "alarm_email" not in overrides:
+        # Synth refuses alerts without a destination unless they are explicitly off.
+        kwargs["alerts"] = "off"
     return StageConfig(exports=exports or infra_exports(), **(kwargs | overrides))
 
 
@@ -97,6 +100,28 @@ def joined(value: Any) -> str:
     if isinstance(value, dict) and "Fn::ImportValue" in value:
         return "{import:" + joined(value["Fn::ImportValue"]) + "}"
     return json.dumps(value)
+
+
+def cross_stack_exports(template: Template) -> dict[str, str]:
+    """Export name -> the exported value, as :func:`joined` shows it (``{LogicalId.Arn}``, ``{LogicalId}``)."""
+    return {
+        str(output["Export"]["Name"]): joined(output["Value"])
+        for output in template.to_json().get("Outputs", {}).values()
+        if "Export" in output
+    }
+
+
+def resolved(value: Any, exports: dict[str, str]) -> str:
+    """Like :func:`joined`, with every ``Fn::ImportValue`` replaced by what the other stack exports.
+
+    So a grant on the storage stack's ledger reads ``{LedgerXXXX.Arn}`` in the pipeline's policies too.
+    """
+    if isinstance(value, dict) and "Fn::ImportValue" in value:
+        return exports[joined(value["Fn::ImportValue"])]
+    if isinstance(value, dict) and "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return str(separator).join(resolved(part, exports) for part in parts)
+    return joined(value)
 
 
 def asl(template: Template) -> dict[str, Any]:

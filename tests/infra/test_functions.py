@@ -1,14 +1,16 @@
-"""The seven Lambdas: runtime, architecture, timeouts, logs, one environment, code assets, least privilege."""
+"""The seven Lambdas: runtime, architecture, timeouts, logs, code assets, roles.
+
+Each function's environment and grants, function by function, are held by the tables in
+``test_least_privilege.py``.
+"""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-import pytest
 from aws_cdk.assertions import Template
 
-from exporter_infra import nag, names
+from exporter_infra import names
 from exporter_infra.bundling import source_hash
 from report_exporter import limits
 from tests.infra.conftest import Synth
@@ -52,16 +54,6 @@ def test_functions_are_arm64_python312_json_logged_and_traced(pipeline: Template
         assert props["TracingConfig"] == {"Mode": "Active"}
 
 
-def test_functions_share_one_environment_without_secrets(pipeline: Template) -> None:
-    environments = {json.dumps(fn["Properties"]["Environment"], sort_keys=True)
-                    for fn in _functions(pipeline).values()}
-    assert len(environments) == 1, "the local runner needs one identical environment for all functions"
-    variables = json.loads(environments.pop())["Variables"]
-    assert set(variables) == {names.ENV_RAW_BUCKET, names.ENV_CURATED_BUCKET, names.ENV_LEDGER_TABLE,
-                              names.ENV_ALERT_TOPIC_ARN, "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_LOG_LEVEL"}
-    assert not any("secret" in key.lower() or "token" in key.lower() for key in variables)
-
-
 def test_write_parquet_has_its_own_code_asset(pipeline: Template) -> None:
     keys = {state: fn["Properties"]["Code"]["S3Key"] for state, fn in _functions(pipeline).items()}
     parquet = keys.pop(names.WRITE_PARQUET)
@@ -94,7 +86,7 @@ def test_functions_write_only_to_their_own_log_group(pipeline: Template) -> None
 
 def test_only_vendor_facing_functions_read_secrets_and_only_the_exports_secrets(synth: Synth) -> None:
     expected = sorted(f"arn:{{AWS::Partition}}:secretsmanager:{{AWS::Region}}:{{AWS::AccountId}}:secret:{name}-??????"
-                      for name in {e.secret_name for e in synth.config.exports.exports})
+                      for name in {e.secret_name for e in synth.config.deployed_exports.exports})
     for state, fn in _functions(synth.pipeline).items():
         statements = [s for s in _statements_of_role(synth.pipeline, fn["Properties"]["Role"])
                       if any(str(a).startswith("secretsmanager:") for a in as_list(s["Action"]))]
@@ -104,50 +96,6 @@ def test_only_vendor_facing_functions_read_secrets_and_only_the_exports_secrets(
         (statement,) = statements
         assert statement["Action"] == "secretsmanager:GetSecretValue"
         assert sorted(joined(r) for r in as_list(statement["Resource"])) == expected
-
-
-@pytest.mark.parametrize(("state", "prefixes"), [
-    (names.DOWNLOAD_REPORT, {"raw/*"}),
-    (names.WRITE_PARQUET, {"raw/*", "curated/*"}),
-    (names.PLAN_RUN, set()),
-    (names.REQUEST_REPORT, set()),
-    (names.CHECK_REPORT, set()),
-    (names.RECORD_FAILURE, set()),
-    (names.END_RUN, set()),
-])
-def test_object_access_is_limited_to_the_step_and_its_prefixes(synth: Synth, state: str, prefixes: set[str]) -> None:
-    fn = _functions(synth.pipeline)[state]
-    objects = set()
-    for statement in _statements_of_role(synth.pipeline, fn["Properties"]["Role"]):
-        if any(str(a).startswith("s3:") for a in as_list(statement["Action"])):
-            for resource in as_list(statement["Resource"]):
-                text = joined(resource)
-                if "/" in text.split("}")[-1]:
-                    objects.add(text.split("}/", 1)[1])
-    assert objects == prefixes
-
-
-def test_end_run_may_use_the_ledger_and_the_alert_topic_and_nothing_else(synth: Synth) -> None:
-    pipeline = synth.built.pipeline
-    fn = _functions(synth.pipeline)[names.END_RUN]
-    granted: dict[str, set[str]] = {}
-    for statement in _statements_of_role(synth.pipeline, fn["Properties"]["Role"]):
-        assert statement["Effect"] == "Allow"
-        for action in as_list(statement["Action"]):
-            granted.setdefault(action.split(":")[0], set()).update(joined(r) for r in as_list(statement["Resource"]))
-    ledger = nag.arn_reference(synth.built.storage.ledger, seen_from=pipeline)
-    (topic,) = resources(synth.pipeline, "AWS::SNS::Topic")
-    topic_key = topic["Properties"]["KmsMasterKeyId"]["Fn::GetAtt"][0]
-    assert granted == {
-        "logs": {f"{{{logical_id(pipeline.functions.end_run.log_group)}.Arn}}"},
-        "xray": {"*"},
-        "dynamodb": {f"{{import:{ledger}}}"},
-        "sns": {f"{{{logical_id(pipeline.alerts)}}}"},
-        # Data keys of the alert topic's key, to publish to the encrypted topic.
-        "kms": {f"{{{topic_key}.Arn}}"},
-        # Lambda sends EndRun's failed asynchronous invocations to the cleanup queue under EndRun's role.
-        "sqs": {f"{{{logical_id(pipeline.cleanup.dead_letter_queue)}.Arn}}"},
-    }
 
 
 def test_the_state_machine_may_invoke_its_tasks_but_not_end_run(synth: Synth) -> None:

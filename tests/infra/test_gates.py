@@ -8,12 +8,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from aws_cdk import Validations
+from aws_cdk import Stack, Validations
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 
 from exporter_infra.app_builder import build_app
 from tests.infra.conftest import Synth
-from tests.infra.support import infra_config
+from tests.infra.support import as_list, infra_config
 
 CFN_LINT = Path(sys.executable).parent / "cfn-lint"
 
@@ -78,3 +79,46 @@ def test_cfn_lint_reports_no_errors_on_either_template(synth: Synth) -> None:
     assert [f for f in findings if f["Level"] == "Error"] == [], findings
     assert findings == [], findings
     assert result.returncode == 0, result.stderr
+
+
+def _nag_form(value: object) -> str:
+    """A policy string as cdk-nag prints it in IAM5 finding ids: ``<LogicalId.Arn>``, ``<Ref>``, export names."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return str(separator).join(_nag_form(part) for part in parts)
+    if isinstance(value, dict) and "Ref" in value:
+        return f"<{value['Ref']}>"
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        return "<" + ".".join(value["Fn::GetAtt"]) + ">"
+    if isinstance(value, dict) and "Fn::ImportValue" in value:
+        return _nag_form(value["Fn::ImportValue"])
+    return json.dumps(value)
+
+
+def test_every_wildcard_acknowledgement_names_a_grant_that_exists(synth: Synth) -> None:
+    """No stale IAM5 acknowledgement: each one names an action or resource of a policy on what it covers."""
+    checked = 0
+    for node in synth.built.app.node.find_all():
+        acknowledged = [
+            key.partition("::")[2]
+            for entry in node.node.metadata if entry.type == Validations.ACKNOWLEDGED_RULES_METADATA_KEY
+            for key in entry.data
+        ]
+        findings = [rule for rule in acknowledged if rule.startswith("AwsSolutions-IAM5[")]
+        if not findings:
+            continue
+        actions: set[str] = set()
+        resources: set[str] = set()
+        for child in node.node.find_all():
+            if isinstance(child, iam.CfnPolicy):
+                document = Stack.of(child).resolve(child.policy_document)
+                for statement in document["Statement"]:
+                    actions.update(as_list(statement["Action"]))
+                    resources.update(_nag_form(r) for r in as_list(statement["Resource"]))
+        for rule in findings:
+            kind, _, value = rule.removeprefix("AwsSolutions-IAM5[").removesuffix("]").partition("::")
+            assert value in (actions if kind == "Action" else resources), (node.node.path, rule)
+            checked += 1
+    assert checked > 20

@@ -1,16 +1,25 @@
-"""Alarms and the alert topic."""
+"""Alarms, the alert topic and where alerts go (a destination, or alerts explicitly off)."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
+import pytest
 from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Template
 
 from exporter_infra import names
 from exporter_infra.app_builder import build_app
+from exporter_infra.config import StageConfig, StageConfigError
 from tests.infra.conftest import Synth
-from tests.infra.support import infra_config, logical_id, logical_ids, resources
+from tests.infra.support import infra_config, infra_exports, logical_id, logical_ids, resources
+
+INFRA = Path(__file__).resolve().parents[2] / "infra"
 
 
 def _alarms(pipeline: Template) -> list[dict[str, Any]]:
@@ -127,3 +136,47 @@ def test_stacks_output_what_backfill_and_status_look_up(storage: Template, pipel
 
     assert operate.STATE_MACHINE_OUTPUT in pipeline.to_json().get("Outputs", {})
     assert operate.LEDGER_OUTPUT in storage.to_json().get("Outputs", {})
+
+
+def test_synth_refuses_alerts_that_reach_nobody() -> None:
+    # Given a stage with neither an alarm email nor an explicit "alerts off"
+    with pytest.raises(StageConfigError) as raised:
+        StageConfig(exports=infra_exports(), stage="test", bundle=False)
+    # Then the error names both ways to fix it, as context and as environment variable
+    message = str(raised.value)
+    assert "alerts would reach nobody" in message
+    assert "-c alarm_email=" in message and "ALARM_EMAIL=" in message
+    assert "-c alerts=off" in message and "ALERTS=off" in message
+
+
+def test_alerts_off_is_explicit_and_excludes_an_email() -> None:
+    assert StageConfig(exports=infra_exports(), stage="test", alerts="off").alerts == "off"
+    assert StageConfig(exports=infra_exports(), stage="test", alarm_email="ops@example.com").alerts == "on"
+    with pytest.raises(StageConfigError, match="contradicts"):
+        StageConfig(exports=infra_exports(), stage="test", alerts="off", alarm_email="ops@example.com")
+    with pytest.raises(StageConfigError, match="'on' or 'off'"):
+        StageConfig(exports=infra_exports(), stage="test", alerts="no")  # type: ignore[arg-type]
+    with pytest.raises(StageConfigError, match="not an email address"):
+        StageConfig(exports=infra_exports(), stage="test", alarm_email="ops")
+
+
+def test_cdk_app_stops_before_synth_without_an_alert_destination(tmp_path: Path) -> None:
+    env = {key: value for key, value in os.environ.items() if key not in {"ALARM_EMAIL", "ALERTS", "STAGE"}}
+    env |= {"BUNDLE": "false", "CDK_OUTDIR": str(tmp_path)}
+    result = subprocess.run([sys.executable, str(INFRA / "app.py")], env=env, cwd=INFRA, capture_output=True,
+                            text=True, check=False, timeout=120)
+    assert result.returncode != 0
+    assert "cannot synthesize" in result.stderr and "ALERTS=off" in result.stderr
+    assert not (tmp_path / "manifest.json").exists()
+
+
+def test_cdk_app_reads_alerts_off_from_the_environment(tmp_path: Path) -> None:
+    env = {key: value for key, value in os.environ.items() if key not in {"ALARM_EMAIL", "STAGE"}}
+    env |= {"BUNDLE": "false", "CDK_OUTDIR": str(tmp_path), "ALERTS": "off", "STAGE": "dev"}
+    result = subprocess.run([sys.executable, str(INFRA / "app.py")], env=env, cwd=INFRA, capture_output=True,
+                            text=True, check=False, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert {"ReportExporterStorage-dev", "ReportExporterPipeline-dev"} <= set(manifest["artifacts"])
+    pipeline = json.loads((tmp_path / "ReportExporterPipeline-dev.template.json").read_text())
+    assert not [r for r in pipeline["Resources"].values() if r["Type"] == "AWS::SNS::Subscription"]

@@ -7,7 +7,6 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Template
 
-from exporter_infra import names
 from report_exporter.datasets import DATASETS, PARTITION_KEYS
 from tests.infra.conftest import Synth
 from tests.infra.support import SCANNED_BYTES_CUTOFF, joined, logical_ids, resources
@@ -27,9 +26,11 @@ def _curated_bucket(storage: Template) -> str:
     return curated
 
 
-def test_glue_database_has_the_shared_name(storage: Template) -> None:
-    (database,) = resources(storage, "AWS::Glue::Database")
-    assert database["Properties"]["DatabaseInput"]["Name"] == names.GLUE_DATABASE
+def test_glue_database_and_workgroup_are_named_for_the_stage(synth: Synth) -> None:
+    (database,) = resources(synth.storage, "AWS::Glue::Database")
+    assert database["Properties"]["DatabaseInput"]["Name"] == synth.config.names.glue_database == "report_exporter_test"
+    (workgroup,) = resources(synth.storage, "AWS::Athena::WorkGroup")
+    assert workgroup["Properties"]["Name"] == synth.config.names.athena_workgroup == "report-exporter-test"
 
 
 def test_one_table_per_dataset(storage: Template) -> None:

@@ -65,7 +65,11 @@ def test_schedule_input_is_exactly_the_execution_input(synth: Synth) -> None:
         assert document["scheduled_time"] == PLACEHOLDER
         document["scheduled_time"] = "2026-02-05T07:30:00+01:00"
         start = StartInput.model_validate(document)
-        assert start.export == synth.config.exports.get(name)
+        # The export as the stage runs it: the secrets the stack creates carry the stage ("test/...").
+        assert start.export == synth.config.deployed_exports.get(name)
+        configured = synth.config.exports.get(name)
+        assert start.export.secret_name == (f"test/{configured.secret_name}" if configured.create_secret
+                                            else configured.secret_name)
         assert start.period is None
 
 

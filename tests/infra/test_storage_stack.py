@@ -60,7 +60,7 @@ def test_one_secret_per_export_unless_it_opts_out(synth: Synth) -> None:
     secrets = {
         s["Properties"]["Name"]: s["Properties"] for s in resources(synth.storage, "AWS::SecretsManager::Secret")
     }
-    wanted = {e.secret_name: e for e in synth.config.exports.exports if e.create_secret}
+    wanted = {e.secret_name: e for e in synth.config.deployed_exports.exports if e.create_secret}
     assert set(secrets) == set(wanted)
     assert "shared/particle-sandbox" not in secrets
     for name, props in secrets.items():

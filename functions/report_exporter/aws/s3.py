@@ -11,21 +11,25 @@ from report_exporter.aws import clients
 from report_exporter.models.payloads import RawObject, RunPlan
 
 PART_SIZE = 8 * 1024 * 1024
+# Key prefixes: the Lambdas' S3 grants are limited to them (infra/exporter_infra/constructs/exporter_functions.py).
+RAW_PREFIX = "raw/"
+CURATED_PREFIX = "curated/"
+STAGING_PREFIX = f"{CURATED_PREFIX}_staging/"
 
 
 def raw_key(plan: RunPlan, name: str) -> str:
     """``raw/<vendor>/<export>/<period>/<name>``: immutable, one per vendor report or run."""
-    return f"raw/{plan.export.vendor_name.value}/{plan.export.name}/{plan.period}/{name}"
+    return f"{RAW_PREFIX}{plan.export.vendor_name.value}/{plan.export.name}/{plan.period}/{name}"
 
 
 def curated_key(dataset: str, export: str, period: str) -> str:
     """The one Parquet object of a partition: a rerun replaces it instead of adding rows."""
-    return f"curated/{dataset}/export={export}/period={period}/data.parquet"
+    return f"{CURATED_PREFIX}{dataset}/export={export}/period={period}/data.parquet"
 
 
 def staging_key(dataset: str, export: str, period: str, run: str) -> str:
     """Where the Parquet file is written before it is published (outside every table's location)."""
-    return f"curated/_staging/{dataset}/{export}/{period}/{run}.parquet"
+    return f"{STAGING_PREFIX}{dataset}/{export}/{period}/{run}.parquet"
 
 
 class MultipartWriter:

@@ -15,6 +15,7 @@ from pathlib import Path
 from report_exporter.clock import SYSTEM, VirtualClock
 from report_exporter.errors import ExporterError
 from report_exporter.models.exports import ExportsFile, load_exports, previous_period
+from report_exporter.stages import PROD, check_stage
 
 DEFAULT_OUT = Path("out")
 
@@ -145,14 +146,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_backfill(args: argparse.Namespace) -> int:
     from report_exporter.local import operate
 
-    export = load_exports(Path(args.config)).get(args.export)
+    export = operate.deployed_export(load_exports(Path(args.config)).get(args.export), args.stage)
     periods = list(operate.months(args.from_period, args.to_period))
     if args.dry_run:
         for period in periods:
             _say(f"{export.name}-{period}: {operate.execution_input(export, period)}")
         return 0
-    arn = args.state_machine_arn or operate.stack_output(operate.PIPELINE_STACK, operate.STATE_MACHINE_OUTPUT,
-                                                          region=args.region)
+    arn = args.state_machine_arn or operate.stack_output(operate.pipeline_stack(args.stage),
+                                                          operate.STATE_MACHINE_OUTPUT, region=args.region)
     for started in operate.backfill(export, periods, state_machine_arn=arn, region=args.region):
         _say(f"{started.name}: started  {operate.link(started.arn)}")
     return 0
@@ -162,7 +163,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     from report_exporter.local import operate
     from report_exporter.local.narrative import table
 
-    name = args.table or operate.stack_output(operate.STORAGE_STACK, operate.LEDGER_OUTPUT, region=args.region)
+    name = args.table or operate.stack_output(operate.storage_stack(args.stage), operate.LEDGER_OUTPUT,
+                                              region=args.region)
     rows = operate.status_lines(operate.ledger_rows(name, args.export, region=args.region))
     if not rows:
         _say("no runs recorded yet")
@@ -175,15 +177,30 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     from report_exporter.local import operate
 
-    export = load_exports(Path(args.config)).get(args.export)
-    table = args.table or operate.stack_output(operate.STORAGE_STACK, operate.LEDGER_OUTPUT, region=args.region)
-    function = args.function_name or operate.stack_output(operate.PIPELINE_STACK, operate.WRITE_PARQUET_OUTPUT,
-                                                          region=args.region)
+    export = operate.deployed_export(load_exports(Path(args.config)).get(args.export), args.stage)
+    table = args.table or operate.stack_output(operate.storage_stack(args.stage), operate.LEDGER_OUTPUT,
+                                               region=args.region)
+    function = args.function_name or operate.stack_output(operate.pipeline_stack(args.stage),
+                                                          operate.WRITE_PARQUET_OUTPUT, region=args.region)
     result = operate.replay(export, args.period, table=table, function_name=function, now=SYSTEM.now(),
                             region=args.region)
     for obj in result.get("objects", []):
         _say(f"{obj['key']}: {obj['rows']:,} rows rebuilt from the kept raw file(s)")
     return 0
+
+
+def _stage(value: str) -> str:
+    try:
+        return check_stage(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _stage_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--stage", type=_stage, default=PROD,
+                        help=f"the deployed stage (default {PROD}): its stacks are ReportExporterStorage-<stage> "
+                             "and ReportExporterPipeline-<stage> (no suffix for prod), the secrets it creates "
+                             "<stage>/<secret_name>")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -211,13 +228,15 @@ def build_parser() -> argparse.ArgumentParser:
     backfill.add_argument("--export", required=True, help="export name")
     backfill.add_argument("--from", dest="from_period", required=True, help="first month, YYYY-MM")
     backfill.add_argument("--to", dest="to_period", required=True, help="last month, YYYY-MM")
-    backfill.add_argument("--state-machine-arn", help="default: the ReportExporterPipeline stack's output")
+    _stage_option(backfill)
+    backfill.add_argument("--state-machine-arn", help="default: the stage's pipeline stack's output")
     backfill.add_argument("--region", help="AWS region (default: your AWS configuration)")
     backfill.add_argument("--dry-run", action="store_true", help="print the execution inputs, start nothing")
     backfill.set_defaults(func=cmd_backfill)
     status = sub.add_parser("status", help="what the ledger says about each export and month")
     status.add_argument("--export", help="only this export")
-    status.add_argument("--table", help="ledger table (default: the ReportExporterStorage stack's output)")
+    _stage_option(status)
+    status.add_argument("--table", help="ledger table (default: the stage's storage stack's output)")
     status.add_argument("--region", help="AWS region (default: your AWS configuration)")
     status.add_argument("--limit", type=int, default=50)
     status.set_defaults(func=cmd_status)
@@ -225,8 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--config", required=True, help="exports TOML file")
     replay.add_argument("--export", required=True, help="export name")
     replay.add_argument("--period", required=True, help="month, YYYY-MM")
-    replay.add_argument("--table", help="ledger table (default: the ReportExporterStorage stack's output)")
-    replay.add_argument("--function-name", help="WriteParquet function (default: the pipeline stack's output)")
+    _stage_option(replay)
+    replay.add_argument("--table", help="ledger table (default: the stage's storage stack's output)")
+    replay.add_argument("--function-name", help="WriteParquet function (default: the stage's pipeline stack's output)")
     replay.add_argument("--region", help="AWS region (default: your AWS configuration)")
     replay.set_defaults(func=cmd_replay)
     validate = sub.add_parser("validate", help="check an exports TOML file")

@@ -1,7 +1,8 @@
 """Operating a deployed stack: backfill past months, watch runs in the ledger and in Step Functions.
 
 Talks to AWS with the caller's credentials (boto3 default chain). Names of the deployed resources
-come from the stacks' outputs unless given explicitly.
+come from the outputs of the stage's stacks (named by ``report_exporter.stages``, as the CDK app names
+them) unless given explicitly.
 """
 
 from __future__ import annotations
@@ -19,12 +20,27 @@ from report_exporter.errors import InvalidExportError
 from report_exporter.logic.record_failure import console_link
 from report_exporter.models.exports import ExportSpec, month_window, previous_period
 from report_exporter.models.payloads import StartInput
+from report_exporter.stages import PROD, stage_names
 
-PIPELINE_STACK = "ReportExporterPipeline"
-STORAGE_STACK = "ReportExporterStorage"
+DEFAULT_STAGE = PROD
 STATE_MACHINE_OUTPUT = "StateMachineArn"
 LEDGER_OUTPUT = "LedgerTableName"
 WRITE_PARQUET_OUTPUT = "WriteParquetFunctionName"
+
+
+def storage_stack(stage: str = DEFAULT_STAGE) -> str:
+    """The name of ``stage``'s storage stack (the ledger's output)."""
+    return stage_names(stage).storage_stack
+
+
+def pipeline_stack(stage: str = DEFAULT_STAGE) -> str:
+    """The name of ``stage``'s pipeline stack (the state machine's and WriteParquet's outputs)."""
+    return stage_names(stage).pipeline_stack
+
+
+def deployed_export(export: ExportSpec, stage: str = DEFAULT_STAGE) -> ExportSpec:
+    """``export`` as ``stage`` runs it (its own secret name), exactly as the stage's schedules send it."""
+    return stage_names(stage).export(export)
 
 
 def stack_output(stack: str, key: str, *, region: str | None = None) -> str:

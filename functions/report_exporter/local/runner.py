@@ -151,7 +151,7 @@ def synthesize(exports: ExportsFile) -> dict[str, dict[str, Any]]:
     from exporter_infra.config import StageConfig
 
     with tempfile.TemporaryDirectory(prefix="report-exporter-synth-") as outdir:
-        built = build_app(StageConfig(exports=exports, stage="local", bundle=False), outdir=outdir)
+        built = build_app(StageConfig(exports=exports, stage="local", bundle=False, alerts="off"), outdir=outdir)
         # One synth for both stacks (cdk-nag and the validations run once).
         assembly = built.app.synth()
         return {

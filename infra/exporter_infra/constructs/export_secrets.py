@@ -6,7 +6,12 @@ with ``create_secret = false`` names a secret managed elsewhere: it is only refe
 
 Reads are granted by name (``<name>-??????``, the suffix Secrets Manager appends) from the grantee's own
 stack, so the stateless stack never imports secret ARNs: adding or removing an export never trips over a
-cross-stack export that is still in use.
+cross-stack export that is still in use. The names are the stage's own (``StageConfig.deployed_exports``:
+``<stage>/<secret_name>`` outside prod), so one stage's functions cannot read another's secrets.
+
+A vendor-calling function may read every configured export's secret, not only its vendor's: one function
+serves every export and learns which from the execution input, which IAM cannot see. Narrower would need a
+function (and role) per vendor or export.
 """
 
 from __future__ import annotations

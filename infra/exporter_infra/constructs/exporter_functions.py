@@ -1,11 +1,16 @@
 """The seven Lambdas, one per task state plus EndRun: arm64, python3.12, JSON logs, one role each, least privilege.
 
 Each function has its own role with no managed policy: it may write to its own log group and send
-X-Ray traces, plus exactly what its step does (see the grants below). Timeouts come from
-``report_exporter.limits``, which also sizes the handlers' call budgets and the ledger's leases.
+X-Ray traces, plus exactly what its step does. ``ACCESS`` says what that is, function by function, and
+both the function's environment and its grants follow from it, so neither can hold more than the other.
+Timeouts come from ``report_exporter.limits``, which also sizes the handlers' call budgets and the
+ledger's leases.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
@@ -20,6 +25,7 @@ from exporter_infra import nag, names
 from exporter_infra.bundling import lambda_code
 from exporter_infra.constructs.export_secrets import ExportSecrets
 from report_exporter import limits
+from report_exporter.aws.s3 import CURATED_PREFIX, RAW_PREFIX, STAGING_PREFIX
 
 _MEMORY = {
     names.PLAN_RUN: 256,
@@ -31,12 +37,50 @@ _MEMORY = {
     names.RECORD_FAILURE: 256,
     names.END_RUN: 256,
 }
-RAW_OBJECTS = "raw/*"
-CURATED_OBJECTS = "curated/*"
+RAW_OBJECTS = f"{RAW_PREFIX}*"
+CURATED_OBJECTS = f"{CURATED_PREFIX}*"
+STAGED_OBJECTS = f"{STAGING_PREFIX}*"
+# Every call the job ledger makes (aws/ledger.py: conditional GetItem, PutItem, UpdateItem on single items);
+# no Scan, Query, batch or delete. tests/infra checks this against the module's calls.
+LEDGER_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
+# Set for every function: Powertools' logger reads them.
+COMMON_ENVIRONMENT = {"POWERTOOLS_SERVICE_NAME": "report-exporter", "POWERTOOLS_LOG_LEVEL": "INFO"}
+
+
+@dataclass(frozen=True)
+class Access:
+    """What one function's step touches. Its environment variables and its grants both follow from this.
+
+    Attributes:
+        ledger: the job ledger's items (``LEDGER_TABLE``).
+        secrets: GetSecretValue on the configured exports' secrets (names come in the execution input).
+        raw: ``"put"`` new raw objects (DownloadReport) or ``"read"`` them (WriteParquet) (``RAW_BUCKET``).
+        curated: read and put curated objects, delete only staged ones (``CURATED_BUCKET``).
+        alerts: publish to the alert topic (``ALERT_TOPIC_ARN``).
+    """
+
+    ledger: bool = False
+    secrets: bool = False
+    raw: Literal["", "put", "read"] = ""
+    curated: bool = False
+    alerts: bool = False
+
+
+ACCESS: dict[str, Access] = {
+    # Plans the run from its input and the clock alone.
+    names.PLAN_RUN: Access(),
+    names.REQUEST_REPORT: Access(ledger=True, secrets=True),
+    names.CHECK_REPORT: Access(ledger=True, secrets=True),
+    names.DOWNLOAD_REPORT: Access(ledger=True, secrets=True, raw="put"),
+    names.WRITE_PARQUET: Access(ledger=True, raw="read", curated=True),
+    # RecordFailure reports a failed run; EndRun a run that died without it (failed, timed out, aborted).
+    names.RECORD_FAILURE: Access(ledger=True, alerts=True),
+    names.END_RUN: Access(ledger=True, alerts=True),
+}
 
 
 class ExporterFunctions(Construct):
-    """Builds the functions and grants each exactly what its step does.
+    """Builds the functions and grants each exactly what its step does (``ACCESS``).
 
     ``by_name`` holds all of them; ``by_state`` only the state machine's tasks (EndRun is not one: an
     EventBridge rule invokes it, never the state machine).
@@ -49,24 +93,22 @@ class ExporterFunctions(Construct):
         *,
         raw_bucket: s3.IBucket,
         curated_bucket: s3.IBucket,
-        ledger: dynamodb.ITable,
+        ledger: dynamodb.ITableV2,
         alerts: sns.ITopic,
         secrets: ExportSecrets,
         bundle: bool,
     ) -> None:
         super().__init__(scope, id_)
+        self._raw_bucket = raw_bucket
+        self._curated_bucket = curated_bucket
+        self._ledger = ledger
+        self._alerts = alerts
+        self._secrets = secrets
         common = lambda_code("requirements.txt", bundle=bundle)
         parquet = lambda_code("requirements-parquet.txt", bundle=bundle)
-        environment = {
-            names.ENV_RAW_BUCKET: raw_bucket.bucket_name,
-            names.ENV_CURATED_BUCKET: curated_bucket.bucket_name,
-            names.ENV_LEDGER_TABLE: ledger.table_name,
-            names.ENV_ALERT_TOPIC_ARN: alerts.topic_arn,
-            "POWERTOOLS_SERVICE_NAME": "report-exporter",
-            "POWERTOOLS_LOG_LEVEL": "INFO",
-        }
         self.by_name: dict[str, lambda_.Function] = {}
         for state, handler in names.HANDLERS.items():
+            access = ACCESS[state]
             log_group = logs.LogGroup(
                 self, f"{state}Logs", retention=logs.RetentionDays.THREE_MONTHS, removal_policy=RemovalPolicy.DESTROY
             )
@@ -88,7 +130,7 @@ class ExporterFunctions(Construct):
                 code=parquet if state == names.WRITE_PARQUET else common,
                 memory_size=_MEMORY[state],
                 timeout=Duration.seconds(limits.FUNCTION_TIMEOUT_SECONDS[state]),
-                environment=environment,
+                environment=self._environment(access),
                 logging_format=lambda_.LoggingFormat.JSON,
                 log_group=log_group,
                 tracing=lambda_.Tracing.ACTIVE,
@@ -96,33 +138,52 @@ class ExporterFunctions(Construct):
             )
             self.by_name[state] = fn
             _acknowledge_function_findings(fn)
+            self._grant(fn, access)
         self.by_state = {state: fn for state, fn in self.by_name.items() if state != names.END_RUN}
         self.end_run = self.by_name[names.END_RUN]
 
-        vendor_facing = [names.REQUEST_REPORT, names.CHECK_REPORT, names.DOWNLOAD_REPORT]
-        for state in vendor_facing:
-            fn = self.by_state[state]
-            # GetSecretValue on exactly the configured exports' secrets; values never enter env vars.
-            secrets.grant_read(fn)
-            ledger.grant_read_write_data(fn)
-        # Object grants are limited to the prefixes the functions write (aws/s3.py key builders).
-        raw_bucket.grant_put(self.by_state[names.DOWNLOAD_REPORT], RAW_OBJECTS)
-        raw_bucket.grant_read(self.by_state[names.WRITE_PARQUET], RAW_OBJECTS)
-        curated_bucket.grant_read_write(self.by_state[names.WRITE_PARQUET], CURATED_OBJECTS)
-        curated_bucket.grant_delete(self.by_state[names.WRITE_PARQUET], CURATED_OBJECTS)
-        _acknowledge_bucket_grant(self.by_state[names.DOWNLOAD_REPORT], raw_bucket, RAW_OBJECTS, ["s3:Abort*"],
-                                  "writes new raw")
-        _acknowledge_bucket_grant(self.by_state[names.WRITE_PARQUET], raw_bucket, RAW_OBJECTS,
-                                  ["s3:GetObject*", "s3:GetBucket*", "s3:List*"], "reads raw")
-        _acknowledge_bucket_grant(self.by_state[names.WRITE_PARQUET], curated_bucket, CURATED_OBJECTS,
-                                  ["s3:GetObject*", "s3:GetBucket*", "s3:List*", "s3:Abort*", "s3:DeleteObject*"],
-                                  "reads, stages, publishes and deletes curated")
-        for state in (names.PLAN_RUN, names.WRITE_PARQUET, names.RECORD_FAILURE, names.END_RUN):
-            ledger.grant_read_write_data(self.by_name[state])
-        # RecordFailure reports a failed run; EndRun a run that died without it (failed, timed out, aborted).
-        for state in (names.RECORD_FAILURE, names.END_RUN):
-            fn = self.by_name[state]
-            alerts.grant_publish(fn)
+    def _environment(self, access: Access) -> dict[str, str]:
+        """The variables the handler asks for (``settings().need(...)``) and nothing else; never a secret value."""
+        environment = dict(COMMON_ENVIRONMENT)
+        if access.ledger:
+            environment[names.ENV_LEDGER_TABLE] = self._ledger.table_name
+        if access.raw:
+            environment[names.ENV_RAW_BUCKET] = self._raw_bucket.bucket_name
+        if access.curated:
+            environment[names.ENV_CURATED_BUCKET] = self._curated_bucket.bucket_name
+        if access.alerts:
+            environment[names.ENV_ALERT_TOPIC_ARN] = self._alerts.topic_arn
+        return environment
+
+    def _grant(self, fn: lambda_.Function, access: Access) -> None:
+        if access.ledger:
+            self._ledger.grant(fn, *LEDGER_ACTIONS)
+        if access.secrets:
+            # GetSecretValue on exactly the configured exports' secrets; values never enter env vars. Not
+            # narrower: one function serves every export, and which one arrives only with the execution input.
+            self._secrets.grant_read(fn)
+        # Object grants are limited to the prefixes the functions use (aws/s3.py key builders).
+        if access.raw == "put":
+            self._raw_bucket.grant_put(fn, RAW_OBJECTS)
+            _acknowledge_bucket_grant(fn, self._raw_bucket, RAW_OBJECTS, ["s3:Abort*"], "writes new raw")
+        elif access.raw == "read":
+            self._raw_bucket.grant_read(fn, RAW_OBJECTS)
+            _acknowledge_bucket_grant(fn, self._raw_bucket, RAW_OBJECTS,
+                                      ["s3:GetObject*", "s3:GetBucket*", "s3:List*"], "reads raw")
+        if access.curated:
+            self._curated_bucket.grant_read(fn, CURATED_OBJECTS)
+            self._curated_bucket.grant_put(fn, CURATED_OBJECTS)
+            _acknowledge_bucket_grant(fn, self._curated_bucket, CURATED_OBJECTS,
+                                      ["s3:GetObject*", "s3:GetBucket*", "s3:List*", "s3:Abort*"],
+                                      "stages, publishes (copies) and reads back")
+            # Not grant_delete (s3:DeleteObject* on curated/*, which in a versioned bucket includes
+            # DeleteObjectVersion): only the staged copy is ever deleted, after it is published or on failure.
+            fn.add_to_role_policy(iam.PolicyStatement(
+                actions=["s3:DeleteObject"], resources=[self._curated_bucket.arn_for_objects(STAGED_OBJECTS)]))
+            _acknowledge_bucket_grant(fn, self._curated_bucket, STAGED_OBJECTS, [],
+                                      "deletes (s3:DeleteObject, never an object version) its own staged")
+        if access.alerts:
+            self._alerts.grant_publish(fn)
             nag.acknowledge(
                 fn.role or fn, "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
                 "Publishing to the KMS-encrypted alert topic (Topic.grant_publish) needs data keys of the topic's "
@@ -153,7 +214,6 @@ _GRANT_ACTION_REASONS = {
                      "of this one bucket, no object data",
     "s3:List*": "grant_read: ListBucket (and multipart-upload listings) on this one bucket, so that a missing key "
                 "answers 404 (NoSuchKey) instead of 403",
-    "s3:DeleteObject*": "grant_delete: the staged Parquet object is deleted after it is copied over the final key",
 }
 
 

@@ -47,6 +47,7 @@ class PipelineStack(Stack):
         alerts_key.grant(iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*")
         self.alerts = sns.Topic(self, "Alerts", display_name="report-exporter failures", enforce_ssl=True,
                                 master_key=alerts_key)
+        # StageConfig refuses a stage whose alerts reach nobody unless it says alerts="off".
         if config.alarm_email:
             self.alerts.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
 
@@ -75,9 +76,9 @@ class PipelineStack(Stack):
         self.schedules = ExportSchedules(
             self,
             "Schedules",
-            exports=config.exports.exports,
+            exports=config.deployed_exports.exports,
             state_machine=self.machine.state_machine,
-            group_name=f"report-exporter-{config.stage}",
+            group_name=config.names.schedule_group,
         )
         self.monitoring = Monitoring(
             self,

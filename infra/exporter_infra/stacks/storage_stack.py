@@ -1,4 +1,4 @@
-"""STATEFUL: buckets, the job ledger, secrets, the query side. Termination-protected in prod.
+"""STATEFUL: buckets, the job ledger, secrets, the query side. Termination-protected in prod only.
 
 Redeploying or destroying the pipeline stack keeps all of this. The query side (Glue database, one
 table per dataset, the Athena workgroup, its results bucket, the saved queries) lives here too: it
@@ -15,11 +15,11 @@ from aws_cdk import aws_glue as glue
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from exporter_infra import names
 from exporter_infra.config import StageConfig
 from exporter_infra.constructs.athena_table import DatasetTable
 from exporter_infra.constructs.athena_workgroup import AthenaWorkgroup
 from exporter_infra.constructs.export_secrets import ExportSecrets
+from report_exporter.aws.s3 import STAGING_PREFIX
 from report_exporter.datasets import DATASETS
 
 
@@ -41,7 +41,8 @@ def _bucket(scope: Construct, id_: str, *, versioned: bool, logs: s3.IBucket | N
 
 class StorageStack(Stack):
     def __init__(self, scope: Construct, id_: str, *, config: StageConfig, **kwargs: Any) -> None:
-        super().__init__(scope, id_, termination_protection=config.stage == "prod", **kwargs)
+        stage = config.names
+        super().__init__(scope, id_, termination_protection=stage.is_prod, **kwargs)
         self.access_logs = _bucket(self, "AccessLogs", versioned=False, logs=None, lifecycle_rules=[
             s3.LifecycleRule(id="expire-access-logs", expiration=Duration.days(365))
         ])
@@ -64,7 +65,7 @@ class StorageStack(Stack):
                 noncurrent_version_expiration=Duration.days(30),
                 abort_incomplete_multipart_upload_after=Duration.days(2),
             ),
-            s3.LifecycleRule(id="staging-cleanup", prefix="curated/_staging/", expiration=Duration.days(2)),
+            s3.LifecycleRule(id="staging-cleanup", prefix=STAGING_PREFIX, expiration=Duration.days(2)),
         ])
         self.ledger = dynamodb.TableV2(
             self,
@@ -80,13 +81,14 @@ class StorageStack(Stack):
         )
         # Read by `report-exporter status` (the operator's view of every export and month).
         CfnOutput(self, "LedgerTableName", value=self.ledger.table_name, description="The job ledger table")
-        self.secrets = ExportSecrets(self, "Secrets", exports=config.exports.exports, create=config.create_secrets)
+        self.secrets = ExportSecrets(self, "Secrets", exports=config.deployed_exports.exports,
+                                     create=config.create_secrets)
 
         # Query side.
         self.database = glue.Database(
             self,
             "Database",
-            database_name=names.GLUE_DATABASE,
+            database_name=stage.glue_database,
             description="report-exporter: one table per dataset over the curated Parquet files",
         )
         self.tables: dict[str, DatasetTable] = {}
@@ -106,7 +108,7 @@ class StorageStack(Stack):
         self.athena = AthenaWorkgroup(
             self,
             "Athena",
-            name=f"report-exporter-{config.stage}",
+            name=stage.athena_workgroup,
             database_name=self.database.database_name,
             results_bucket=self.query_results,
             scanned_bytes_cutoff=config.scanned_bytes_cutoff,
