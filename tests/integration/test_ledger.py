@@ -7,10 +7,17 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from report_exporter import limits
+from report_exporter.adapters.base import RequestResult
 from report_exporter.aws.ledger import DynamoLedger, RunStatus
-from report_exporter.errors import OutstandingReportCapError, ReportBusyError, ReportSupersededError
+from report_exporter.errors import (
+    OutstandingReportCapError,
+    ReportBusyError,
+    ReportSupersededError,
+    ReportTimedOutError,
+)
+from report_exporter.logic.request_report import request_report
 from report_exporter.models.exports import ParticleExport
-from report_exporter.models.payloads import CuratedObject, RawObject, RunPlan
+from report_exporter.models.payloads import CuratedObject, JobStatus, RawObject, RequestInput, RunPlan
 from tests.fakes import plan_for
 from tests.integration.conftest import Buckets
 
@@ -216,3 +223,29 @@ def test_slots_hold_at_most_the_cap_and_expire_with_their_run(ledger: DynamoLedg
     newcomer = run("y", "2026-06", now=later)
     ledger.acquire_slot(newcomer, 3, now=later)
     assert set(ledger.slots(EXPORT.account_key())) == {newcomer.execution_id}
+
+
+class _Vendor:
+    """Counts create calls; RequestReport must not reach it once the run's deadline has passed."""
+
+    cadence = (15, 30, 60)
+    requests = 0
+
+    def request(self, plan: RunPlan) -> RequestResult:
+        self.requests += 1
+        return RequestResult(status=JobStatus.PENDING, report_id="1001")
+
+
+def test_no_report_is_requested_past_the_deadline_under_a_slot_that_expired_already(ledger: DynamoLedger) -> None:
+    # Found by tests/property: PlanRun at 06:00 (deadline 12:00); the execution is delayed; RequestReport runs at
+    # 12:02 = deadline + LEASE_GRACE. Its slot would expire as it was taken, so the vendor would hold a report
+    # that no slot counts (the account's cap no longer bounds what is outstanding).
+    plan = run("late")
+    vendor = _Vendor()
+    late = plan.deadline + limits.LEASE_GRACE
+    with pytest.raises(ReportTimedOutError, match=r"no report slot .* became free before the deadline"):
+        request_report(RequestInput(plan=plan), adapter=vendor, ledger=ledger, now=late)  # type: ignore[arg-type]
+    assert vendor.requests == 0
+    assert ledger.slots(EXPORT.account_key()) == {}
+    # The claim it took is its own to fail (RecordFailure), so the next run requests afresh.
+    assert item(ledger)["lease_owner"] == plan.execution_id
