@@ -13,9 +13,9 @@ fewer), or overruns its timeout there (``Lambda.Unknown`` "Task timed out", the 
 StopExecution (ABORTED); the machine's own timeout (TIMED_OUT; also when time passes it). Every FAILED,
 TIMED_OUT or ABORTED end queues EndRun (the template's EventBridge rule), which runs at a step of its own and
 may crash too (then nothing cleans up: only lease expiry helps). An invocation is atomic: a stop or a timeout
-lands between two states. Another execution of the month may start at any step, and the neighbour's report may
-finish (freeing its slot). At the end every execution is run to its end without new faults, every EndRun runs,
-and the final invariants are checked.
+lands between two states (but see the note at the end). Another execution of the month may start at any step,
+and the neighbour's report may finish (freeing its slot). At the end every execution is run to its end without
+new faults, every EndRun runs, and the final invariants are checked.
 
 The invariants. J is a vendor report (the ledger's ``job``), R(J) its raw file; P is the report whose
 Parquet was copied last onto the partition's final key, A the ledger's ``published_job``.
@@ -44,6 +44,17 @@ Parquet was copied last onto the partition's final key, A the ledger's ``publish
    footer's rows (then a status other than PUBLISHED belongs to a later request: job ≠ A), or P's
    publication was left unacknowledged (2c) and P is the item's job; no partition ⇒ nothing is
    recorded published.
+
+Known counterexample, outside the default model. On AWS a stop or the machine's timeout may land while a
+Lambda runs, and the Lambda runs on; with ``LEDGER_PROTOCOL_ORPHANS=1`` it finishes at a later step, maybe
+after EndRun. Then invariant 4 fails, e.g.: E1's PlanRun; a stop lands during E1's RequestReport; EndRun for
+E1 runs (E1 holds nothing yet); E1's RequestReport then claims the month, takes a slot and creates a report,
+all for an execution that has ended. The slot and the PENDING lease stay held until E1's deadline +
+``LEASE_GRACE`` (up to 6 h): E2 adopts the report and succeeds, but the account has one slot fewer meanwhile,
+and no other run can fail the month meanwhile. Every other invariant held over 500 random examples with this
+on (invariant 4 relaxed to expiry, as for a crashed EndRun). A fix is not local (EndRun would have to run
+after the longest Lambda timeout, or record the ended execution so that a late invocation cannot claim, take a
+slot or a lease for it), so the mode stays off until it is decided.
 """
 
 from __future__ import annotations
@@ -85,7 +96,7 @@ MAX_EXECUTIONS = 3
 DRAIN_STEPS = 3000
 JITTER = st.sampled_from([0.0, 0.25, 0.5, 1.0])
 EVENT_KINDS = ["crash"] * 3 + ["overrun"] * 2 + ["stop", "time_out"] + ["start"] * 2 + ["end_run"] * 2 \
-    + ["neighbour"]
+    + ["neighbour", "orphan"]
 """What may happen from outside, weighted (a kind that does not apply, e.g. ``stop`` with nothing running, is left
 out; ``pause`` always applies: it is added twice). Faults an execution survives, through retries
 and takeovers, come up more often than the two that end it at once."""
@@ -109,6 +120,8 @@ def event_of(kind: str) -> st.SearchStrategy[tuple[Any, ...]]:
         return st.tuples(st.just(kind), st.one_of(st.none(), st.integers(1, 4)))
     if kind == "pause":
         return st.tuples(st.just(kind), st.sampled_from([60, 300, 1200, 3600, 6 * 3600]))
+    if kind in ("stop", "time_out") and ORPHANS:
+        return st.tuples(st.just(kind), st.sampled_from(["now", "during its next invocation"]))
     return st.tuples(st.just(kind))
 
 
@@ -116,6 +129,9 @@ def event_of(kind: str) -> st.SearchStrategy[tuple[Any, ...]]:
 # of moto calls and an example ends at most 100 rules in. When changing the ledger, explore further with fresh
 # random examples: LEDGER_PROTOCOL_EXAMPLES=1000 make property.
 _EXPLORE = int(os.environ.get("LEDGER_PROTOCOL_EXAMPLES", "0"))
+ORPHANS = os.environ.get("LEDGER_PROTOCOL_ORPHANS") == "1"
+"""Also let a stop or the machine's timeout land while a Lambda runs: it finishes anyway, at a later step (after
+EndRun, maybe). Off by default: it breaks invariant 4 (see the module docstring's note)."""
 SETTINGS = settings(max_examples=_EXPLORE or 60, stateful_step_count=100, deadline=None, derandomize=not _EXPLORE,
                     database=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                                           HealthCheck.filter_too_much])
@@ -193,10 +209,14 @@ class LedgerProtocol(RuleBasedStateMachine):
         self.vendor = WatchedParticle()
         self.healthy = True
         self.executions: list[Execution] = []
-        self.armed: dict[str, Strike] = {}
+        self.armed: dict[str, Strike | str] = {}
+        """Execution name -> what strikes its next invocation: a crash or an overrun, or "stop" / "time_out"
+        while it runs."""
         self.end_runs: list[Execution] = []
         self.end_run_crashed: set[str] = set()
         self.closed: set[str] = set()
+        self.orphans: list[tuple[Invocation, Function, int]] = []
+        """Invocations whose execution was stopped (or timed out) while they ran: they finish at a later step."""
         self.acks: dict[str, Ack] = {}
         self.last_ack: tuple[Any, ...] = (None, None, None)
         self.unacknowledged: dict[str, int] = {}
@@ -322,13 +342,22 @@ class LedgerProtocol(RuleBasedStateMachine):
         function = self.deployment.functions[invocation.resource]
         execution = invocation.execution
         strike = self.armed.pop(execution.name, None)
+        if isinstance(strike, str):
+            # The execution ends while this Lambda runs; AWS lets the Lambda finish, whenever that is.
+            self.end(execution, strike)
+            self.orphans.append((invocation, function, execution.invocations[invocation.state]))
+            return None, None
+        return self.run_invocation(invocation, function, execution.invocations[invocation.state], strike)
+
+    def run_invocation(self, invocation: Invocation, function: Function, number: int,
+                       strike: Strike | None) -> tuple[Any, dict[str, Any] | None]:
+        execution = invocation.execution
         self.seen.clear()
         copies = len(self.w.copies)
         acknowledged = set(self.acks)
         payload = invocation.payload if isinstance(invocation.payload, dict) else {}
-        outcome = self.w.invoke(function, state=invocation.state, execution=execution.arn,
-                                invocation=execution.invocations[invocation.state], payload=invocation.payload,
-                                strike=strike, tag=(payload.get("job") or {}).get("job"))
+        outcome = self.w.invoke(function, state=invocation.state, execution=execution.arn, invocation=number,
+                                payload=invocation.payload, strike=strike, tag=(payload.get("job") or {}).get("job"))
         self.seen.clear()
         if outcome.error is not None:
             event(f"{invocation.state} {outcome.error['errorType']}")
@@ -388,7 +417,7 @@ class LedgerProtocol(RuleBasedStateMachine):
         kinds = [k for k, applies in (
             ("crash", bool(self.running())), ("overrun", bool(self.running())), ("stop", bool(self.running())),
             ("time_out", bool(self.running())), ("start", len(self.executions) < MAX_EXECUTIONS),
-            ("end_run", bool(self.end_runs)), ("neighbour", bool(self.neighbours)),
+            ("end_run", bool(self.end_runs)), ("neighbour", bool(self.neighbours)), ("orphan", bool(self.orphans)),
         ) if applies]
         what = data.draw(st.sampled_from([k for k in EVENT_KINDS if k in kinds] + ["pause"] * 2).flatmap(event_of),
                          label="event")
@@ -405,25 +434,41 @@ class LedgerProtocol(RuleBasedStateMachine):
         elif kind == "end_run":
             name = data.draw(st.sampled_from([e.name for e in self.end_runs]), label="ended")
             self.end_run(self.by_name(name), what[1])
+        elif kind == "orphan":
+            self.run_orphan(data.draw(st.integers(0, len(self.orphans) - 1), label="orphan"))
         else:
             execution = self.by_name(data.draw(st.sampled_from([e.name for e in self.running()]), label="execution"))
             if kind in ("crash", "overrun"):
                 self.armed[execution.name] = Strike(kind, what[1])
-            elif kind == "stop":
-                self.interpreter.stop(execution, self.now)
-                self.ended(execution)
+            elif what[1:] == ("during its next invocation",):
+                self.armed[execution.name] = kind
             else:
-                self.interpreter.time_out(execution, self.now)
-                self.ended(execution)
+                self.end(execution, kind)
+
+    def end(self, execution: Execution, how: str) -> None:
+        """StopExecution (``stop``) or the machine's timeout (``time_out``), now."""
+        if how == "stop":
+            self.interpreter.stop(execution, self.now)
+        else:
+            self.interpreter.time_out(execution, self.now)
+        self.ended(execution)
+
+    def run_orphan(self, index: int) -> None:
+        invocation, function, number = self.orphans.pop(index)
+        event(f"orphaned {invocation.state} finished")
+        self.run_invocation(invocation, function, number, None)
 
     def settled(self) -> bool:
-        return not self.running() and not self.end_runs
+        return not self.running() and not self.end_runs and not self.orphans
 
     # The end.
     def drain(self) -> None:
         """Run every execution to its end without new faults (full retry intervals), and every EndRun."""
         self.armed.clear()
         for _ in range(DRAIN_STEPS):
+            if self.orphans:
+                self.run_orphan(0)
+                continue
             if self.end_runs:
                 self.end_run(self.end_runs[0], None)
                 continue
