@@ -14,6 +14,7 @@ from report_exporter.errors import (
     ReportBusyError,
     ReportSupersededError,
     ReportTimedOutError,
+    RunEndedError,
 )
 from report_exporter.logic.request_report import request_report
 from report_exporter.models.exports import ParticleExport
@@ -249,3 +250,34 @@ def test_no_report_is_requested_past_the_deadline_under_a_slot_that_expired_alre
     assert ledger.slots(EXPORT.account_key()) == {}
     # The claim it took is its own to fail (RecordFailure), so the next run requests afresh.
     assert item(ledger)["lease_owner"] == plan.execution_id
+
+
+def test_a_late_lambda_of_an_ended_execution_takes_no_slot_and_no_lease(ledger: DynamoLedger) -> None:
+    # Found by tests/property: a stop lands while RequestReport runs; EndRun finds nothing to free, and
+    # AWS lets the Lambda finish. Its claim, slot and lease must not outlive the execution.
+    late, other = run("late"), run("other")
+    ledger.ended(export=EXPORT.name, period="2026-10", account=EXPORT.account_key(), execution=late.execution_id,
+                 now=NOW)
+    with pytest.raises(RunEndedError, match="has ended"):
+        ledger.claim(late, now=NOW)
+    with pytest.raises(RunEndedError, match="takes no report slot"):
+        ledger.acquire_slot(late, 3, now=NOW)
+    assert ledger.slots(EXPORT.account_key()) == {}
+    # Another execution of the month is not affected
+    requested(ledger, other)
+    assert item(ledger)["lease_owner"] == other.execution_id
+
+
+def test_an_execution_ended_between_its_claim_and_its_request_loses_the_claim(ledger: DynamoLedger) -> None:
+    late = run("late")
+    ledger.claim(late, now=NOW)
+    ledger.acquire_slot(late, 3, now=NOW)
+    # EndRun runs while the vendor call is in flight: the slot goes at once...
+    ledger.ended(export=EXPORT.name, period="2026-10", account=EXPORT.account_key(), execution=late.execution_id,
+                 now=NOW)
+    assert ledger.slots(EXPORT.account_key()) == {}
+    # ...and the late answer cannot take the pending lease
+    with pytest.raises(RunEndedError):
+        ledger.requested(late, job="1001", report_id="1001", ready=False, now=NOW)
+    # The month's item does not hold the dead execution's claim: the next run requests afresh
+    assert ledger.claim(run("next"), now=NOW + limits.REQUEST_LEASE + timedelta(seconds=1)).adopt is False

@@ -45,16 +45,13 @@ Parquet was copied last onto the partition's final key, A the ledger's ``publish
    publication was left unacknowledged (2c) and P is the item's job; no partition ⇒ nothing is
    recorded published.
 
-Known counterexample, outside the default model. On AWS a stop or the machine's timeout may land while a
-Lambda runs, and the Lambda runs on; with ``LEDGER_PROTOCOL_ORPHANS=1`` it finishes at a later step, maybe
-after EndRun. Then invariant 4 fails, e.g.: E1's PlanRun; a stop lands during E1's RequestReport; EndRun for
-E1 runs (E1 holds nothing yet); E1's RequestReport then claims the month, takes a slot and creates a report,
-all for an execution that has ended. The slot and the PENDING lease stay held until E1's deadline +
-``LEASE_GRACE`` (up to 6 h): E2 adopts the report and succeeds, but the account has one slot fewer meanwhile,
-and no other run can fail the month meanwhile. Every other invariant held over 500 random examples with this
-on (invariant 4 relaxed to expiry, as for a crashed EndRun). A fix is not local (EndRun would have to run
-after the longest Lambda timeout, or record the ended execution so that a late invocation cannot claim, take a
-slot or a lease for it), so the mode stays off until it is decided.
+Late Lambdas. On AWS a stop or the machine's timeout may land while a Lambda runs, and the Lambda runs on:
+here it finishes at a later step, maybe after EndRun (``LEDGER_PROTOCOL_ORPHANS=0`` leaves this out). This
+found a real hole, now closed: E1's PlanRun; a stop lands during E1's RequestReport; EndRun for E1 runs (E1
+holds nothing yet); E1's RequestReport then claimed the month, took a slot and created a report for an
+execution that had ended, holding the slot and the lease until its deadline. EndRun now marks the execution
+ended in the run item and the slot item, and every lease or slot it would take is refused
+(``RunEndedError``), so invariant 4 holds as stated.
 """
 
 from __future__ import annotations
@@ -129,7 +126,7 @@ def event_of(kind: str) -> st.SearchStrategy[tuple[Any, ...]]:
 # of moto calls and an example ends at most 100 rules in. When changing the ledger, explore further with fresh
 # random examples: LEDGER_PROTOCOL_EXAMPLES=1000 make property.
 _EXPLORE = int(os.environ.get("LEDGER_PROTOCOL_EXAMPLES", "0"))
-ORPHANS = os.environ.get("LEDGER_PROTOCOL_ORPHANS") == "1"
+ORPHANS = os.environ.get("LEDGER_PROTOCOL_ORPHANS", "1") == "1"
 """Also let a stop or the machine's timeout land while a Lambda runs: it finishes anyway, at a later step (after
 EndRun, maybe). Off by default: it breaks invariant 4 (see the module docstring's note)."""
 SETTINGS = settings(max_examples=_EXPLORE or 60, stateful_step_count=100, deadline=None, derandomize=not _EXPLORE,
