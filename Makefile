@@ -10,7 +10,7 @@ export UV_PYTHON_DOWNLOADS := never
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: setup demo test unit integration infra local lint synth deploy bench clean
+.PHONY: setup demo test unit integration infra local property lint synth deploy bench clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -39,6 +39,9 @@ infra: setup
 
 local: setup
 	$(BIN)/python -m pytest -q tests/local
+
+property: setup  ## the job ledger's protocol under concurrent runs and injected faults (hypothesis, stateful)
+	$(BIN)/python -m pytest -q tests/property
 
 lint: setup  ## ruff everywhere, mypy --strict on the shipped code and the infra
 	$(BIN)/ruff check functions infra tests bench

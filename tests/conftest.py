@@ -41,6 +41,15 @@ def load_fixture() -> Callable[[str], Any]:
     return load
 
 
+@pytest.fixture(scope="session")
+def local_templates() -> dict[str, dict[str, Any]]:
+    """Both stack templates for the demo exports, synthesized once per session (~15 s)."""
+    from report_exporter.local.demo import demo_exports
+    from report_exporter.local.runner import synthesize
+
+    return synthesize(demo_exports())
+
+
 @dataclass
 class FakeContext:
     function_name: str = "test"

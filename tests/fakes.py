@@ -104,3 +104,6 @@ class RecordingLedger:
         self.calls.append(("failed", {"export": export, "period": period, "execution": execution, "error": error,
                                       "message": message, "only_if_owner": only_if_owner}))
         return self.failed_answer
+
+    def ended(self, *, export: str, period: str, account: str | None, execution: str, now: datetime) -> None:
+        self.calls.append(("ended", {"export": export, "period": period, "account": account, "execution": execution}))

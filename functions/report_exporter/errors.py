@@ -43,6 +43,10 @@ class ReportSupersededError(ExporterError):
     """A newer request replaced the report this execution was following; it stops without touching the ledger."""
 
 
+class RunEndedError(ExporterError):
+    """A Lambda of an execution that already ended (stopped, timed out) tried to take a claim; it takes nothing."""
+
+
 class VendorAuthError(ExporterError):
     """401/403: the credentials were refused. Not retried."""
 

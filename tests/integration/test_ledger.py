@@ -7,10 +7,18 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from report_exporter import limits
+from report_exporter.adapters.base import RequestResult
 from report_exporter.aws.ledger import DynamoLedger, RunStatus
-from report_exporter.errors import OutstandingReportCapError, ReportBusyError, ReportSupersededError
+from report_exporter.errors import (
+    OutstandingReportCapError,
+    ReportBusyError,
+    ReportSupersededError,
+    ReportTimedOutError,
+    RunEndedError,
+)
+from report_exporter.logic.request_report import request_report
 from report_exporter.models.exports import ParticleExport
-from report_exporter.models.payloads import CuratedObject, RawObject, RunPlan
+from report_exporter.models.payloads import CuratedObject, JobStatus, RawObject, RequestInput, RunPlan
 from tests.fakes import plan_for
 from tests.integration.conftest import Buckets
 
@@ -216,3 +224,60 @@ def test_slots_hold_at_most_the_cap_and_expire_with_their_run(ledger: DynamoLedg
     newcomer = run("y", "2026-06", now=later)
     ledger.acquire_slot(newcomer, 3, now=later)
     assert set(ledger.slots(EXPORT.account_key())) == {newcomer.execution_id}
+
+
+class _Vendor:
+    """Counts create calls; RequestReport must not reach it once the run's deadline has passed."""
+
+    cadence = (15, 30, 60)
+    requests = 0
+
+    def request(self, plan: RunPlan) -> RequestResult:
+        self.requests += 1
+        return RequestResult(status=JobStatus.PENDING, report_id="1001")
+
+
+def test_no_report_is_requested_past_the_deadline_under_a_slot_that_expired_already(ledger: DynamoLedger) -> None:
+    # Found by tests/property: PlanRun at 06:00 (deadline 12:00); the execution is delayed; RequestReport runs at
+    # 12:02 = deadline + LEASE_GRACE. Its slot would expire as it was taken, so the vendor would hold a report
+    # that no slot counts (the account's cap no longer bounds what is outstanding).
+    plan = run("late")
+    vendor = _Vendor()
+    late = plan.deadline + limits.LEASE_GRACE
+    with pytest.raises(ReportTimedOutError, match=r"no report slot .* became free before the deadline"):
+        request_report(RequestInput(plan=plan), adapter=vendor, ledger=ledger, now=late)  # type: ignore[arg-type]
+    assert vendor.requests == 0
+    assert ledger.slots(EXPORT.account_key()) == {}
+    # The claim it took is its own to fail (RecordFailure), so the next run requests afresh.
+    assert item(ledger)["lease_owner"] == plan.execution_id
+
+
+def test_a_late_lambda_of_an_ended_execution_takes_no_slot_and_no_lease(ledger: DynamoLedger) -> None:
+    # Found by tests/property: a stop lands while RequestReport runs; EndRun finds nothing to free, and
+    # AWS lets the Lambda finish. Its claim, slot and lease must not outlive the execution.
+    late, other = run("late"), run("other")
+    ledger.ended(export=EXPORT.name, period="2026-10", account=EXPORT.account_key(), execution=late.execution_id,
+                 now=NOW)
+    with pytest.raises(RunEndedError, match="has ended"):
+        ledger.claim(late, now=NOW)
+    with pytest.raises(RunEndedError, match="takes no report slot"):
+        ledger.acquire_slot(late, 3, now=NOW)
+    assert ledger.slots(EXPORT.account_key()) == {}
+    # Another execution of the month is not affected
+    requested(ledger, other)
+    assert item(ledger)["lease_owner"] == other.execution_id
+
+
+def test_an_execution_ended_between_its_claim_and_its_request_loses_the_claim(ledger: DynamoLedger) -> None:
+    late = run("late")
+    ledger.claim(late, now=NOW)
+    ledger.acquire_slot(late, 3, now=NOW)
+    # EndRun runs while the vendor call is in flight: the slot goes at once...
+    ledger.ended(export=EXPORT.name, period="2026-10", account=EXPORT.account_key(), execution=late.execution_id,
+                 now=NOW)
+    assert ledger.slots(EXPORT.account_key()) == {}
+    # ...and the late answer cannot take the pending lease
+    with pytest.raises(RunEndedError):
+        ledger.requested(late, job="1001", report_id="1001", ready=False, now=NOW)
+    # The month's item does not hold the dead execution's claim: the next run requests afresh
+    assert ledger.claim(run("next"), now=NOW + limits.REQUEST_LEASE + timedelta(seconds=1)).adopt is False

@@ -1,7 +1,8 @@
 """End to end through the local runner: the synthesized state machine in moto, vendors simulated in process.
 
-The CDK app is synthesized once per session; every test gets fresh moto resources and a virtual clock that
-starts at :data:`START`, so every test sees the same times on an idle or a loaded machine.
+The CDK app is synthesized once per session (``local_templates`` in tests/conftest.py); every test gets fresh
+moto resources and a virtual clock that starts at :data:`START`, so every test sees the same times on an idle
+or a loaded machine.
 """
 
 from __future__ import annotations
@@ -17,17 +18,12 @@ import pytest
 from report_exporter.clock import VirtualClock
 from report_exporter.local.demo import demo_exports
 from report_exporter.local.faults import FaultPlan
-from report_exporter.local.runner import LocalEnvironment, synthesize
+from report_exporter.local.runner import LocalEnvironment
 
 START = datetime(2026, 11, 3, 6, 0, tzinfo=UTC)
 """When every local test's clock starts: the third of the month, when the schedules fire."""
 PERIOD = "2026-10"
 """The month before START: what a scheduled run exports."""
-
-
-@pytest.fixture(scope="session")
-def local_templates() -> dict[str, dict[str, Any]]:
-    return synthesize(demo_exports())
 
 
 @pytest.fixture

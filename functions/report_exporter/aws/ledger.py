@@ -35,6 +35,7 @@ holders do not count and are dropped on the next write. An execution that ends w
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -45,7 +46,7 @@ from botocore.exceptions import ClientError
 
 from report_exporter import limits
 from report_exporter.aws import clients
-from report_exporter.errors import OutstandingReportCapError, ReportBusyError, ReportSupersededError
+from report_exporter.errors import OutstandingReportCapError, ReportBusyError, ReportSupersededError, RunEndedError
 from report_exporter.models.payloads import CuratedObject, RawObject, RunPlan
 
 
@@ -90,6 +91,7 @@ class Ledger(Protocol):
     def record_replay(self, plan: RunPlan, objects: list[CuratedObject], *, now: datetime) -> None: ...
     def failed(self, *, export: str, period: str, execution: str, error: str, message: str, now: datetime,
                only_if_owner: bool = False) -> bool: ...
+    def ended(self, *, export: str, period: str, account: str | None, execution: str, now: datetime) -> None: ...
 
 
 def _key(export: str, period: str) -> dict[str, Any]:
@@ -178,6 +180,11 @@ class DynamoLedger:
 
     def _run(self, plan: RunPlan, values: dict[str, Any], *, condition: str | None = None,
              condition_values: dict[str, Any] | None = None, remove: tuple[str, ...] = ()) -> bool:
+        if "lease_owner" in values:
+            # An execution that has ended (EndRun marked it) takes no lease, even from a Lambda still running.
+            ended = "NOT contains(#ended, :ended_me)"
+            condition = f"({condition}) AND {ended}" if condition else ended
+            condition_values = {**(condition_values or {}), "ended_me": plan.execution_id}
         return self._update(_key(plan.export.name, plan.period), values, condition=condition,
                             condition_values=condition_values, remove=remove)
 
@@ -200,6 +207,8 @@ class DynamoLedger:
         me = plan.execution_id
         for _ in range(5):
             item = self.get(plan.export.name, plan.period)
+            if item:
+                self._check_not_ended(plan, item)
             version = int(item.get("version", 0)) if item else 0
             expected = {"expected": version}
             status = item.get("status") if item else None
@@ -243,6 +252,7 @@ class DynamoLedger:
             values["report_id"] = report_id
         if not self._run(plan, values, condition="#status = :requesting AND #lease_owner = :me",
                          condition_values={"requesting": RunStatus.REQUESTING.value, "me": plan.execution_id}):
+            self._check_not_ended(plan, self.get(plan.export.name, plan.period) or {})
             raise ReportBusyError(
                 f"export {plan.export.name!r} {plan.period}: another execution took over while this one was "
                 "requesting; this run will adopt its report"
@@ -371,7 +381,39 @@ class DynamoLedger:
                          condition="attribute_exists(pk)")
         return recorded
 
+    def ended(self, *, export: str, period: str, account: str | None, execution: str, now: datetime) -> None:
+        """EndRun: ``execution`` has ended without its Catch. Free its slot and make sure that none of its
+        Lambdas still running (AWS lets them finish after StopExecution) can take a slot or a lease later.
+
+        The marks on the run item stay (a handful per month); the slot item's expire after the longest a
+        Lambda can run.
+        """
+        clients.dynamodb().update_item(
+            TableName=self._table, Key=_key(export, period), UpdateExpression="ADD #ended :me, #version :one",
+            ExpressionAttributeNames={"#ended": "ended", "#version": "version"},
+            ExpressionAttributeValues={":me": {"SS": [execution]}, ":one": {"N": "1"}},
+        )
+        if account is None:
+            return
+        until = _epoch(now + limits.DOWNLOAD_LEASE)
+
+        def end(holders: dict[str, Any], tombstones: dict[str, Any]) -> None:
+            holders.pop(execution, None)
+            tombstones[execution] = until
+
+        if not self._change_slots(account, now, end):
+            raise ReportBusyError(f"{account}: the slot item kept changing; retrying")
+
+    @staticmethod
+    def _check_not_ended(plan: RunPlan, item: dict[str, Any]) -> None:
+        if plan.execution_id in (item.get("ended") or ()):
+            raise RunEndedError(
+                f"export {plan.export.name!r} {plan.period}: execution {_short(plan.execution_id)} has ended "
+                "(stopped or timed out); this late invocation takes nothing"
+            )
+
     def _check_current(self, plan: RunPlan, item: dict[str, Any], job: str) -> None:
+        self._check_not_ended(plan, item)
         if not item.get("job"):
             raise ReportSupersededError(
                 f"export {plan.export.name!r} {plan.period}: the ledger holds no request for report {job} "
@@ -390,14 +432,13 @@ class DynamoLedger:
 
         Raises:
             OutstandingReportCapError: all slots are held by live executions; Step Functions retries later.
+            RunEndedError: the execution has ended (a late Lambda of a stopped run).
         """
-        account = plan.export.account_key()
         me = plan.execution_id
-        for _ in range(8):
-            item = self._get(_slot_key(account))
-            version = int(item.get("version", 0)) if item else 0
-            holders = {k: v for k, v in ((item or {}).get("holders") or {}).items()
-                       if float(v.get("expires", 0)) > _epoch(now) or k == me}
+
+        def take(holders: dict[str, Any], tombstones: dict[str, Any]) -> None:
+            if me in tombstones:
+                raise RunEndedError(f"execution {_short(me)} has ended; this late invocation takes no report slot")
             if me not in holders and len(holders) >= cap:
                 held = ", ".join(sorted(f"{v.get('export')} {v.get('period')}" for v in holders.values()))
                 raise OutstandingReportCapError(
@@ -406,10 +447,25 @@ class DynamoLedger:
                 )
             holders[me] = {"export": plan.export.name, "period": plan.period,
                            "expires": _epoch(plan.deadline + limits.LEASE_GRACE)}
+
+        if not self._change_slots(plan.export.account_key(), now, take, keep=me):
+            raise OutstandingReportCapError(f"{plan.export.vendor_name.value}: the slot item kept changing; retrying")
+
+    def _change_slots(self, account: str, now: datetime, change: Callable[[dict[str, Any], dict[str, Any]], None],
+                      *, keep: str | None = None) -> bool:
+        """Read the slot item, drop expired holders and tombstones, apply ``change``, write it back if unchanged."""
+        for _ in range(8):
+            item = self._get(_slot_key(account)) or {}
+            version = int(item.get("version", 0))
+            holders = {k: v for k, v in (item.get("holders") or {}).items()
+                       if float(v.get("expires", 0)) > _epoch(now) or k == keep}
+            tombstones = {k: v for k, v in (item.get("ended") or {}).items() if float(v) > _epoch(now)}
+            change(holders, tombstones)
             try:
                 clients.dynamodb().put_item(
                     TableName=self._table,
-                    Item={**_slot_key(account), "holders": _SER.serialize(holders), "version": {"N": str(version + 1)},
+                    Item={**_slot_key(account), "holders": _SER.serialize(holders),
+                          "ended": _SER.serialize(tombstones), "version": {"N": str(version + 1)},
                           "updated_at": {"S": now.isoformat()}},
                     ConditionExpression="attribute_not_exists(pk) OR #version = :expected",
                     ExpressionAttributeNames={"#version": "version"},
@@ -419,8 +475,8 @@ class DynamoLedger:
                 if _conditional_failed(exc):
                     continue
                 raise
-            return
-        raise OutstandingReportCapError(f"{plan.export.vendor_name.value}: the slot item kept changing; retrying")
+            return True
+        return False
 
     def release_slot(self, account: str, execution: str) -> None:
         """Free ``execution``'s slot, if it holds one (idempotent)."""

@@ -3,8 +3,10 @@
 Step Functions' "Execution Status Change" event reaches this handler through an EventBridge rule. It
 frees what the dead execution still held: its outstanding-request slot and its lease on the month's
 ledger item (the item turns FAILED, so the next run requests a fresh report instead of waiting for a
-lease to run out). A failure RecordFailure already recorded keeps its own error. TIMED_OUT and
-unrecorded FAILED ends are alerted; a stop (ABORTED) is an operator's own act and is only recorded.
+lease to run out). It also marks the execution ended: AWS lets a Lambda that was running at
+StopExecution finish, and such a late invocation must take no slot and no lease. A failure RecordFailure
+already recorded keeps its own error. TIMED_OUT and unrecorded FAILED ends are alerted; a stop
+(ABORTED) is an operator's own act and is only recorded.
 """
 
 from __future__ import annotations
@@ -44,8 +46,9 @@ def end_run(event: EndRunInput, *, ledger: Ledger, notify: Notify | None, now: d
     export = start.export
     started = datetime.fromtimestamp(detail.start_date / 1000, UTC) if detail.start_date else now
     period = start.period or previous_period(start.scheduled_time or started, export.timezone)
-    if export.max_outstanding_reports() is not None:
-        ledger.release_slot(export.account_key(), execution)
+    # Free its slot, and mark it ended so that a Lambda of it still running takes no slot or lease later.
+    account = export.account_key() if export.max_outstanding_reports() is not None else None
+    ledger.ended(export=export.name, period=period, account=account, execution=execution, now=now)
     error = _ERRORS.get(detail.status, f"Execution{detail.status.title()}")
     message = f"execution {name} {_WHY.get(detail.status, detail.status.lower())}"
     updated = ledger.failed(export=export.name, period=period, execution=execution, error=error, message=message,

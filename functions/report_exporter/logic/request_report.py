@@ -13,10 +13,11 @@ from report_exporter.models.payloads import JobStatus, ReportJob, RequestInput, 
 MIN_ADOPT_WAIT = 5
 
 
-def _no_slot_before_deadline(plan: RunPlan, cause: OutstandingReportCapError) -> ReportTimedOutError:
+def _no_slot_before_deadline(plan: RunPlan, cause: OutstandingReportCapError | None) -> ReportTimedOutError:
     return ReportTimedOutError(
         f"export {plan.export.name!r} {plan.period}: no report slot of the {plan.export.vendor_name.value} account "
-        f"became free before the deadline ({plan.export.report_deadline_minutes} min): {cause}"
+        f"became free before the deadline ({plan.export.report_deadline_minutes} min)"
+        + (f": {cause}" if cause is not None else "")
     )
 
 
@@ -35,6 +36,7 @@ def request_report(event: RequestInput, *, adapter: ReportAdapter, ledger: Ledge
     Raises:
         OutstandingReportCapError: the account's cap is full, in the ledger or at the vendor (retried:
             the run waits for a slot until its deadline, then fails with ReportTimedOutError).
+        ReportTimedOutError: a capped account's run reached its deadline before it requested a report.
         ReportBusyError: another execution is requesting the same report right now (retried, then adopted).
     """
     plan = event.plan
@@ -47,6 +49,10 @@ def request_report(event: RequestInput, *, adapter: ReportAdapter, ledger: Ledge
                          JobStatus.READY, requested_at=now, wait_seconds=MIN_ADOPT_WAIT if pending else 0,
                          adopted=True)
     cap = plan.export.max_outstanding_reports()
+    if cap is not None and now >= plan.deadline:
+        # A slot lasts until the run's deadline (+ grace): one taken now would be expired, or nearly, while the
+        # report it stands for is still outstanding at the vendor, and the account's cap would not count it.
+        raise _no_slot_before_deadline(plan, None)
     try:
         if cap is not None:
             ledger.acquire_slot(plan, cap, now=now)
