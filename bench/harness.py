@@ -445,22 +445,40 @@ def write_row_groups(data: Any, batches: Iterator[Any], out: Path) -> int:
     return rows
 
 
+class _NoLedger:
+    """The steps' ledger calls, answered as for a first run: nothing kept, nothing published (no DynamoDB)."""
+
+    def begin_download(self, plan: Any, *, job: str, now: Any) -> None:
+        return None
+
+    def downloaded(self, plan: Any, *, job: str, objects: Any, now: Any) -> Any:
+        return objects
+
+    def begin_publish(self, plan: Any, *, job: str, now: Any) -> None:
+        return None
+
+    def published(self, plan: Any, *, job: str, objects: Any, now: Any) -> None:
+        return None
+
+
 def prepare_download(world: dict[str, Any], plan: Any, adapter_class: Any) -> Callable[[], dict[str, Any]]:
     """DownloadReport as deployed: the vendor adapter streams the READY report into S3 raw (multipart)."""
     from pydantic import SecretStr
 
     from report_exporter.adapters.http_client import build_client
+    from report_exporter.aws.s3 import S3RawStore
     from report_exporter.clock import SYSTEM
     from report_exporter.logic.download_report import download_report
     from report_exporter.models.payloads import DownloadInput, JobStatus, ReportJob
 
     credentials = {k: SecretStr(v) for k, v in world["credentials"].items()}
     adapter = adapter_class(plan.export, build_client(plan.export.resolved_base_url()), credentials, SYSTEM)
-    job = ReportJob(report_id=world["report_id"], status=JobStatus.READY, requested_at=plan.started_at)
+    job = ReportJob(job=world["report_id"], report_id=world["report_id"], status=JobStatus.READY,
+                    requested_at=plan.started_at)
 
     def work() -> dict[str, Any]:
-        raw = download_report(DownloadInput(plan=plan, job=job), adapter=adapter, raw_bucket=RAW_BUCKET,
-                              now=plan.started_at)
+        raw = download_report(DownloadInput(plan=plan, job=job), adapter=adapter, raw=S3RawStore(RAW_BUCKET),
+                              ledger=_NoLedger(), now=plan.started_at)
         return {"raw": raw.model_dump(mode="json"), "bytes": sum(o.bytes for o in raw.objects)}
 
     return work
@@ -497,12 +515,13 @@ def prepare_parquet(world: dict[str, Any], make_plan: Callable[[dict[str, Any]],
 
     plan = make_plan(world)
 
-    job = ReportJob(report_id=world["report_id"], status=JobStatus.READY, requested_at=plan.started_at)
+    job = ReportJob(job=world["report_id"], report_id=world["report_id"], status=JobStatus.READY,
+                    requested_at=plan.started_at)
     raw = RawReport.model_validate(world["raw"])
 
     def work() -> dict[str, Any]:
         curated = write_parquet(ParquetInput(plan=plan, job=job, raw=raw), raw_bucket=RAW_BUCKET,
-                                curated_bucket=CURATED_BUCKET, now=plan.started_at)
+                                curated_bucket=CURATED_BUCKET, ledger=_NoLedger(), now=plan.started_at)
         (obj,) = curated.objects
         return {"rows": curated.rows, "bytes": obj.bytes, "bucket": CURATED_BUCKET, "key": obj.key}
 
