@@ -50,6 +50,7 @@ from report_exporter.errors import InvalidReportError
 _SNIFF = 1 << 16
 _MAX_HEADER_SEARCH = 1 << 20
 _MARK = "\x1f"
+_BOM = b"\xef\xbb\xbf"
 _STRINGS_NULL = {"null_values": [""], "strings_can_be_null": True, "quoted_strings_can_be_null": True}
 _PARSE = pacsv.ParseOptions(newlines_in_values=True)
 
@@ -70,7 +71,7 @@ class CsvLayout:
     required: tuple[str, ...] = ()
     header_key: Callable[[str], str] = field(default=lambda label: label)
     trim: bool = False
-    """Typed values lose surrounding blanks before they are converted (strings are kept verbatim)."""
+    """Typed values lose surrounding spaces and tabs before they are converted (strings are kept verbatim)."""
     block_size: int = 1 << 20
 
 
@@ -132,14 +133,15 @@ def _lines(head: bytes, eof: bool) -> Iterator[bytes]:
 
 def _find_header(head: bytes, layout: CsvLayout, eof: bool) -> tuple[Header, int] | None:
     """The header and the byte offset just after it, or None when ``head`` does not hold it (yet)."""
-    consumed = 0
+    consumed, exhausted = 0, False
 
     def text_lines() -> Iterator[str]:
-        nonlocal consumed
+        nonlocal consumed, exhausted
         for line in _lines(head, eof):
             encoding = "utf-8-sig" if consumed == 0 else "utf-8"
             consumed += len(line)
             yield line.decode(encoding, errors="replace")
+        exhausted = True
 
     records = csv.reader(text_lines())
     while True:
@@ -149,6 +151,8 @@ def _find_header(head: bytes, layout: CsvLayout, eof: bool) -> tuple[Header, int
             return None
         except csv.Error:
             continue  # a preamble line the csv module refuses is not the header
+        if exhausted and not eof:
+            return None  # the record ran to the end of what was read: it may go on (a quoted line break)
         keys = [layout.header_key(label.strip()) for label in record]
         if layout.required and all(required in keys for required in layout.required):
             return Header(labels=record, keys=keys), consumed
@@ -303,6 +307,10 @@ class CsvRows:
         The table may keep ``data`` alive (its strings point into it), so ``data`` is an immutable copy,
         never the growing buffer.
         """
+        if data.startswith(_BOM):
+            # Arrow drops a byte-order mark at the start of its input, here the start of a data value: a
+            # blank line first (not a record) keeps it.
+            data = b"\n" + data
         options = pacsv.ReadOptions(column_names=self._names, block_size=len(data) + 1, use_threads=False)
         try:
             return pacsv.open_csv(pa.BufferReader(data), read_options=options, parse_options=_PARSE,
@@ -435,7 +443,7 @@ def convert_column(array: pa.Array, dtype: pa.DataType, *, trim: bool = False) -
     if pa.types.is_string(dtype):
         return array
     if trim:
-        array = pc.utf8_trim_whitespace(array)
+        array = pc.utf8_trim(array, " \t")
     try:
         converted = _fast(array, dtype)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):

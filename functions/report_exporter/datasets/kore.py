@@ -32,7 +32,6 @@ The row's date is ``period.start``: a record that starts before the run's window
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -50,7 +49,7 @@ from report_exporter.datasets.base import (
     ReadContext,
     instants_outside,
 )
-from report_exporter.datasets.ndjson import DuplicateKeyError, load
+from report_exporter.datasets.ndjson import DuplicateKeyError, dumps, load
 from report_exporter.datasets.values import AMOUNT, BadValue, json_decimal, json_integer
 from report_exporter.errors import InvalidReportError
 from report_exporter.models.exports import KoreExport, VendorName
@@ -104,19 +103,8 @@ _SCHEMA = pa.schema([*COLUMNS, EXTRA])
 
 
 def _show(value: Any) -> str:
-    text = _encode(value)
+    text = dumps(value)
     return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _encode(value: Any) -> str:
-    """Compact JSON of a parsed value; numbers read as ``Decimal`` are written back exactly as they were."""
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, dict):
-        return "{" + ",".join(f"{_encode(key)}:{_encode(item)}" for key, item in value.items()) + "}"
-    if isinstance(value, list):
-        return "[" + ",".join(_encode(item) for item in value) + "]"
-    return json.dumps(value, ensure_ascii=False)
 
 
 def _int(value: Any, where: str) -> int | None:
@@ -194,7 +182,7 @@ class _Flattener:
             elif key in SECTIONS:
                 self._section(key, value, row, extra, where)
             else:
-                extra.append((key, _encode(value)))
+                extra.append((key, dumps(value)))
         if "period_start" not in row:
             raise InvalidReportError(f"{where}: no period.start")
         row["usage_date"] = row["period_start"].date()
@@ -214,7 +202,7 @@ class _Flattener:
             if key in ("start", "end"):
                 row[f"period_{key}"] = _timestamp(item, f"{where}: period.{key}")
             else:
-                extra.append((f"period.{key}", _encode(item)))
+                extra.append((f"period.{key}", dumps(item)))
 
     def _section(
         self, section: str, value: Any, row: dict[str, Any], extra: list[tuple[str, str]], where: str
@@ -234,7 +222,7 @@ class _Flattener:
             elif key == ROAMING:
                 row[f"{section}_{ROAMING}"] = self._roaming(section, item, extra, where)
             else:
-                extra.append((path, _encode(item)))
+                extra.append((path, dumps(item)))
         total = row.get(f"{section}_total")
         names = [f"{section}_{term}" for term in TOTAL_TERMS[section]]
         terms = [row[name] for name in names if row.get(name) is not None]
@@ -258,7 +246,7 @@ class _Flattener:
             if key in fields:
                 row[f"{section}_{child}_{key}"] = _convert(fields[key], item, f"{where}: {path}")
             else:
-                extra.append((path, _encode(item)))
+                extra.append((path, dumps(item)))
 
     def _roaming(self, section: str, value: Any, extra: list[tuple[str, str]], where: str) -> list[dict[str, Any]]:
         if value is None:
@@ -279,7 +267,7 @@ class _Flattener:
                 elif key in fields:
                     entry[key] = _convert(fields[key], part, f"{where}: {path}.{key}")
                 else:
-                    extra.append((f"{path}.{key}", _encode(part)))
+                    extra.append((f"{path}.{key}", dumps(part)))
             entries.append(entry)
         return entries
 

@@ -76,12 +76,23 @@ def envelopes(source: IO[bytes]) -> Iterator[tuple[int, dict[str, Any], Any]]:
         yield number, record["request"], record["response"]
 
 
+def dumps(value: Any) -> str:
+    """Compact JSON of a value read by :func:`load`; its numbers are written back exactly (no float on the way)."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{dumps(key)}:{dumps(item)}" for key, item in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(dumps(item) for item in value) + "]"
+    return json.dumps(value, ensure_ascii=False)
+
+
 def text(value: Any) -> str | None:
-    """A JSON value as the vendor wrote it: strings as is, numbers and booleans in JSON spelling."""
+    """A JSON value as text: strings as is, numbers and booleans in JSON spelling, objects and arrays as JSON."""
     if value is None or isinstance(value, str):
         return value
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int | Decimal | float):
+    if isinstance(value, int | Decimal):
         return str(value)
-    return json.dumps(value, default=str, separators=(",", ":"))
+    return dumps(value)

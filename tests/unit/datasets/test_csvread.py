@@ -170,3 +170,11 @@ def test_the_fast_path_and_the_exact_rules_agree_value_by_value(
             got = BadValue
         # Then both agree on what is accepted and on the value
         assert got == expected, text
+
+
+def test_a_value_starting_with_a_byte_order_mark_keeps_it_wherever_a_chunk_starts() -> None:
+    # Given rows whose first value is U+FEFF, one of them at the start of every small chunk
+    data = b"id,n\n" + b"".join(b"\xef\xbb\xbf," + str(i).encode() + b"\n" for i in range(200))
+    # When read / Then the mark is a value (only the file's own mark before the header is dropped)
+    rows = read(data).to_pylist()
+    assert {r["id"] for r in rows} == {"\ufeff"} and len(rows) == 200

@@ -167,7 +167,7 @@ def test_senet_summary_a_second_alias_of_a_field_is_kept_in_extra() -> None:
 @pytest.mark.parametrize(("body", "message"), [
     (b'{"totalUpPackets": 9223372036854775808}', r"line 1 totalUpPackets: '9223372036854775808' is out of the range"),
     (b'{"totalUpPackets": 1e400}', r"line 1 totalUpPackets: '1E\+400' is out of the range"),
-    (b'{"totalUpPackets": NaN}', r"line 1 totalUpPackets: 'nan' is not a whole number"),
+    (b'{"totalUpPackets": NaN}', r"line 1 totalUpPackets: 'NaN' is not a whole number"),
     (b'{"totalUpPackets": 1, "totalUpPackets": 2}', r"line 1: the key 'totalUpPackets' appears twice"),
 ])
 def test_senet_summary_counters_that_do_not_fit_are_named(body: bytes, message: str) -> None:
