@@ -199,14 +199,19 @@ def _write_dataset(
             context = ReadContext(plan=plan, report_id=event.job.report_id, source_key=obj.key)
             before = writer.rows
             body = s3.open_object(raw_bucket, obj.key)
+            batches = data.read(body, context)
             try:
-                for batch in data.read(body, context):
+                for batch in batches:
                     if data.outside_period is not None:
                         outside += data.outside_period(batch, plan.window)
                     writer.write(_with_lineage(batch, data, lineage))
             except InvalidReportError as exc:
                 raise InvalidReportError(f"{data.name} from {obj.key}: {exc}") from None
             finally:
+                # The reader first (a CSV reader stops its read-ahead thread), then the body it reads.
+                close = getattr(batches, "close", None)
+                if close is not None:
+                    close()
                 body.close()
             read = writer.rows - before
             if obj.records is not None and read != obj.records:
