@@ -31,13 +31,14 @@ from __future__ import annotations
 
 import contextvars
 import csv
+import functools
 import io
 import queue
 import sys
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, Generic, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -49,6 +50,7 @@ from report_exporter.errors import InvalidReportError
 
 _SNIFF = 1 << 16
 _MAX_HEADER_SEARCH = 1 << 20
+T = TypeVar("T")
 _MARK = "\x1f"
 _BOM = b"\xef\xbb\xbf"
 _STRINGS_NULL = {"null_values": [""], "strings_can_be_null": True, "quoted_strings_can_be_null": True}
@@ -193,50 +195,67 @@ def _last_even_break(buffer: bytes) -> int | None:
     return None
 
 
-class Prefetch:
-    """Reads ``source`` in blocks on a thread of its own, a few blocks ahead of the parser.
+class _Failure:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
 
-    Reading (an S3 body, gzip inflating) and Arrow's parsing both release the GIL, so they overlap, as
-    they did behind Arrow's own streaming reader. At most ``depth`` blocks wait in memory. Closing stops
-    the thread before the caller closes ``source``.
+
+_END = object()
+
+
+class Ahead(Generic[T]):
+    """Runs an iterator on a thread of its own, at most ``depth`` items ahead of the one consuming it.
+
+    Reading (an S3 body, gzip inflating), Arrow's parsing and its casts release the GIL, so the stages
+    overlap, as they did inside Arrow's own streaming reader. An error in the iterator is raised where the
+    items are consumed. :meth:`close` stops the thread (and closes the iterator) before the caller closes
+    what it reads.
     """
 
-    def __init__(self, source: IO[bytes], block_size: int, depth: int = 4) -> None:
-        self._source = source
-        self._block = block_size
-        self._queue: queue.Queue[bytes | BaseException] = queue.Queue(maxsize=depth)
+    def __init__(self, produce: Callable[[], Iterator[T]], *, depth: int, name: str) -> None:
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
         context = contextvars.copy_context()
-        self._thread = threading.Thread(target=context.run, args=(self._pump,), name="csv-prefetch", daemon=True)
+        self._thread = threading.Thread(target=context.run, args=(self._run, produce), name=name, daemon=True)
         self._thread.start()
 
-    def _pump(self) -> None:
+    def _run(self, produce: Callable[[], Iterator[T]]) -> None:
         try:
-            while not self._stop.is_set():
-                data = self._source.read(self._block)
-                self._put(data)
-                if not data:
-                    return
-        except BaseException as exc:  # handed to the reading thread
-            self._put(exc)
+            items = produce()
+            try:
+                for item in items:
+                    if not self._put(item):
+                        return
+            finally:
+                close = getattr(items, "close", None)
+                if close is not None:
+                    close()
+            self._put(_END)
+        except BaseException as exc:  # handed to the consuming thread
+            self._put(_Failure(exc))
 
-    def _put(self, item: bytes | BaseException) -> None:
+    def _put(self, item: object) -> bool:
         while not self._stop.is_set():
             try:
                 self._queue.put(item, timeout=0.1)
-                return
+                return True
             except queue.Full:
                 continue
+        return False
 
-    def read(self) -> bytes:
-        """The next block; ``b""`` at the end of the source."""
-        item = self._queue.get()
-        if isinstance(item, BaseException):
-            raise item
-        return item
+    def __iter__(self) -> Iterator[T]:
+        while (item := self._queue.get()) is not _END:
+            if isinstance(item, _Failure):
+                raise item.error
+            yield item  # type: ignore[misc]
 
     def close(self) -> None:
         self._stop.set()
+        while True:  # free a slot at once for a put that is waiting, rather than after its timeout
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
         self._thread.join()
 
 
@@ -256,15 +275,21 @@ class CsvRows:
         self.rows = 0
 
     def __iter__(self) -> Iterator[tuple[int, pa.RecordBatch]]:
-        reader = Prefetch(self._source, self._block)
+        """Three stages, each on its own thread: reading blocks, cutting and parsing chunks, the caller's own work."""
+        blocks: Ahead[bytes] = Ahead(lambda: iter(functools.partial(self._source.read, self._block), b""),
+                                     depth=4, name="csv-read")
         try:
-            yield from self._records(reader)
+            records = Ahead(lambda: self._records(blocks), depth=2, name="csv-parse")
+            try:
+                yield from records
+            finally:
+                records.close()
         finally:
-            reader.close()
+            blocks.close()
 
-    def _records(self, reader: Prefetch) -> Iterator[tuple[int, pa.RecordBatch]]:
+    def _records(self, blocks: Iterable[bytes]) -> Iterator[tuple[int, pa.RecordBatch]]:
         attempt_at = 0
-        while data := reader.read():
+        for data in blocks:
             self._blocks.append(data)
             self._size += len(data)
             if self._size < attempt_at:
