@@ -33,6 +33,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -404,7 +405,8 @@ def report(vendor: Vendor, results: dict[str, list[dict[str, Any]]], rows: int, 
     counted = {v: r[-1]["rows"] for v, r in results.items() if r[-1].get("rows") is not None}
     print(f"rows out: {counted}")
     if checks:
-        agree = "all equal" if len(set(checks.values())) == 1 else "DIFFERENT"
+        # Compared as numbers: decimal(38,18) prints 444376733.685200000000000000 where pandas prints 444376733.6852.
+        agree = "all equal" if len({Decimal(value) for value in checks.values()}) == 1 else "DIFFERENT"
         print(f"sum of {vendor.check_column}: {checks} ({agree})")
     sizes = {v: f"{r[-1]['bytes'] / 1e6:.1f} MB" for v, r in results.items() if "bytes" in r[-1]}
     print(f"output sizes: {sizes}")
