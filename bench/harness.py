@@ -33,6 +33,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -404,7 +405,8 @@ def report(vendor: Vendor, results: dict[str, list[dict[str, Any]]], rows: int, 
     counted = {v: r[-1]["rows"] for v, r in results.items() if r[-1].get("rows") is not None}
     print(f"rows out: {counted}")
     if checks:
-        agree = "all equal" if len(set(checks.values())) == 1 else "DIFFERENT"
+        # Compared as numbers: decimal(38,18) prints 444376733.685200000000000000 where pandas prints 444376733.6852.
+        agree = "all equal" if len({Decimal(value) for value in checks.values()}) == 1 else "DIFFERENT"
         print(f"sum of {vendor.check_column}: {checks} ({agree})")
     sizes = {v: f"{r[-1]['bytes'] / 1e6:.1f} MB" for v, r in results.items() if "bytes" in r[-1]}
     print(f"output sizes: {sizes}")
@@ -445,22 +447,40 @@ def write_row_groups(data: Any, batches: Iterator[Any], out: Path) -> int:
     return rows
 
 
+class _NoLedger:
+    """The steps' ledger calls, answered as for a first run: nothing kept, nothing published (no DynamoDB)."""
+
+    def begin_download(self, plan: Any, *, job: str, now: Any) -> None:
+        return None
+
+    def downloaded(self, plan: Any, *, job: str, objects: Any, now: Any) -> Any:
+        return objects
+
+    def begin_publish(self, plan: Any, *, job: str, now: Any) -> None:
+        return None
+
+    def published(self, plan: Any, *, job: str, objects: Any, now: Any) -> None:
+        return None
+
+
 def prepare_download(world: dict[str, Any], plan: Any, adapter_class: Any) -> Callable[[], dict[str, Any]]:
     """DownloadReport as deployed: the vendor adapter streams the READY report into S3 raw (multipart)."""
     from pydantic import SecretStr
 
     from report_exporter.adapters.http_client import build_client
+    from report_exporter.aws.s3 import S3RawStore
     from report_exporter.clock import SYSTEM
     from report_exporter.logic.download_report import download_report
     from report_exporter.models.payloads import DownloadInput, JobStatus, ReportJob
 
     credentials = {k: SecretStr(v) for k, v in world["credentials"].items()}
     adapter = adapter_class(plan.export, build_client(plan.export.resolved_base_url()), credentials, SYSTEM)
-    job = ReportJob(report_id=world["report_id"], status=JobStatus.READY, requested_at=plan.started_at)
+    job = ReportJob(job=world["report_id"], report_id=world["report_id"], status=JobStatus.READY,
+                    requested_at=plan.started_at)
 
     def work() -> dict[str, Any]:
-        raw = download_report(DownloadInput(plan=plan, job=job), adapter=adapter, raw_bucket=RAW_BUCKET,
-                              now=plan.started_at)
+        raw = download_report(DownloadInput(plan=plan, job=job), adapter=adapter, raw=S3RawStore(RAW_BUCKET),
+                              ledger=_NoLedger(), now=plan.started_at)
         return {"raw": raw.model_dump(mode="json"), "bytes": sum(o.bytes for o in raw.objects)}
 
     return work
@@ -497,12 +517,13 @@ def prepare_parquet(world: dict[str, Any], make_plan: Callable[[dict[str, Any]],
 
     plan = make_plan(world)
 
-    job = ReportJob(report_id=world["report_id"], status=JobStatus.READY, requested_at=plan.started_at)
+    job = ReportJob(job=world["report_id"], report_id=world["report_id"], status=JobStatus.READY,
+                    requested_at=plan.started_at)
     raw = RawReport.model_validate(world["raw"])
 
     def work() -> dict[str, Any]:
         curated = write_parquet(ParquetInput(plan=plan, job=job, raw=raw), raw_bucket=RAW_BUCKET,
-                                curated_bucket=CURATED_BUCKET, now=plan.started_at)
+                                curated_bucket=CURATED_BUCKET, ledger=_NoLedger(), now=plan.started_at)
         (obj,) = curated.objects
         return {"rows": curated.rows, "bytes": obj.bytes, "bucket": CURATED_BUCKET, "key": obj.key}
 

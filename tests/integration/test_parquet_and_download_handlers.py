@@ -11,6 +11,7 @@ from datetime import date
 from typing import Any
 
 import boto3
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -18,6 +19,7 @@ from report_exporter.aws.ledger import DynamoLedger
 from report_exporter.clock import SYSTEM
 from report_exporter.errors import InvalidReportError
 from report_exporter.handlers import download_report, write_parquet
+from report_exporter.local import operate
 from report_exporter.local.simulators.particle import ParticleSimulator
 from report_exporter.logic import write_parquet as write_logic
 from report_exporter.models.payloads import RawObject, RunPlan
@@ -155,4 +157,65 @@ def test_write_parquet_refuses_to_publish_when_raw_records_and_rows_read_disagre
     # When WriteParquet runs / Then it fails naming both counts, and nothing is published
     with pytest.raises(InvalidReportError, match="the vendor sent 41 records but 40 rows were read"):
         write_parquet.lambda_handler(event, lambda_context)
+    assert curated_keys(aws.curated) == []
+
+
+def published_table(bucket: str) -> pa.Table:
+    key = "curated/particle_data_operations/export=particle-demo/period=2026-10/data.parquet"
+    return pq.read_table(io.BytesIO(boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()))
+
+
+def test_write_parquet_keeps_and_counts_rows_outside_the_period(aws, load_event, lambda_context):  # type: ignore[no-untyped-def]
+    # Given a 2026-10 report with one row dated 2019-01-01 and one dated 2026-11-01
+    body = (HEADER + "2019-01-01,old,Old,1,P,cellular,5,1.0,6.1\n"
+            + csv(10).decode().removeprefix(HEADER) + "2026-11-01,new,New,1,P,cellular,7,1.0,6.1\n").encode()
+    key = "raw/particle/particle-demo/2026-10/report-1.csv"
+    put_raw(aws.raw, key, body)
+    # When the handler runs
+    out = write_parquet.lambda_handler(parquet_event(load_event, key, body), lambda_context)
+    # Then every row is published, and the two are counted in the result, the ledger and `status`
+    assert out["rows"] == 12 and out["rows_outside_period"] == 2
+    assert out["objects"][0]["rows_outside_period"] == 2
+    assert published_table(aws.curated).num_rows == 12
+    item = DynamoLedger(os.environ["LEDGER_TABLE"]).get("particle-demo", "2026-10")
+    assert item is not None and item["rows_outside_period"] == 2
+    (line,) = operate.status_lines([item])
+    assert dict(zip(operate.STATUS_COLUMNS, line, strict=True))["outside period"] == "2"
+
+
+def test_write_parquet_reads_a_field_over_one_mebibyte(aws, load_event, lambda_context):  # type: ignore[no-untyped-def]
+    # Given a report whose 3,000th row has a 2 MiB device name, among 5,000 rows
+    name = "Tracker " + "x" * (2 << 20)
+    lines = csv(5000).decode().splitlines(keepends=True)
+    lines[3000] = lines[3000].replace('"Dev, 2999"', f'"{name}"')
+    body = "".join(lines).encode()
+    key = "raw/particle/particle-demo/2026-10/report-1.csv"
+    put_raw(aws.raw, key, body)
+    # When the handler runs / Then it publishes every row, the long name intact
+    out = write_parquet.lambda_handler(parquet_event(load_event, key, body), lambda_context)
+    assert out["rows"] == 5000
+    assert published_table(aws.curated).column("device_name")[2999].as_py() == name
+
+
+def test_write_parquet_header_only_report_publishes_an_empty_partition(aws, load_event, lambda_context):  # type: ignore[no-untyped-def]
+    body = HEADER.rstrip("\n").encode()
+    key = "raw/particle/particle-demo/2026-10/report-1.csv"
+    put_raw(aws.raw, key, body)
+    out = write_parquet.lambda_handler(parquet_event(load_event, key, body), lambda_context)
+    assert out["rows"] == 0 and published_table(aws.curated).num_rows == 0
+
+
+def test_write_parquet_bad_value_names_object_row_and_column_and_publishes_nothing(aws, load_event, lambda_context):  # type: ignore[no-untyped-def]
+    # Given 30,000 rows (many parser blocks) where data row 25,001 has a count that is not whole
+    lines = csv(30_000).decode().splitlines(keepends=True)
+    lines[25_001] = lines[25_001].replace(",25000,1.0,", ",2.5e4,1.0,")
+    body = "".join(lines).encode()
+    key = "raw/particle/particle-demo/2026-10/report-1.csv"
+    put_raw(aws.raw, key, body)
+    # When the handler runs / Then the error names the raw object, the data row, the column and the value
+    with pytest.raises(InvalidReportError, match=(r"particle_data_operations from raw/particle/particle-demo/2026-10/"
+                                                  r"report-1\.csv: data row 25001, column 'Data Operations': "
+                                                  r"'2\.5e4' is not a whole number")):
+        write_parquet.lambda_handler(parquet_event(load_event, key, body), lambda_context)
+    # And nothing is published
     assert curated_keys(aws.curated) == []

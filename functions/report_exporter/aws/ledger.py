@@ -343,6 +343,7 @@ class DynamoLedger:
         values: dict[str, Any] = {
             "status": RunStatus.PUBLISHED.value, "published_at": now.isoformat(), "updated_at": now.isoformat(),
             "rows": sum(o.rows for o in objects), "curated": json.dumps([o.model_dump(mode="json") for o in objects]),
+            "rows_outside_period": sum(o.rows_outside_period for o in objects),
             "published_by": plan.execution_id, "published_job": job,
         }
         # A newer request may have replaced this report meanwhile: its run owns the item then.

@@ -7,19 +7,15 @@ partition keys: they live in the object key (``export=.../period=...``), not in 
 
 from __future__ import annotations
 
-import csv
-import io
-import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import IO, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 
 from report_exporter.errors import InvalidReportError
-from report_exporter.models.exports import VendorName
+from report_exporter.models.exports import VendorName, Window
 from report_exporter.models.payloads import RunPlan
 
 TIMESTAMP = pa.timestamp("ms", tz="UTC")
@@ -46,6 +42,8 @@ class ReadContext:
 
 
 Reader = Callable[[IO[bytes], ReadContext], Iterator[pa.RecordBatch]]
+OutsidePeriod = Callable[[pa.RecordBatch, Window], int]
+"""How many rows of a reader's batch lie outside the run's window (their own date, per dataset)."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +72,8 @@ class Dataset:
     row_group_size: int = 131_072
     dictionary_columns: tuple[str, ...] | None = None
     queries: tuple[NamedQuery, ...] = ()
+    outside_period: OutsidePeriod | None = None
+    """Counts the rows dated outside the run's window; None when rows carry no date of their own."""
 
     @property
     def schema(self) -> pa.Schema:
@@ -166,138 +166,25 @@ def extra_map(columns: Sequence[tuple[str, pa.Array]], length: int) -> pa.Array:
     return pa.MapArray.from_arrays(_offsets(counts), keys.filter(keep), items.filter(keep))
 
 
-class _Chained(io.RawIOBase):
-    """A read-only stream of ``head`` followed by the rest of ``tail`` (for sniffing a header)."""
-
-    def __init__(self, head: bytes, tail: IO[bytes]) -> None:
-        self._head = memoryview(head)
-        self._tail = tail
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        if self._head:
-            n = min(len(buffer), len(self._head))
-            buffer[:n] = self._head[:n]
-            self._head = self._head[n:]
-            return n
-        data = self._tail.read(len(buffer))
-        if not data:
-            return 0
-        buffer[: len(data)] = data
-        return len(data)
+def _count(mask: pa.Array) -> int:
+    return int(pc.sum(pc.cast(mask, pa.int64())).as_py() or 0)
 
 
-@dataclass(frozen=True)
-class CsvLayout:
-    """How a vendor's CSV maps onto a dataset: header label -> (column name, Arrow type)."""
+def dates_outside(values: pa.Array, window: Window) -> int:
+    """Rows whose calendar date is before the window's first day or after its last day (null: not counted).
 
-    columns: Mapping[str, str]
-    types: Mapping[str, pa.DataType]
-    required: tuple[str, ...] = ()
-    header_key: Callable[[str], str] = field(default=lambda label: label)
-    timestamp_parsers: tuple[str, ...] = ()
-    block_size: int = 1 << 20
-
-
-def _split_header(line: bytes) -> list[str]:
-    text = line.decode("utf-8-sig", errors="replace").rstrip("\r\n")
-    return next(csv.reader([text]), [])
-
-
-def find_header(head: bytes, layout: CsvLayout) -> tuple[int, list[str]]:
-    """Line index and labels of the header row: the first line that carries every required label."""
-    lines = head.split(b"\n")
-    for index, line in enumerate(lines[:-1] if len(lines) > 1 else lines):
-        labels = [layout.header_key(label.strip()) for label in _split_header(line)]
-        if layout.required and all(req in labels for req in layout.required):
-            return index, labels
-    wanted = ", ".join(repr(r) for r in layout.required)
-    raise InvalidReportError(f"no header row with {wanted} in the first {len(head)} bytes of the report")
-
-
-def csv_batches(source: IO[bytes], layout: CsvLayout, *, sniff_bytes: int = 1 << 16) -> Iterator[
-    tuple[pa.RecordBatch, list[str]]
-]:
-    """Typed record batches straight from a CSV stream, after any preamble, plus the header labels.
-
-    Known columns are typed with ``layout.types`` by the Arrow parser (empty fields become null);
-    unknown columns stay strings. The caller renames and builds ``extra``.
+    For vendors that report calendar dates: the date is compared with the export's calendar month as is.
     """
-    head = b""
-    while len(head) < sniff_bytes:
-        chunk = source.read(sniff_bytes - len(head))
-        if not chunk:
-            break
-        head += chunk
-    if not head.strip():
-        raise InvalidReportError("the report is empty (no header row)")
-    skip, labels = find_header(head, layout)
-    raw_labels = _split_header(head.split(b"\n")[skip])
-    column_types: dict[str, pa.DataType] = {}
-    for raw, key in zip(raw_labels, labels, strict=False):
-        name = layout.columns.get(key)
-        column_types[raw] = layout.types[name] if name is not None and name in layout.types else pa.string()
-    stream = io.BufferedReader(_Chained(head, source), buffer_size=layout.block_size)
-    convert = pacsv.ConvertOptions(
-        column_types=column_types,
-        # Only an empty field is null: Arrow's defaults would also turn "NA", "null", "N/A" into NULL,
-        # silently losing a billing tag named NA and accepting "n/a" where a number belongs.
-        null_values=[""],
-        strings_can_be_null=True,
-        quoted_strings_can_be_null=True,
-        timestamp_parsers=list(layout.timestamp_parsers) or None,
-    )
-    try:
-        reader = pacsv.open_csv(
-            stream,
-            read_options=pacsv.ReadOptions(skip_rows=skip, block_size=layout.block_size, encoding="utf8"),
-            parse_options=pacsv.ParseOptions(newlines_in_values=True),
-            convert_options=convert,
-        )
-        for batch in reader:
-            yield batch, labels
-    except pa.ArrowInvalid as exc:
-        raise InvalidReportError(_describe_arrow_error(str(exc), raw_labels)) from None
+    first = pa.scalar(window.first_day, pa.date32())
+    last = pa.scalar(window.last_day, pa.date32())
+    return _count(pc.or_(pc.less(values, first), pc.greater(values, last)))
 
 
-def _describe_arrow_error(message: str, labels: list[str]) -> str:
-    """Arrow says 'In CSV column #3: Row #7: ...': name the column too."""
-    found = re.search(r"column #(\d+)", message)
-    if found and int(found.group(1)) < len(labels):
-        message = f"column {labels[int(found.group(1))]!r}: {message}"
-    return f"bad value in the report: {message}"
-
-
-def shape_csv_batch(
-    batch: pa.RecordBatch, labels: list[str], layout: CsvLayout, columns: pa.Schema,
-    constants: Mapping[str, Any] | None = None,
-) -> pa.RecordBatch:
-    """Rename known CSV columns to the dataset's names and types, fill absent ones with nulls,
-    add per-run constants, and fold unknown columns into ``extra``."""
-    length = batch.num_rows
-    by_name: dict[str, pa.Array] = {}
-    unknown: list[tuple[str, pa.Array]] = []
-    raw_labels = batch.schema.names
-    for index, key in enumerate(labels[: len(raw_labels)]):
-        array = batch.column(index)
-        name = layout.columns.get(key)
-        if name is None:
-            unknown.append((raw_labels[index], array))
-        elif name not in by_name:
-            by_name[name] = array
-    arrays = []
-    for f in columns:
-        if f.name in by_name:
-            array = by_name[f.name]
-            arrays.append(array if array.type == f.type else pc.cast(array, f.type))
-        elif constants and f.name in constants:
-            arrays.append(constant(constants[f.name], f.type, length))
-        else:
-            arrays.append(pa.nulls(length, f.type))
-    arrays.append(extra_map(unknown, length))
-    return pa.RecordBatch.from_arrays(arrays, schema=pa.schema([*columns, EXTRA]))
+def instants_outside(values: pa.Array, window: Window) -> int:
+    """Rows whose instant is before the window's start or at/after its end (in the export's time zone)."""
+    start = pa.scalar(window.start, values.type)
+    end = pa.scalar(window.end, values.type)
+    return _count(pc.or_(pc.less(values, start), pc.greater_equal(values, end)))
 
 
 def check_columns(present: Iterable[str], required: Iterable[str], what: str) -> None:

@@ -3,7 +3,23 @@
 Header labels read ``Usage Amount (billableValue)``: columns are keyed on the token in parentheses,
 because two columns share the label "Usage Amount". The async report's exact column set is not
 documented, so known tokens are typed and every other column is kept verbatim in ``extra``. The gzip
-stream is inflated on the fly as the CSV parser pulls from it: the file is never held whole in memory.
+stream is inflated on the fly as the CSV reader (``datasets/csvread.py``) pulls from it: the file is
+never held whole in memory.
+
+Amounts (``usageValue``, ``billableValue``) are ``decimal(38,18)``: HERE writes four decimals, and any
+value with up to 18 decimals and 20 integer digits is kept exactly; anything else fails the run naming
+the data row and column (``datasets/values.py``), never rounded.
+
+Duplicates and aliases: several tokens fill one column, by preference: ``org_name`` takes ``orgName``,
+else ``realmName``; ``resource_hrn`` takes ``resourceHrn``, else ``resource``; ``project_hrn`` takes
+``projectHrn``, else ``project``. The same token twice: the leftmost. Every other column, including the
+alias that lost, is kept in ``extra`` under its full label (``extra['Org name (realmName)']``); a label
+repeated within ``extra`` gets `` #2``, `` #3``...
+
+The row's date is the UTC calendar day of ``usageDateTime`` (the day, or the first of the month at
+``month`` detail; summarized rows have none and are never counted). A row whose day is before the
+run's first day or after its last day (the export's calendar month) is kept, and counted in the run's
+``rows_outside_period``.
 """
 
 from __future__ import annotations
@@ -15,24 +31,15 @@ from collections.abc import Iterator
 from typing import IO, cast
 
 import pyarrow as pa
-import pyarrow.csv as pacsv
+import pyarrow.compute as pc
 
-from report_exporter.datasets.base import (
-    EXTRA,
-    LINEAGE,
-    TIMESTAMP,
-    CsvLayout,
-    Dataset,
-    NamedQuery,
-    ReadContext,
-    csv_batches,
-    shape_csv_batch,
-)
+from report_exporter.datasets.base import LINEAGE, TIMESTAMP, Dataset, NamedQuery, ReadContext, dates_outside
+from report_exporter.datasets.csvread import CsvLayout, read_csv
+from report_exporter.datasets.values import AMOUNT
 from report_exporter.errors import InvalidReportError
-from report_exporter.models.exports import HereExport, VendorName
+from report_exporter.models.exports import HereExport, VendorName, Window
 
 NAME = "here_usage"
-AMOUNT = pa.decimal128(24, 4)
 
 COLUMNS = pa.schema(
     [
@@ -59,20 +66,15 @@ COLUMNS = pa.schema(
     ]
 )
 
-# HERE dates are UTC (vendors.md §2.3) but the CSV's usageDateTime format is not documented. The CSV parser
-# reads it as a zone-less timestamp (no intermediate string column), relabelled UTC without a copy (``view``).
-_NAIVE = pa.timestamp("ms")
-_PARSE_COLUMNS = COLUMNS.set(0, pa.field("usage_datetime", _NAIVE))
-# ISO 8601 without a zone (also date-only), with a literal Z, or year-month (month detail).
-_TIMESTAMP_FORMATS = (pacsv.ISO8601, "%Y-%m-%dT%H:%M:%SZ", "%Y-%m")
-_READER_SCHEMA = pa.schema([*COLUMNS, EXTRA])
+# HERE dates are UTC (vendors.md §2.3) but the CSV's usageDateTime format is not documented: ISO 8601
+# without a zone or with Z, date-only, or year-month (month detail) are read (``values.timestamp_text``).
 # Amounts are nearly unique per row: dictionary-encoding them only costs memory and time before the writer
 # falls back to plain encoding. Every other column repeats a lot.
 _DICTIONARY_COLUMNS = tuple(
     name for name in [*COLUMNS.names, *LINEAGE.names] if name not in ("usage_value", "billable_value")
 )
 
-# Header token -> column. Sync /csv header from
+# Header token -> column, in order of preference where several fill one column. Sync /csv header from
 # https://developer.here.com/documentation/cost-management/dev_guide/topics/tutorial-get-usage-csv-by-billing-tag.html
 # plus the OpenAPI example's appName/appHrn; ``resource``/``project`` are the bare usageFields names.
 _TOKENS = {
@@ -110,11 +112,9 @@ def header_token(label: str) -> str:
 
 LAYOUT = CsvLayout(
     columns=_TOKENS,
-    types={f.name: f.type for f in _PARSE_COLUMNS},
     # The OpenAPI example header has no usageValue, so only these are required.
     required=("realmId", "featureId", "billableValue"),
     header_key=header_token,
-    timestamp_parsers=_TIMESTAMP_FORMATS,
 )
 
 
@@ -130,12 +130,14 @@ def read(source: IO[bytes], context: ReadContext) -> Iterator[pa.RecordBatch]:
     try:
         # GzipFile inflates as the CSV parser pulls: only the parser's block is ever in memory.
         with gzip.GzipFile(fileobj=source, mode="rb") as text:
-            for batch, labels in csv_batches(cast(IO[bytes], text), LAYOUT):
-                shaped = shape_csv_batch(batch, labels, LAYOUT, _PARSE_COLUMNS, constants)
-                arrays = [shaped.column(0).view(TIMESTAMP), *shaped.columns[1:]]
-                yield pa.RecordBatch.from_arrays(arrays, schema=_READER_SCHEMA)
+            yield from read_csv(cast(IO[bytes], text), LAYOUT, COLUMNS, constants=constants)
     except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
         raise InvalidReportError(f"the raw report is not a complete gzip file: {exc}") from None
+
+
+def outside_period(batch: pa.RecordBatch, window: Window) -> int:
+    """Rows whose UTC day of ``usage_datetime`` is not a day of the run's month (summarized rows: none)."""
+    return dates_outside(pc.cast(batch.column("usage_datetime"), pa.date32()), window)
 
 
 DATASET = Dataset(
@@ -148,6 +150,7 @@ DATASET = Dataset(
     # smallest files on HERE data (perf-baseline.md, "Parquet output").
     row_group_size=65_536,
     dictionary_columns=_DICTIONARY_COLUMNS,
+    outside_period=outside_period,
     queries=(
         NamedQuery(
             "here_usage_by_category_feature_month",

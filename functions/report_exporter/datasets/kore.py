@@ -11,43 +11,59 @@ Quirks handled:
   (seed 004): an object becomes a one-element list; null or absent becomes an empty list, the same
   "no international usage" that KORE documents as ``[]`` for commands. Only a missing parent object
   (no ``data`` at all) leaves the column null.
-- ``billed`` is a JSON double (kore-openapi ``x-jvm-type: BigDecimal``): it is read from its shortest
-  decimal text and kept as ``decimal(18,6)`` (rounded half-even past 6 places).
+- ``billed`` is a JSON number (kore-openapi ``x-jvm-type: BigDecimal``): it is read from the JSON text
+  itself, exactly, into ``decimal(38,18)``; a value with more than 18 decimals or 20 integer digits, or
+  a non-finite one, fails the run naming the line, the record and the field. Nothing is rounded.
+- Counters are ``int64``: a JSON integer, an integral number (``3.0``) or digits in a string; anything
+  else, or out of range, fails naming line, record and field (``datasets/values.py``).
+- ``period.start``/``end`` are ISO 8601 (no zone = UTC, as KORE documents); finer than a millisecond is
+  refused rather than truncated.
 - ``total`` should equal ``download + upload`` (data) and ``to_sim + from_sim`` (commands); records
   where it does not are kept, flagged in ``data_total_consistent`` / ``commands_total_consistent``
   (null when a term is missing), and counted in one warning log line.
 - Unknown fields at any level are kept in ``extra`` under their dotted path (``data.home.foo``,
-  ``data.international_roaming[0].foo``), JSON-encoded.
+  ``data.international_roaming[0].foo``), JSON-encoded. A JSON object with the same key twice is refused
+  (the line and key named): a JSON parser would keep one value and lose the other.
+- Errors name the line of the raw file and the record's 1-based position in that page's list.
+
+The row's date is ``period.start``: a record that starts before the run's window or at/after its end
+(the export's calendar month in its time zone) is kept, and counted in the run's ``rows_outside_period``.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import Decimal
 from typing import IO, Any
 
 import pyarrow as pa
 
-from report_exporter.datasets.base import EXTRA, EXTRA_TYPE, TIMESTAMP, Dataset, NamedQuery, ReadContext
+from report_exporter.datasets.base import (
+    EXTRA,
+    EXTRA_TYPE,
+    TIMESTAMP,
+    Dataset,
+    NamedQuery,
+    ReadContext,
+    instants_outside,
+)
+from report_exporter.datasets.ndjson import DuplicateKeyError, dumps, load
+from report_exporter.datasets.values import AMOUNT, BadValue, json_decimal, json_integer
 from report_exporter.errors import InvalidReportError
 from report_exporter.models.exports import KoreExport, VendorName
 from report_exporter.models.exports.kore import page_records
 from report_exporter.observability import logger
 
 NAME = "kore_usage_records"
-MONEY = pa.decimal128(18, 6)
-_MONEY_QUANTUM = Decimal("0.000001")
-_MONEY_LIMIT = Decimal(10) ** 12
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+MONEY = AMOUNT
 # Rows per record batch: the reader holds at most this many flattened records (plus one page).
 BATCH_RECORDS = 10_000
 _READ_CHUNK = 1 << 20
 
 # Field kinds of the usage objects (kore-openapi DataUsageDetails / CommandsUsageDetails).
-_INT, _STR, _DEC = pa.int64(), pa.string(), MONEY
+_INT, _STR, _DEC = pa.int64(), pa.string(), AMOUNT
 SECTIONS: dict[str, dict[str, pa.DataType]] = {
     "data": {"total": _INT, "download": _INT, "upload": _INT, "units": _STR, "billed": _DEC, "billing_units": _STR},
     "commands": {"total": _INT, "to_sim": _INT, "from_sim": _INT, "billed": _DEC, "billing_units": _STR},
@@ -87,54 +103,30 @@ _SCHEMA = pa.schema([*COLUMNS, EXTRA])
 
 
 def _show(value: Any) -> str:
-    text = json.dumps(value, default=str)
+    text = dumps(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _encode(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
 def _int(value: Any, where: str) -> int | None:
-    if value is None:
-        return None
-    number: int | None = None
-    if isinstance(value, int) and not isinstance(value, bool):
-        number = value
-    elif isinstance(value, float) and value.is_integer():
-        number = int(value)
-    elif isinstance(value, str):
-        try:
-            number = int(value.strip())
-        except ValueError:
-            number = None
-    if number is None or not _INT64_MIN <= number <= _INT64_MAX:
-        raise InvalidReportError(f"{where}: expected an integer, got {_show(value)}")
-    return number
+    try:
+        return json_integer(value, pa.int64())
+    except BadValue as exc:
+        raise InvalidReportError(f"{where}: expected an integer, got {_show(value)} ({exc})") from None
 
 
 def _money(value: Any, where: str) -> Decimal | None:
-    if value is None:
-        return None
     try:
-        if isinstance(value, bool) or not isinstance(value, int | float | str):
-            raise InvalidOperation
-        # repr() of a float is its shortest round-trip text: 0.01 stays 0.01, not 0.01000000000000000020816...
-        amount = Decimal(repr(value) if isinstance(value, float) else str(value).strip())
-        if not amount.is_finite():
-            raise InvalidOperation
-        amount = amount.quantize(_MONEY_QUANTUM, rounding=ROUND_HALF_EVEN)
-    except InvalidOperation:
-        raise InvalidReportError(f"{where}: expected a decimal amount, got {_show(value)}") from None
-    if abs(amount) >= _MONEY_LIMIT:
-        raise InvalidReportError(f"{where}: amount {amount} does not fit decimal(18,6)")
-    return amount
+        return json_decimal(value, MONEY)
+    except BadValue as exc:
+        raise InvalidReportError(f"{where}: expected a decimal amount, got {_show(value)} ({exc})") from None
 
 
 def _str(value: Any, where: str) -> str | None:
     if value is None or isinstance(value, str):
         return value
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+    if isinstance(value, int | Decimal) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float) and math.isfinite(value):
         return str(value)
     raise InvalidReportError(f"{where}: expected a string, got {_show(value)}")
 
@@ -146,6 +138,8 @@ def _timestamp(value: Any, where: str) -> datetime:
         except ValueError:
             moment = None
         if moment is not None:
+            if moment.microsecond % 1000:
+                raise InvalidReportError(f"{where}: {_show(value)} is finer than a millisecond (not truncated)")
             # "All dates and times are GMT" (https://docs.korewireless.com/en-us/developers/api-management/api-responses)
             return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     raise InvalidReportError(f"{where}: expected an ISO 8601 date-time, got {_show(value)}")
@@ -188,7 +182,7 @@ class _Flattener:
             elif key in SECTIONS:
                 self._section(key, value, row, extra, where)
             else:
-                extra.append((key, _encode(value)))
+                extra.append((key, dumps(value)))
         if "period_start" not in row:
             raise InvalidReportError(f"{where}: no period.start")
         row["usage_date"] = row["period_start"].date()
@@ -208,7 +202,7 @@ class _Flattener:
             if key in ("start", "end"):
                 row[f"period_{key}"] = _timestamp(item, f"{where}: period.{key}")
             else:
-                extra.append((f"period.{key}", _encode(item)))
+                extra.append((f"period.{key}", dumps(item)))
 
     def _section(
         self, section: str, value: Any, row: dict[str, Any], extra: list[tuple[str, str]], where: str
@@ -228,7 +222,7 @@ class _Flattener:
             elif key == ROAMING:
                 row[f"{section}_{ROAMING}"] = self._roaming(section, item, extra, where)
             else:
-                extra.append((path, _encode(item)))
+                extra.append((path, dumps(item)))
         total = row.get(f"{section}_total")
         names = [f"{section}_{term}" for term in TOTAL_TERMS[section]]
         terms = [row[name] for name in names if row.get(name) is not None]
@@ -252,7 +246,7 @@ class _Flattener:
             if key in fields:
                 row[f"{section}_{child}_{key}"] = _convert(fields[key], item, f"{where}: {path}")
             else:
-                extra.append((path, _encode(item)))
+                extra.append((path, dumps(item)))
 
     def _roaming(self, section: str, value: Any, extra: list[tuple[str, str]], where: str) -> list[dict[str, Any]]:
         if value is None:
@@ -273,7 +267,7 @@ class _Flattener:
                 elif key in fields:
                     entry[key] = _convert(fields[key], part, f"{where}: {path}.{key}")
                 else:
-                    extra.append((f"{path}.{key}", _encode(part)))
+                    extra.append((f"{path}.{key}", dumps(part)))
             entries.append(entry)
         return entries
 
@@ -309,14 +303,16 @@ def read(source: IO[bytes], context: ReadContext) -> Iterator[pa.RecordBatch]:
         if not line.strip():
             continue
         try:
-            page = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+            page = load(line)
+        except DuplicateKeyError as exc:
+            raise InvalidReportError(f"line {number}: {exc}") from None
+        except ValueError:
             raise InvalidReportError(f"line {number}: not a JSON page") from None
         records = page_records(page)
         if records is None:
             raise InvalidReportError(f"line {number}: no 'usage_records' list")
         for index, record in enumerate(records):
-            rows.add(record, f"line {number} record {index}")
+            rows.add(record, f"line {number} record {index + 1}")
             if rows.pending >= BATCH_RECORDS:
                 yield rows.batch()
     if rows.pending:
@@ -339,6 +335,7 @@ DATASET = Dataset(
     columns=COLUMNS,
     read=read,
     description="KORE Programmable Wireless usage records (data and commands) per account or SIM and period",
+    outside_period=lambda batch, window: instants_outside(batch.column("period_start"), window),
     queries=(
         NamedQuery(
             "kore_data_usage_by_account_month",

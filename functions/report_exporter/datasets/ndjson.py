@@ -23,30 +23,76 @@ def lines(source: IO[bytes]) -> Iterator[bytes]:
         yield rest
 
 
+class DuplicateKeyError(ValueError):
+    """A JSON object names the same key twice: a parser keeps only one value, so the other would be lost."""
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise DuplicateKeyError(f"the key {key!r} appears twice in one object")
+            seen.add(key)
+    return result
+
+
+def _integer(text: str) -> int | Decimal:
+    # Python refuses int() of more than 4,300 digits; such a number is out of every column's range anyway,
+    # and as a Decimal it reaches the column's own range check (and its error names the field).
+    return int(text) if len(text) <= 4_000 else Decimal(text)
+
+
+def load(line: bytes | str) -> Any:
+    """One JSON document exactly: fractions as ``Decimal``, integers of any size, repeated keys refused.
+
+    ``NaN`` and ``Infinity`` are read as floats; the value conversions refuse them (not finite).
+
+    Raises:
+        ValueError: not JSON (``json.JSONDecodeError``, ``UnicodeDecodeError``) or a repeated key.
+    """
+    return json.loads(line, parse_float=Decimal, parse_int=_integer, object_pairs_hook=_object)
+
+
 def envelopes(source: IO[bytes]) -> Iterator[tuple[int, dict[str, Any], Any]]:
-    """``(line number, request, response)`` per record; numbers with a fraction become ``Decimal``.
+    """``(line number, request, response)`` per record, read by :func:`load`.
 
     Decimals keep money exact (``0.000800`` stays six places) until the reader decides the column type.
 
     Raises:
-        InvalidReportError: a line that is not a ``{"request": {...}, "response": ...}`` record.
+        InvalidReportError: a line that is not a ``{"request": {...}, "response": ...}`` record, or that
+            repeats a key in one object.
     """
     for number, line in enumerate(lines(source), start=1):
         try:
-            record = json.loads(line, parse_float=Decimal)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            record = load(line)
+        except DuplicateKeyError as exc:
+            raise InvalidReportError(f"line {number}: {exc}") from None
+        except ValueError as exc:
             raise InvalidReportError(f"line {number}: not JSON ({str(exc)[:200]})") from None
         if not isinstance(record, dict) or not isinstance(record.get("request"), dict) or "response" not in record:
             raise InvalidReportError(f"line {number}: not a {{'request', 'response'}} record")
         yield number, record["request"], record["response"]
 
 
+def dumps(value: Any) -> str:
+    """Compact JSON of a value read by :func:`load`; its numbers are written back exactly (no float on the way)."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{dumps(key)}:{dumps(item)}" for key, item in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(dumps(item) for item in value) + "]"
+    return json.dumps(value, ensure_ascii=False)
+
+
 def text(value: Any) -> str | None:
-    """A JSON value as the vendor wrote it: strings as is, numbers and booleans in JSON spelling."""
+    """A JSON value as text: strings as is, numbers and booleans in JSON spelling, objects and arrays as JSON."""
     if value is None or isinstance(value, str):
         return value
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | Decimal):
         return str(value)
-    return json.dumps(value, default=str, separators=(",", ":"))
+    return dumps(value)

@@ -1,7 +1,17 @@
 """Particle data-operations report CSV -> ``particle_data_operations`` (vendors.md §1.6, §7.1).
 
 The column list is unverified upstream, so the header row is found by its labels (a preamble may
-precede it), known labels are typed, and any other column is kept verbatim in ``extra``.
+precede it), known labels are typed, and any other column is kept verbatim in ``extra``
+(``datasets/csvread.py`` reads the CSV; ``datasets/values.py`` states what each type accepts).
+
+Duplicates: labels are matched exactly (surrounding blanks ignored). When a label appears twice
+(``Data Operations,Data Operations``), the leftmost fills the typed column and the other is kept in
+``extra`` under its label (``extra['Data Operations']``); a label repeated within ``extra`` itself gets
+`` #2``, `` #3``... Nothing is dropped.
+
+The row's date is ``Date`` (``usage_date``), a calendar date as Particle writes it. A row dated before
+the run's first day or after its last day (the export's calendar month) is kept, and counted in the
+run's ``rows_outside_period``.
 """
 
 from __future__ import annotations
@@ -11,7 +21,8 @@ from typing import IO
 
 import pyarrow as pa
 
-from report_exporter.datasets.base import CsvLayout, Dataset, NamedQuery, ReadContext, csv_batches, shape_csv_batch
+from report_exporter.datasets.base import Dataset, NamedQuery, ReadContext, dates_outside
+from report_exporter.datasets.csvread import CsvLayout, read_csv
 from report_exporter.models.exports import ParticleExport, VendorName
 from report_exporter.models.exports.particle import PARTICLE_HEADER_LABELS
 
@@ -44,7 +55,6 @@ LAYOUT = CsvLayout(
         "Firmware Version": "firmware_version",
         "Device OS": "device_os",
     },
-    types={f.name: f.type for f in COLUMNS},
     required=PARTICLE_HEADER_LABELS,
 )
 
@@ -57,8 +67,7 @@ def read(source: IO[bytes], context: ReadContext) -> Iterator[pa.RecordBatch]:
         "date_period_start": context.plan.window.first_day,
         "date_period_end": context.plan.window.last_day,
     }
-    for batch, labels in csv_batches(source, LAYOUT):
-        yield shape_csv_batch(batch, labels, LAYOUT, COLUMNS, constants)
+    yield from read_csv(source, LAYOUT, COLUMNS, constants=constants)
 
 
 DATASET = Dataset(
@@ -67,6 +76,7 @@ DATASET = Dataset(
     columns=COLUMNS,
     read=read,
     description="Particle data operations per device and day (devices report) for a calendar month",
+    outside_period=lambda batch, window: dates_outside(batch.column("usage_date"), window),
     # Memory must stay flat whatever the org's size: 1,048,576-row groups made smaller files (~33k device ids
     # fit one dictionary, perf-baseline.md) but peaked at 292 MiB for 1M rows and 490 MiB for 3M; 262,144
     # rows peak at 255 / 278 MiB for a ~25 % larger file (bench/README.md).

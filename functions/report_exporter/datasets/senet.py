@@ -1,15 +1,30 @@
 """Senet usage -> ``senet_application_month`` (summary JSON) and ``senet_device_month`` (details CSV).
 
 vendors.md §4.4 and §7.4. The summary's documented fields are typed columns, any other whole-number
-field lands in ``other_counters`` and anything else in ``extra``. The details CSV's columns are not
-published, so it is read header-driven: likely labels (``devEui``, ``DevEUI``, ``Device EUI``,
-``Uplinks``, ...) are matched case- and punctuation-insensitively onto typed columns, and every column
-of the row is also kept verbatim in ``extra``.
+field that fits ``int64`` lands in ``other_counters`` and anything else in ``extra``. The details CSV's
+columns are not published, so it is read header-driven (``datasets/csvread.py``): likely labels
+(``devEui``, ``DevEUI``, ``Device EUI``, ``Uplinks``, ...) are matched case- and punctuation-insensitively
+onto typed columns, and every column of the row is also kept verbatim in ``extra``.
+
+Duplicates and aliases:
+
+- Summary: field names are matched case- and punctuation-insensitively (``totalUpPackets`` =
+  ``total_up_packets``; ``totalSecuritySession`` = ``totalSecuritySessions``). When two fields fill one
+  column, the first in the JSON object fills it and the other is kept in ``extra`` under its own name.
+  A JSON object with the same key twice is refused (the line and key are named).
+- Details: when several labels map to one typed column (``Uplinks`` and ``Up Msgs``, or the same label
+  twice), the leftmost fills it; every column is in ``extra`` anyway, a repeated label as ``label #2``.
+
+Counts are ``int64`` (surrounding blanks ignored in the details CSV); a value that is not a whole number
+or does not fit fails the run naming the line (summary) or data row (details) and the field.
+
+The row's date: a summary row is for the ``year`` and ``month`` it was requested for; when that is not
+the run's period the row is kept and counted in ``rows_outside_period``. Details rows carry no date of
+their own (the file is one Application's month), so none is ever counted.
 """
 
 from __future__ import annotations
 
-import io
 import re
 from collections.abc import Iterator
 from decimal import Decimal
@@ -18,20 +33,12 @@ from typing import IO, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from report_exporter.datasets.base import (
-    EXTRA,
-    CsvLayout,
-    Dataset,
-    NamedQuery,
-    ReadContext,
-    _Chained,
-    constant,
-    csv_batches,
-    extra_map,
-)
+from report_exporter.datasets.base import EXTRA, Dataset, NamedQuery, ReadContext
+from report_exporter.datasets.csvread import CsvLayout, read_csv
 from report_exporter.datasets.ndjson import envelopes, text
+from report_exporter.datasets.values import BadValue, json_integer, show
 from report_exporter.errors import InvalidReportError
-from report_exporter.models.exports import VendorName
+from report_exporter.models.exports import VendorName, Window
 
 APPLICATION_MONTH = "senet_application_month"
 DEVICE_MONTH = "senet_device_month"
@@ -95,36 +102,34 @@ DEVICE_COLUMNS = pa.schema(
         pa.field("security_sessions", pa.int64()),
     ]
 )
-_DEVICE_SCHEMA = pa.schema([*DEVICE_COLUMNS, EXTRA])
-# Every label reads as a string, so ``extra`` keeps the text exactly; typed columns are cast after.
 DEVICE_LAYOUT = CsvLayout(
     columns={column: column for column in DEVICE_ALIASES},
-    types={},
     required=("dev_eui",),
     header_key=lambda label: _CANONICAL.get(_key(label), label),
+    trim=True,
 )
 _DETAILS_KEY = re.compile(r"-details-([0-9A-F]{16})\.csv$")
 
 
-def _whole(value: Any, what: str) -> int | None:
-    """A counter: JSON integers, integral decimals and numeric strings are accepted."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        raise InvalidReportError(f"{what}: {text(value)!r} is not a count")
+_INT64 = pa.int64()
+
+
+def _whole(value: Any, what: str, dtype: pa.DataType = _INT64) -> int | None:
+    """A counter: JSON integers, integral numbers (``3.0``) and numeric strings, within ``dtype``'s range."""
     try:
-        number = Decimal(str(value).strip())
-    except ArithmeticError:
-        raise InvalidReportError(f"{what}: {text(value)!r} is not a count") from None
-    if not number.is_finite() or number != number.to_integral_value():
-        raise InvalidReportError(f"{what}: {text(value)!r} is not a whole number")
-    return int(number)
+        return json_integer(value, dtype)
+    except BadValue as exc:
+        raise InvalidReportError(f"{what}: {show(text(value))} {exc}") from None
 
 
-def _is_count(value: Any) -> bool:
-    return (isinstance(value, int) and not isinstance(value, bool)) or (
-        isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value()
-    )
+def _counter(value: Any) -> int | None:
+    """An undocumented field's value as an ``other_counters`` entry, or None when it is not an int64 count."""
+    if isinstance(value, bool) or not isinstance(value, int | Decimal):
+        return None
+    try:
+        return json_integer(value, _INT64)
+    except BadValue:
+        return None
 
 
 def read_summary(source: IO[bytes], context: ReadContext) -> Iterator[pa.RecordBatch]:
@@ -135,17 +140,18 @@ def read_summary(source: IO[bytes], context: ReadContext) -> Iterator[pa.RecordB
             raise InvalidReportError(f"line {line}: the summary is not a JSON object")
         values: dict[str, Any] = {
             "application_eui": text(request.get("eui")),
-            "year": _whole(request.get("year"), f"line {line} year"),
-            "month": _whole(request.get("month"), f"line {line} month"),
+            "year": _whole(request.get("year"), f"line {line} year", pa.int16()),
+            "month": _whole(request.get("month"), f"line {line} month", pa.int8()),
         }
         other: list[tuple[str, int]] = []
         extra: list[tuple[str, str | None]] = []
         for key, value in response.items():
             name = SUMMARY_FIELDS.get(_key(key))
-            if name is not None:
+            count = None if _key(key) in _SUMMARY_IDS else _counter(value)
+            if name is not None and name not in values:
                 values[name] = _whole(value, f"line {line} {key}")
-            elif _key(key) not in _SUMMARY_IDS and _is_count(value):
-                other.append((key, int(value)))
+            elif name is None and count is not None:
+                other.append((key, count))
             elif value is not None:
                 extra.append((key, text(value)))
         values["other_counters"] = other
@@ -164,38 +170,18 @@ def _application_eui(source_key: str) -> str:
     return found.group(1)
 
 
-def _count_column(array: pa.Array, label: str) -> pa.Array:
-    try:
-        return pc.cast(pc.utf8_trim_whitespace(array), pa.int64())
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        raise InvalidReportError(f"column {label!r}: a value is not a whole number") from None
-
-
 def read_details(source: IO[bytes], context: ReadContext) -> Iterator[pa.RecordBatch]:
-    """One row per device of one Application's details CSV; a body with no header holds no devices."""
+    """One row per device of one Application's details CSV; a blank body or a bare header holds no devices."""
     application = _application_eui(context.source_key)
-    head = source.read(1 << 16)
-    if not head.strip():
-        return
-    stream = io.BufferedReader(_Chained(head, source))
-    for batch, labels in csv_batches(stream, DEVICE_LAYOUT):
-        length = batch.num_rows
-        raw_labels = batch.schema.names
-        typed: dict[str, tuple[str, pa.Array]] = {}
-        for raw, key, array in zip(raw_labels, labels, batch.columns, strict=False):
-            if key in DEVICE_ALIASES and key not in typed:
-                typed[key] = (raw, array)
-        arrays: list[pa.Array] = [constant(application, pa.string(), length)]
-        for field in DEVICE_COLUMNS:
-            if field.name == "application_eui":
-                continue
-            if field.name not in typed:
-                arrays.append(pa.nulls(length, field.type))
-            else:
-                label, array = typed[field.name]
-                arrays.append(_count_column(array, label) if field.type == pa.int64() else array)
-        arrays.append(extra_map(list(zip(raw_labels, batch.columns, strict=True)), length))
-        yield pa.RecordBatch.from_arrays(arrays, schema=_DEVICE_SCHEMA)
+    yield from read_csv(source, DEVICE_LAYOUT, DEVICE_COLUMNS, constants={"application_eui": application},
+                        keep_all=True, empty_ok=True)
+
+
+def summary_outside_period(batch: pa.RecordBatch, window: Window) -> int:
+    """Summary rows whose requested year and month are not the run's period."""
+    year, month = (int(part) for part in window.period.split("-"))
+    other = pc.or_(pc.not_equal(batch.column("year"), year), pc.not_equal(batch.column("month"), month))
+    return int(pc.sum(pc.cast(pc.fill_null(other, False), pa.int64())).as_py() or 0)
 
 
 APPLICATION_DATASET = Dataset(
@@ -204,6 +190,7 @@ APPLICATION_DATASET = Dataset(
     columns=APPLICATION_COLUMNS,
     read=read_summary,
     description="Senet usage summary per LoRa Application and calendar month",
+    outside_period=summary_outside_period,
     queries=(
         NamedQuery(
             "senet_uplinks_downlinks_by_application_month",

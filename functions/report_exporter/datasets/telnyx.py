@@ -4,25 +4,39 @@ A row is one aggregate: the product, the requested dimensions' values and the re
 dimensions and metrics are whatever the export configures, so they live in two maps (any name
 survives); ``cost``, ``currency`` and ``user_id``, which every report question needs, are also typed
 columns. Response keys that are neither requested dimensions nor metrics are kept in ``extra``.
+
+Every metric and ``cost`` is ``decimal(38,18)``, read from the JSON text exactly (Telnyx prints six
+decimals; counts and seconds are whole): a value with more than 18 decimals or 20 integer digits, a
+non-finite one (``NaN``, ``Infinity``, ``1e400``) or one that is not a number fails the run naming the
+line, the row in the page's ``data`` (1-based) and the field (``datasets/values.py``). Nothing is
+rounded, and SQL sums are exact.
+
+Duplicates: a dimension or metric named twice in the request is one map entry; a JSON object with the
+same key twice is refused (the line and key are named).
+
+The row's date: a usage row has none of its own; it aggregates the page's requested interval
+(``start_date`` inclusive, ``end_date`` exclusive, recorded with the page as ``requested_start`` and
+``requested_end``). A row whose interval starts before the run's window or ends after it is kept, and
+counted in the run's ``rows_outside_period``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import IO, Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from report_exporter.datasets.base import EXTRA, TIMESTAMP, Dataset, NamedQuery, ReadContext
 from report_exporter.datasets.ndjson import envelopes, text
+from report_exporter.datasets.values import AMOUNT, BadValue, json_decimal, show
 from report_exporter.errors import InvalidReportError
-from report_exporter.models.exports import TelnyxExport, VendorName
+from report_exporter.models.exports import TelnyxExport, VendorName, Window
 
 NAME = "telnyx_usage"
-MONEY = pa.decimal128(18, 6)
-_MICRO = Decimal("0.000001")
 _BATCH_ROWS = 50_000
 
 COLUMNS = pa.schema(
@@ -30,9 +44,9 @@ COLUMNS = pa.schema(
         pa.field("product", pa.string()),
         pa.field("user_id", pa.string()),
         pa.field("currency", pa.string()),
-        pa.field("cost", MONEY),
+        pa.field("cost", AMOUNT),
         pa.field("dimensions", pa.map_(pa.string(), pa.string())),
-        pa.field("metrics", pa.map_(pa.string(), pa.float64())),
+        pa.field("metrics", pa.map_(pa.string(), AMOUNT)),
         pa.field("managed_accounts", pa.bool_()),
         pa.field("requested_start", TIMESTAMP),
         pa.field("requested_end", TIMESTAMP),
@@ -43,28 +57,11 @@ _TYPED = {"product", "user_id"}
 
 
 def _number(value: Any, what: str) -> Decimal | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        raise InvalidReportError(f"{what}: {text(value)!r} is not a number")
+    """A metric or cost, exactly as the JSON wrote it (see the module docstring)."""
     try:
-        number = Decimal(str(value).strip())
-    except InvalidOperation:
-        raise InvalidReportError(f"{what}: {text(value)!r} is not a number") from None
-    if not number.is_finite():
-        raise InvalidReportError(f"{what}: {text(value)!r} is not a finite number")
-    return number
-
-
-def _money(value: Any, what: str) -> Decimal | None:
-    """Cost to micro-units (Telnyx prints six decimals, e.g. ``0.000800``), rounding half to even."""
-    number = _number(value, what)
-    if number is None:
-        return None
-    rounded = number.quantize(_MICRO)
-    if rounded.adjusted() >= MONEY.precision - MONEY.scale:
-        raise InvalidReportError(f"{what}: {text(value)!r} does not fit decimal(18,6)")
-    return rounded
+        return json_decimal(value, AMOUNT)
+    except BadValue as exc:
+        raise InvalidReportError(f"{what}: {show(text(value))} {exc}") from None
 
 
 def _when(value: Any, line: int) -> datetime:
@@ -77,8 +74,8 @@ def _when(value: Any, line: int) -> datetime:
 def _names(request: dict[str, Any], key: str, fallback: Sequence[str]) -> tuple[str, ...]:
     names = request.get(key)
     if isinstance(names, list) and all(isinstance(n, str) for n in names):
-        return tuple(names)
-    return tuple(fallback)
+        return tuple(dict.fromkeys(names))
+    return tuple(dict.fromkeys(fallback))
 
 
 class _Rows:
@@ -123,13 +120,13 @@ def read(source: IO[bytes], context: ReadContext) -> Iterator[pa.RecordBatch]:
             for name in metrics:
                 number = _number(row.get(name), f"{where} metric {name!r}")
                 if number is not None:
-                    metric_values.append((name, float(number)))
+                    metric_values.append((name, number))
             known = _TYPED | set(dimensions) | set(metrics)
             rows.add(
                 product=text(row.get("product", requested_product)),
                 user_id=text(row.get("user_id")),
                 currency=text(row.get("currency")),
-                cost=_money(row.get("cost"), f"{where} cost"),
+                cost=_number(row.get("cost"), f"{where} cost"),
                 dimensions=[(name, text(row[name])) for name in dimensions if row.get(name) is not None],
                 metrics=metric_values,
                 managed_accounts=managed if isinstance(managed, bool) else None,
@@ -143,12 +140,22 @@ def read(source: IO[bytes], context: ReadContext) -> Iterator[pa.RecordBatch]:
         yield rows.batch()
 
 
+def outside_period(batch: pa.RecordBatch, window: Window) -> int:
+    """Rows whose requested interval is not within the run's window."""
+    start = pa.scalar(window.start, TIMESTAMP)
+    end = pa.scalar(window.end, TIMESTAMP)
+    early = pc.less(batch.column("requested_start"), start)
+    late = pc.greater(batch.column("requested_end"), end)
+    return int(pc.sum(pc.cast(pc.fill_null(pc.or_(early, late), False), pa.int64())).as_py() or 0)
+
+
 DATASET = Dataset(
     name=NAME,
     vendor=VendorName.TELNYX,
     columns=COLUMNS,
     read=read,
     description="Telnyx usage per product, aggregated by the export's dimensions, for a calendar month",
+    outside_period=outside_period,
     queries=(
         NamedQuery(
             "telnyx_cost_by_product_dimension_month",

@@ -55,7 +55,9 @@ def describe(result: RunResult) -> list[str]:
                 lines.append(f"  DownloadReport  {obj['key']}  {_size(obj['bytes'])}  sha256 {obj['sha256'][:12]}")
         elif current == "WriteParquet":
             for obj in out["objects"]:
-                lines.append(f"  WriteParquet    {obj['key']}  {obj['rows']:,} rows  {_size(obj['bytes'])}")
+                outside = obj.get("rows_outside_period") or 0
+                note = f" ({outside:,} dated outside the period, kept)" if outside else ""
+                lines.append(f"  WriteParquet    {obj['key']}  {obj['rows']:,} rows{note}  {_size(obj['bytes'])}")
         elif current == "RecordFailure":
             lines.append(f"  RecordFailure   {out['error']}: {out['message']}")
     for ended in result.ended:

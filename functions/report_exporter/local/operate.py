@@ -120,13 +120,15 @@ def status_lines(items: list[dict[str, Any]]) -> list[tuple[str, ...]]:
         rows.append((
             str(item.get("export", "")), str(item.get("period", "")), str(item.get("status", "")),
             str(item.get("report_id", "") or ""), str(item.get("polls", "")), str(item.get("rows", "")),
+            str(item.get("rows_outside_period", "")),
             str(sum(o.get("bytes", 0) for o in raw) or ""), str(item.get("updated_at", ""))[:19],
             str(item.get("last_error", "") or "")[:80],
         ))
     return rows
 
 
-STATUS_COLUMNS = ["export", "period", "status", "report", "polls", "rows", "raw bytes", "updated", "last error"]
+STATUS_COLUMNS = ["export", "period", "status", "report", "polls", "rows", "outside period", "raw bytes", "updated",
+                  "last error"]
 
 
 def link(arn: str) -> str:

@@ -38,6 +38,7 @@ from report_exporter.datasets import Dataset, ReadContext, dataset
 from report_exporter.datasets.base import constant
 from report_exporter.errors import InvalidReportError
 from report_exporter.models.payloads import CuratedObject, CuratedReport, ParquetInput, RawObject
+from report_exporter.observability import logger
 
 PARQUET_CONTENT_TYPE = "application/vnd.apache.parquet"
 _FOOTER = 8
@@ -183,6 +184,7 @@ def _write_dataset(
     final = s3.curated_key(data.name, plan.export.name, plan.period)
     sink = s3.MultipartWriter(curated_bucket, staging, content_type=PARQUET_CONTENT_TYPE)
     writer = _RowGroupWriter(data, sink)
+    outside = 0
     try:
         for obj in objects:
             lineage = _Lineage(
@@ -197,12 +199,19 @@ def _write_dataset(
             context = ReadContext(plan=plan, report_id=event.job.report_id, source_key=obj.key)
             before = writer.rows
             body = s3.open_object(raw_bucket, obj.key)
+            batches = data.read(body, context)
             try:
-                for batch in data.read(body, context):
+                for batch in batches:
+                    if data.outside_period is not None:
+                        outside += data.outside_period(batch, plan.window)
                     writer.write(_with_lineage(batch, data, lineage))
             except InvalidReportError as exc:
                 raise InvalidReportError(f"{data.name} from {obj.key}: {exc}") from None
             finally:
+                # The reader first (a CSV reader stops its read-ahead thread), then the body it reads.
+                close = getattr(batches, "close", None)
+                if close is not None:
+                    close()
                 body.close()
             read = writer.rows - before
             if obj.records is not None and read != obj.records:
@@ -223,7 +232,13 @@ def _write_dataset(
             f"{written}; nothing was published"
         )
     s3.publish(curated_bucket, staging, final)
-    return CuratedObject(dataset=data.name, table=data.name, key=final, rows=written, bytes=sink.size)
+    if outside:
+        # Kept (the vendor sent them for this report), but never silently: counted in the result and the ledger.
+        logger.warning("rows dated outside the run's period", extra={
+            "dataset": data.name, "key": final, "rows": written, "rows_outside_period": outside,
+            "window_start": plan.window.start.isoformat(), "window_end": plan.window.end.isoformat()})
+    return CuratedObject(dataset=data.name, table=data.name, key=final, rows=written, bytes=sink.size,
+                         rows_outside_period=outside)
 
 
 def write_parquet(
@@ -239,7 +254,8 @@ def write_parquet(
         now: The export time written to ``exported_at``.
 
     Returns:
-        One curated object per dataset, with its row count read back from the published file.
+        One curated object per dataset, with its row count read back from the published file and the
+        number of those rows dated outside the run's window (kept, counted, logged as a warning).
 
     Raises:
         InvalidReportError: a bad value or missing column (named), or rows in != rows out.
@@ -251,7 +267,8 @@ def write_parquet(
         done = ledger.begin_publish(plan, job=job.job, now=now)
         if done is not None:
             # Another execution published this very vendor report: publish once, report its result.
-            return CuratedReport(objects=tuple(done), rows=sum(c.rows for c in done), published=False)
+            return CuratedReport(objects=tuple(done), rows=sum(c.rows for c in done),
+                                 rows_outside_period=sum(c.rows_outside_period for c in done), published=False)
     grouped: dict[str, list[RawObject]] = defaultdict(list)
     for obj in event.raw.objects:
         grouped[obj.dataset].append(obj)
@@ -263,4 +280,5 @@ def write_parquet(
         ledger.record_replay(plan, curated, now=now)
     else:
         ledger.published(plan, job=job.job, objects=curated, now=now)
-    return CuratedReport(objects=tuple(curated), rows=sum(c.rows for c in curated))
+    return CuratedReport(objects=tuple(curated), rows=sum(c.rows for c in curated),
+                         rows_outside_period=sum(c.rows_outside_period for c in curated))

@@ -117,11 +117,15 @@ class CuratedObject(Frozen):
     key: str
     rows: int = Field(ge=0)
     bytes: int = Field(ge=0)
+    rows_outside_period: int = Field(default=0, ge=0)
+    """Rows kept although their own date lies outside the run's window (each dataset defines the date)."""
 
 
 class CuratedReport(Frozen):
     objects: tuple[CuratedObject, ...]
     rows: int = Field(ge=0)
+    rows_outside_period: int = Field(default=0, ge=0)
+    """Of ``rows``, how many are dated outside the run's window (kept, and counted here)."""
     published: bool = True
     """False when another execution had already published this vendor report (nothing written again)."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import io
+import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -46,13 +47,14 @@ def test_header_token_keys_on_the_parenthesised_name() -> None:
 def test_dataset_is_registered_with_the_agreed_types() -> None:
     # Given the registry / When the HERE dataset is looked up
     data = dataset("here_usage")
-    # Then it is this module's, with ms UTC timestamps, decimal(24,4) amounts and an extra map last
+    # Then it is this module's, with ms UTC timestamps, exact decimal(38,18) amounts and an extra map last
     assert data is DATASET
     schema = data.reader_schema
     assert schema.field("usage_datetime").type == pa.timestamp("ms", tz="UTC")
-    assert schema.field("billable_value").type == pa.decimal128(24, 4)
+    assert schema.field("billable_value").type == pa.decimal128(38, 18)
+    assert schema.field("usage_value").type == pa.decimal128(38, 18)
     assert schema.names[-1] == "extra"
-    assert ("billable_value", "decimal(24,4)") in data.glue_columns()
+    assert ("billable_value", "decimal(38,18)") in data.glue_columns()
 
 
 def test_reads_day_rows_with_quoted_commas(load_fixture: Any) -> None:
@@ -230,3 +232,76 @@ def _write_partition(root: Path, table: pa.Table, period: str) -> None:
     folder = root / "curated" / DATASET.name / "export=here-main" / f"period={period}"
     folder.mkdir(parents=True)
     pq.write_table(pa.Table.from_arrays(arrays, schema=DATASET.schema), folder / "data.parquet")
+
+
+HEAD = '"Date and time (usageDateTime)","Org ID (realmId)","Item (featureId)","Usage Amount (billableValue)"'
+
+
+def one_row(amount: str, *, head: str = HEAD, extra: str = "") -> pa.Table:
+    return read(f'{head}\n"2026-10-05","org123456789","hrn:f","{amount}"{extra}\n')
+
+
+@pytest.mark.parametrize(("amount", "expected"), [
+    ("0.12345", Decimal("0.12345")),
+    ("12.345678901234567891", Decimal("12.345678901234567891")),
+    ("99999999999999999999.5", Decimal("99999999999999999999.5")),
+    ("1.5E-7", Decimal("1.5E-7")),
+])
+def test_amounts_are_kept_exactly_whatever_their_decimals(amount: str, expected: Decimal) -> None:
+    # Given an amount with more than HERE's usual 4 decimals (this failed the whole month, naming nothing)
+    # When read / Then it is kept exactly
+    assert one_row(amount).column("billable_value").to_pylist() == [expected]
+
+
+@pytest.mark.parametrize(("amount", "reason"), [
+    ("0.0000000000000000001", "has 19 decimal places"),
+    ("123456789012345678901", "has 21 digits before the decimal point"),
+    ("123456789012345678901.5", "has 21 digits before the decimal point"),
+    ("1e21", "has 22 digits before the decimal point"),
+    ("inf", "is not a number"),
+    ("NaN", "is not a number"),
+])
+def test_an_amount_that_does_not_fit_names_row_and_column(amount: str, reason: str) -> None:
+    # Given an amount too fine or too large for decimal(38,18) (a 21-digit integer part used to be accepted)
+    # When / Then: refused, naming the data row, the column and the value
+    with pytest.raises(InvalidReportError, match=rf"data row 1, column 'Usage Amount \(billableValue\)': "
+                                                 rf"'{re.escape(amount)}' {reason}"):
+        one_row(amount)
+
+
+@pytest.mark.parametrize("order", [("orgName", "realmName"), ("realmName", "orgName")])
+def test_org_name_and_realm_name_are_both_kept(order: tuple[str, str]) -> None:
+    # Given both org-name columns, in either order
+    head = HEAD + f',"Org name ({order[0]})","Org name ({order[1]})"'
+    values = {"orgName": "Acme", "realmName": "acme-realm"}
+    (row,) = one_row("1", head=head, extra=f',"{values[order[0]]}","{values[order[1]]}"').to_pylist()
+    # Then org_name takes orgName and realmName is kept in extra under its label
+    assert row["org_name"] == "Acme"
+    assert row["extra"] == [("Org name (realmName)", "acme-realm")]
+
+
+def test_resource_and_resource_hrn_are_both_kept() -> None:
+    head = HEAD + ',"Resource (resource)","Resource ID (resourceHrn)","Project (project)"'
+    (row,) = one_row("1", head=head, extra=',"res-1","hrn:here:data::org1:res-1","p-1"').to_pylist()
+    assert row["resource_hrn"] == "hrn:here:data::org1:res-1"
+    assert row["project_hrn"] == "p-1"
+    assert row["extra"] == [("Resource (resource)", "res-1")]
+
+
+def test_the_same_token_twice_keeps_the_leftmost_typed_and_the_other_in_extra() -> None:
+    head = HEAD + ',"Usage Amount (billableValue)"'
+    (row,) = one_row("1.5", head=head, extra=',"2.5"').to_pylist()
+    assert row["billable_value"] == Decimal("1.5")
+    assert row["extra"] == [("Usage Amount (billableValue)", "2.5")]
+
+
+def test_rows_outside_the_month_are_counted_by_their_utc_day() -> None:
+    # Given day rows of 2026-09-30, 2026-10-01, 2026-10-31 and 2026-11-01, a month row and a summarized row
+    days = ["2026-09-30", "2026-10-01T00:00:00", "2026-10-31T23:59:59Z", "2026-11-01", "2026-10", ""]
+    text = HEAD + "\n" + "".join(f'"{d}","org123456789","hrn:f","1"\n' for d in days)
+    context = ReadContext(plan=plan_for(EXPORT), report_id="R", source_key="raw/x.csv.gz")
+    (batch,) = list(DATASET.read(io.BytesIO(gzip.compress(text.encode())), context))
+    # When counted / Then the two rows of other months are outside; the undated one is not counted
+    assert batch.num_rows == 6
+    assert DATASET.outside_period is not None
+    assert DATASET.outside_period(batch, context.plan.window) == 2

@@ -65,7 +65,7 @@ def test_dataset_is_registered_with_its_schema() -> None:
     assert DATASETS["kore_usage_records"] is DATASET
     schema = DATASET.reader_schema
     assert schema.field("period_start").type == pa.timestamp("ms", tz="UTC")
-    assert schema.field("data_billed").type == pa.decimal128(18, 6)
+    assert schema.field("data_billed").type == pa.decimal128(38, 18)
     assert schema.field("data_home_total").type == pa.int64()
     assert pa.types.is_list(schema.field("data_international_roaming").type)
     assert schema.field("commands_international_roaming").type.value_type.names == [
@@ -206,12 +206,30 @@ def test_read_fills_sim_sid_from_a_per_sim_export() -> None:
 
 
 def test_read_keeps_billed_amounts_exact() -> None:
-    # Given billed amounts as JSON doubles and strings, one with more than 6 places
+    # Given billed amounts as JSON numbers and strings, some with more than 6 places
     data = {"total": 0, "download": 0, "upload": 0}
-    records = [record(data={**data, "billed": b}) for b in (0.1, 0.000001, "12.5", 1e-7 * 6, 0)]
-    # When read / Then they are the decimal the text said (rounded half-even past 6 places)
+    records = [record(data={**data, "billed": b}) for b in (0.1, 0.000001, "12.5", 0.0000006, 0, 1.5e-17)]
+    # When read / Then they are exactly the decimal the JSON text said: nothing rounded
     billed = read(page(*records)).column("data_billed").to_pylist()
-    assert billed == [Decimal("0.1"), Decimal("0.000001"), Decimal("12.5"), Decimal("0.000001"), Decimal(0)]
+    assert billed == [Decimal("0.1"), Decimal("0.000001"), Decimal("12.5"), Decimal("0.0000006"), Decimal(0),
+                      Decimal("1.5E-17")]
+
+
+@pytest.mark.parametrize(("raw", "message"), [
+    (b"6.000000000000001e-07", r"has 22 decimal places"),
+    (b"1e30", r"has 31 digits before the decimal point"),
+    (b"1e400", r"has 401 digits before the decimal point"),
+    (b"NaN", r"not a finite number"),
+    (b"Infinity", r"not a finite number"),
+    (b'"inf"', r"not a number"),
+])
+def test_read_refuses_a_billed_amount_it_cannot_keep_exactly(raw: bytes, message: str) -> None:
+    # Given a billed amount with more places than decimal(38,18) keeps, too large, or not finite
+    body = page(record()).replace(b'"billed": 0.01', b'"billed": ' + raw)
+    assert raw in body
+    # When read / Then the run fails naming line, record and field, never rounding or storing inf
+    with pytest.raises(InvalidReportError, match=rf"line 1 record 1: data\.billed: .*{message}"):
+        read(body)
 
 
 def test_read_turns_period_offsets_to_utc() -> None:
@@ -228,7 +246,7 @@ def test_read_turns_period_offsets_to_utc() -> None:
 @pytest.mark.parametrize(
     ("bad", "message"),
     [
-        (record(data={"total": "lots"}), r"line 1 record 0: data\.total: expected an integer"),
+        (record(data={"total": "lots"}), r"line 1 record 1: data\.total: expected an integer"),
         (record(data={"billed": "free"}), r"data\.billed: expected a decimal"),
         (record(period={"start": "yesterday"}), r"period\.start: expected an ISO 8601"),
         (record(period={"end": "2024-05-02T00:00:00Z"}), r"no period\.start"),
@@ -308,3 +326,37 @@ def test_named_queries_run_on_duckdb(tmp_path: Path) -> None:
     names, top = rows(con, queries["kore_top_days_by_data"].sql)
     totals = [r[names.index("data_total")] for r in top]
     assert len(top) == 20 and totals == sorted(totals, reverse=True)
+
+
+def test_read_refuses_a_key_repeated_in_one_object() -> None:
+    body = page(record()).replace(b'"upload": 1', b'"upload": 1, "upload": 2')
+    with pytest.raises(InvalidReportError, match=r"line 1: the key 'upload' appears twice in one object"):
+        read(body)
+
+
+def test_read_refuses_a_period_finer_than_a_millisecond() -> None:
+    bad = record(period={"start": "2024-05-01T00:00:00.000001Z", "end": "2024-05-02T00:00:00Z"})
+    with pytest.raises(InvalidReportError, match=r"line 1 record 1: period\.start: .* finer than a millisecond"):
+        read(page(bad))
+
+
+def test_read_keeps_unknown_numbers_in_extra_as_written() -> None:
+    # Given numbers a float would change (more digits than a double holds) in unknown fields
+    body = page(record(rate=0.5, big=10**30)).replace(b'"rate": 0.5', b'"rate": 0.10000000000000000001')
+    (row,) = read(body).to_pylist()
+    # Then extra keeps them exactly as the JSON wrote them
+    assert dict(row["extra"]) == {"rate": "0.10000000000000000001", "big": str(10**30)}
+
+
+def test_records_starting_outside_the_window_are_counted() -> None:
+    # Given records starting on the last day of April, in May, and at the very end of May (UTC export)
+    starts = ["2024-04-30T00:00:00Z", "2024-05-01T00:00:00Z", "2024-05-31T23:00:00Z", "2024-06-01T00:00:00Z"]
+    body = page(*[record(period={"start": s, "end": s}) for s in starts])
+    context = ReadContext(plan=plan_for(EXPORT, "2024-05"), report_id=None, source_key="k")
+    (batch,) = list(DATASET.read(io.BytesIO(body), context))
+    assert DATASET.outside_period is not None
+    assert DATASET.outside_period(batch, context.plan.window) == 2
+    # And in an export whose month is in another time zone, the window moves with it
+    berlin = plan_for(EXPORT.model_copy(update={"timezone": "Europe/Berlin"}), "2024-05")
+    # (May in Berlin is 04-30T22:00Z to 05-31T22:00Z: 05-31T23:00Z is June 1st there)
+    assert DATASET.outside_period(batch, berlin.window) == 3

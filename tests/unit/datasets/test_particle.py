@@ -61,3 +61,63 @@ def test_no_header_is_a_clear_error() -> None:
 def test_empty_report_is_a_clear_error() -> None:
     with pytest.raises(InvalidReportError, match="empty"):
         read("")
+
+
+def test_a_second_column_with_the_same_label_is_kept_in_extra() -> None:
+    # Given a report whose "Data Operations" column appears twice
+    text = "Date,Device ID,Data Operations,Data Operations\n2026-10-02,abc,42,58\n"
+    # When read
+    (row,) = read(text).to_pylist()
+    # Then the leftmost fills the typed column and the other is kept, not dropped
+    assert row["data_operations"] == 42
+    assert row["extra"] == [("Data Operations", "58")]
+
+
+def test_unknown_columns_repeating_a_label_get_numbered_keys() -> None:
+    text = "Date,Device ID,Data Operations,SIM,SIM,SIM\n2026-10-02,abc,1,a,b,c\n"
+    (row,) = read(text).to_pylist()
+    assert row["extra"] == [("SIM", "a"), ("SIM #2", "b"), ("SIM #3", "c")]
+
+
+@pytest.mark.parametrize("text", [HEADER.rstrip("\n"), HEADER, "Preamble\n" + HEADER.rstrip("\n")])
+def test_a_header_only_report_has_no_rows(text: str) -> None:
+    # Given a report with no data rows, with or without the header's line break
+    # When read / Then it has no rows (the header-only file without a line break used to fail)
+    assert read(text).num_rows == 0
+
+
+def test_a_field_of_several_mebibytes_is_read() -> None:
+    # Given a device name of 3 MiB (Arrow's 1 MiB blocks refused it: "straddles two block boundaries")
+    name = "N" * (3 << 20)
+    text = HEADER + ROW + ROW.replace('"Tracker 1, fleet"', f'"{name}"') + ROW
+    # When read / Then every row is there, the long name intact
+    rows = read(text).to_pylist()
+    assert len(rows) == 3 and rows[1]["device_name"] == name
+
+
+def test_bad_value_names_the_data_row_and_the_column() -> None:
+    # Given a bad count in the third data row
+    text = HEADER + ROW + ROW + ROW.replace(",42,", ",4.2,") + ROW
+    # When / Then: the data row (1-based, after the header) and the column are named, with the value
+    with pytest.raises(InvalidReportError, match=r"data row 3, column 'Data Operations': '4\.2' is not a whole number"):
+        read(text)
+
+
+@pytest.mark.parametrize(("value", "reason"), [("2026-13-01", "is not a calendar date"),
+                                               ("2026-02-30", "is not a calendar date"),
+                                               ("01/10/2026", r"is not a date \(YYYY-MM-DD\)")])
+def test_bad_date_names_row_and_column(value: str, reason: str) -> None:
+    with pytest.raises(InvalidReportError, match=rf"data row 2, column 'Date': '{value}' {reason}"):
+        read(HEADER + ROW + ROW.replace("2026-10-01", value))
+
+
+def test_rows_dated_outside_the_month_are_kept_and_counted() -> None:
+    # Given a 2026-10 report with a row from 2019, one from 2026-09-30, one from 2026-11-01 and two inside
+    text = HEADER + "".join(ROW.replace("2026-10-01", d) for d in
+                            ("2019-01-01", "2026-09-30", "2026-10-01", "2026-10-31", "2026-11-01"))
+    context = ReadContext(plan=plan_for(EXPORT), report_id="1", source_key="raw/x.csv")
+    (batch,) = list(DATASET.read(io.BytesIO(text.encode()), context))
+    # When counted / Then all five rows are kept and three are outside the window
+    assert batch.num_rows == 5
+    assert DATASET.outside_period is not None
+    assert DATASET.outside_period(batch, context.plan.window) == 3

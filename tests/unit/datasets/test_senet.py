@@ -111,7 +111,8 @@ def test_senet_details_empty_body_is_an_application_without_devices() -> None:
 
 @pytest.mark.parametrize(("raw", "key", "message"), [
     (b"Name,Uplinks\nx,1\n", DETAILS_KEY, "no header row with 'dev_eui'"),
-    (b"DevEUI,Uplinks\n00250C0100000001,1.5\n", DETAILS_KEY, "column 'Uplinks': a value is not a whole number"),
+    (b"DevEUI,Uplinks\n00250C0100000001,1.5\n", DETAILS_KEY,
+     "data row 1, column 'Uplinks': '1.5' is not a whole number"),
     (b"DevEUI,Uplinks\n00250C0100000001,1\n", "raw/senet/details.csv", "named <run>-details-<application EUI>.csv"),
 ])
 def test_senet_details_refuses_what_it_cannot_read(raw: bytes, key: str, message: str) -> None:
@@ -151,3 +152,50 @@ def test_senet_named_queries_answer_usage_questions_on_duckdb(tmp_path: Path) ->
     ]
     assert [(r[3], r[4]) for r in devices] == [("00250C0100000001", 4000), ("00250C0100000002", 520),
                                                ("00250C0100000003", 0)]
+
+
+def test_senet_summary_a_second_alias_of_a_field_is_kept_in_extra() -> None:
+    # Given the same counter under two spellings (both map to total_up_packets)
+    raw = summary_line({"totalUpPackets": 10, "total_up_packets": 12, "totalSecuritySession": 1,
+                        "totalSecuritySessions": 2})
+    (row,) = read(APPLICATION_DATASET, raw).to_pylist()
+    # Then the first fills the column and the other is kept, not silently overwritten
+    assert row["total_up_packets"] == 10 and row["total_security_sessions"] == 1
+    assert row["extra"] == [("total_up_packets", "12"), ("totalSecuritySessions", "2")]
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    (b'{"totalUpPackets": 9223372036854775808}', r"line 1 totalUpPackets: '9223372036854775808' is out of the range"),
+    (b'{"totalUpPackets": 1e400}', r"line 1 totalUpPackets: '1E\+400' is out of the range"),
+    (b'{"totalUpPackets": NaN}', r"line 1 totalUpPackets: 'NaN' is not a whole number"),
+    (b'{"totalUpPackets": 1, "totalUpPackets": 2}', r"line 1: the key 'totalUpPackets' appears twice"),
+])
+def test_senet_summary_counters_that_do_not_fit_are_named(body: bytes, message: str) -> None:
+    with pytest.raises(InvalidReportError, match=message):
+        read(APPLICATION_DATASET, summary_line(body))
+
+
+def test_senet_summary_a_huge_unknown_count_goes_to_extra_not_other_counters() -> None:
+    (row,) = read(APPLICATION_DATASET, summary_line(b'{"bigCounter": 99999999999999999999, "small": 3}')).to_pylist()
+    assert row["other_counters"] == [("small", 3)]
+    assert row["extra"] == [("bigCounter", "99999999999999999999")]
+
+
+def test_senet_summary_rows_for_another_month_are_counted() -> None:
+    raw = summary_line({"totalUpPackets": 1}) + summary_line({"totalUpPackets": 2}, month=9)
+    context = ReadContext(plan=plan_for(EXPORT), report_id=None, source_key="raw/senet/x.jsonl")
+    (batch,) = list(APPLICATION_DATASET.read(io.BytesIO(raw), context))
+    assert APPLICATION_DATASET.outside_period is not None
+    assert APPLICATION_DATASET.outside_period(batch, context.plan.window) == 1
+    assert DEVICE_DATASET.outside_period is None  # details rows carry no date of their own
+
+
+def test_senet_details_duplicate_labels_fill_the_column_once_and_stay_in_extra() -> None:
+    raw = b"DevEUI,Uplinks,Up Msgs,Uplinks\n00250C0100000001,4, 5 ,6\n"
+    (row,) = read(DEVICE_DATASET, raw).to_pylist()
+    assert row["uplinks"] == 4
+    assert row["extra"] == [("DevEUI", "00250C0100000001"), ("Uplinks", "4"), ("Up Msgs", " 5 "), ("Uplinks #2", "6")]
+
+
+def test_senet_details_a_header_only_file_without_line_break_has_no_devices() -> None:
+    assert read(DEVICE_DATASET, b"DevEUI,Uplinks").num_rows == 0

@@ -59,10 +59,10 @@ def test_telnyx_usage_reads_typed_rows_from_the_recorded_pages() -> None:
         "product": "messaging",
         "user_id": None,
         "currency": "USD",
-        "cost": Decimal("0.012000"),
+        "cost": Decimal("0.012"),
         "dimensions": [("product_name", "long_code"), ("country_iso", "LC"), ("direction", "outbound"),
                        ("currency", "USD")],
-        "metrics": [("cost", 0.012), ("parts", 12.0), ("count", 8.0)],
+        "metrics": [("cost", Decimal("0.012")), ("parts", Decimal(12)), ("count", Decimal(8))],
         "managed_accounts": False,
         "requested_start": datetime(2026, 10, 1, tzinfo=UTC),
         "requested_end": datetime(2026, 11, 1, tzinfo=UTC),
@@ -71,6 +71,8 @@ def test_telnyx_usage_reads_typed_rows_from_the_recorded_pages() -> None:
     assert third["cost"] == Decimal("0.000800")
     assert third["extra"] == [("customer_carrier_fee", "0.0025")]
     assert table.schema.field("requested_start").type == pa.timestamp("ms", tz="UTC")
+    assert table.schema.field("cost").type == pa.decimal128(38, 18)
+    assert table.schema.field("metrics").type == pa.map_(pa.string(), pa.decimal128(38, 18))
 
 
 def test_telnyx_usage_uses_the_dimensions_recorded_with_the_page() -> None:
@@ -81,7 +83,7 @@ def test_telnyx_usage_uses_the_dimensions_recorded_with_the_page() -> None:
     (row,) = read(raw).to_pylist()
     # Then the page's own request decides what is a dimension or a metric; the rest stays in extra
     assert row["dimensions"] == [("direction", "inbound")]
-    assert row["metrics"] == [("parts", 3.0)]
+    assert row["metrics"] == [("parts", Decimal(3))]
     assert row["cost"] == Decimal("1.000000")
     assert row["extra"] == [("cost", "1")]
 
@@ -99,7 +101,7 @@ def test_telnyx_usage_keeps_any_configured_dimension_and_metric() -> None:
     # Then they survive in the maps (numbers given as strings too) and the unrequested keys in extra
     assert row["product"] == "wireless" and row["user_id"] == "3ca7bd3d" and row["managed_accounts"] is True
     assert row["dimensions"] == [("sim_card_group", "g-1"), ("mcc", "204")]
-    assert row["metrics"] == [("downlink_mb", 12.5), ("uplink_mb", 3.0)]
+    assert row["metrics"] == [("downlink_mb", Decimal("12.5")), ("uplink_mb", Decimal(3))]
     assert row["extra"] == [("flags", '{"roaming":true}'), ("active", "true")]
     assert row["cost"] is None and row["currency"] is None
 
@@ -110,13 +112,18 @@ def test_telnyx_usage_bad_metric_value_names_line_row_and_metric() -> None:
         read(raw)
 
 
-def test_telnyx_usage_rounds_cost_to_micro_units_and_refuses_overflow() -> None:
-    # Given a cost with more than six decimals, and one too large for decimal(18,6)
-    (row,) = read(page([{"product": "messaging", "cost": 0.0000125}])).to_pylist()
-    # Then the first is rounded half to even, the second refused
-    assert row["cost"] == Decimal("0.000012")
-    with pytest.raises(InvalidReportError, match=r"does not fit decimal\(18,6\)"):
-        read(page([{"product": "messaging", "cost": 1e13}]))
+def test_telnyx_usage_keeps_small_amounts_exactly_and_refuses_what_does_not_fit() -> None:
+    # Given a cost with more than six decimals (once rounded to 0), and amounts too large or too fine
+    (row,) = read(page([{"product": "messaging", "cost": 0.0000005, "parts": 0.0000125}],
+                       metrics=["parts"])).to_pylist()
+    # Then the small ones are kept exactly
+    assert row["cost"] == Decimal("0.0000005")
+    assert row["metrics"] == [("parts", Decimal("0.0000125"))]
+    # And a cost of 1e30 (once a bare decimal.InvalidOperation) or 19 decimals is refused, naming where
+    with pytest.raises(InvalidReportError, match=r"line 1 row 1 cost: '1E\+30' has 31 digits before the decimal"):
+        read(page([{"product": "messaging", "cost": 1e30}], metrics=["parts"]))
+    with pytest.raises(InvalidReportError, match=r"line 1 row 1 metric 'cost': .* has 19 decimal places"):
+        read(page([{"product": "messaging", "cost": "0.0000000000000000001"}]))
 
 
 def test_telnyx_usage_empty_page_gives_no_rows() -> None:
@@ -173,3 +180,50 @@ def test_telnyx_usage_named_queries_answer_cost_questions_on_duckdb(tmp_path: Pa
 
 def test_telnyx_usage_lineage_columns_are_not_in_the_reader_schema() -> None:
     assert not set(LINEAGE.names) & set(DATASET.reader_schema.names)
+
+
+def test_telnyx_usage_metric_sums_are_exact_in_sql(tmp_path: Path) -> None:
+    # Given metrics whose double sum is 65.71000000000002
+    raw = page([{"product": "messaging", "direction": d, "parts": v} for d, v in (("in", 65.7), ("out", 0.01))],
+               dimensions=["direction"], metrics=["parts"])
+    publish(tmp_path, read(raw), "telnyx-messaging", "2026-10")
+    # When the metrics query sums them / Then the total is exactly 65.71
+    queries = {q.name: q.sql for q in DATASET.queries}
+    _, metrics = rows(connect(tmp_path), queries["telnyx_metrics_by_product_month"])
+    assert metrics == [("telnyx-messaging", "2026-10", "messaging", "parts", Decimal("65.71"))]
+
+
+@pytest.mark.parametrize(("value", "reason"), [
+    (b"1e400", "has 401 digits before the decimal point"),
+    (b"NaN", "is not a finite number"),
+    (b"-Infinity", "is not a finite number"),
+    (b'"inf"', "is not a number"),
+    (b"true", "is not a number"),
+])
+def test_telnyx_usage_non_finite_or_huge_metrics_are_errors_not_inf(value: bytes, reason: str) -> None:
+    raw = page([{"product": "messaging", "parts": 1}]).replace(b'"parts": 1', b'"parts": ' + value)
+    assert value in raw
+    with pytest.raises(InvalidReportError, match=rf"line 1 row 1 metric 'parts': .* {reason}"):
+        read(raw)
+
+
+def test_telnyx_usage_a_key_repeated_in_a_row_is_refused() -> None:
+    raw = page([{"product": "messaging", "parts": 1}]).replace(b'"parts": 1', b'"parts": 1, "parts": 2')
+    with pytest.raises(InvalidReportError, match=r"line 1: the key 'parts' appears twice in one object"):
+        read(raw)
+
+
+def test_telnyx_usage_a_metric_requested_twice_is_one_entry() -> None:
+    (row,) = read(page([{"product": "messaging", "parts": 2}], metrics=["parts", "parts"])).to_pylist()
+    assert row["metrics"] == [("parts", Decimal(2))]
+
+
+def test_telnyx_usage_rows_of_pages_outside_the_window_are_counted() -> None:
+    # Given one page for October and one whose interval spills into November
+    raw = page([{"product": "messaging", "parts": 1}] * 2) + page(
+        [{"product": "messaging", "parts": 1}], 2, start_date="2026-10-15T00:00:00Z", end_date="2026-11-15T00:00:00Z")
+    context = ReadContext(plan=plan_for(EXPORT), report_id=None, source_key="raw/telnyx/x.jsonl")
+    (batch,) = list(DATASET.read(io.BytesIO(raw), context))
+    # When counted / Then only the spilling page's row is outside
+    assert DATASET.outside_period is not None
+    assert DATASET.outside_period(batch, context.plan.window) == 1

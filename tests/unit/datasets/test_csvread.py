@@ -1,0 +1,180 @@
+"""The CSV reader's edges: field sizes, header-only files, malformed records, fast and exact conversions agree."""
+
+from __future__ import annotations
+
+import io
+import random
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pyarrow as pa
+import pytest
+
+from report_exporter.datasets.csvread import CsvLayout, Refused, convert_column, read_csv, unique_keys
+from report_exporter.datasets.values import AMOUNT, BadValue, from_text
+from report_exporter.errors import InvalidReportError
+
+LAYOUT = CsvLayout(columns={"id": "id", "n": "n", "amount": "amount", "day": "day"}, required=("id",),
+                   block_size=1 << 10)
+COLUMNS = pa.schema([pa.field("id", pa.string()), pa.field("n", pa.int64()), pa.field("amount", AMOUNT),
+                     pa.field("day", pa.date32())])
+
+
+def read(data: bytes, layout: CsvLayout = LAYOUT, **options: bool) -> pa.Table:
+    batches = list(read_csv(io.BytesIO(data), layout, COLUMNS, **options))
+    return pa.Table.from_batches(batches, schema=pa.schema([*COLUMNS, pa.field("extra", pa.map_(pa.string(),
+                                                                                            pa.string()))]))
+
+
+def test_a_field_larger_than_a_block_is_read_whole() -> None:
+    # Given a quoted field of 3 MiB (with commas and line breaks) in a reader whose blocks are 1 KiB
+    big = ("x, y\n" * 629_146)[: 3 << 20]
+    data = f'id,n,note\na,1,small\nb,2,"{big}"\nc,3,after\n'.encode()
+    # When read
+    rows = read(data).to_pylist()
+    # Then every row is there and the big field is intact
+    assert [r["id"] for r in rows] == ["a", "b", "c"]
+    assert dict(rows[1]["extra"])["note"] == big
+
+
+def test_a_field_of_several_mebibytes_is_read_with_the_default_block_size() -> None:
+    # Given a 5 MiB unquoted field (Arrow's streaming reader refused it: "straddles two block boundaries")
+    layout = CsvLayout(columns=LAYOUT.columns, required=("id",))
+    data = b"id,n,note\na,1," + b"z" * (5 << 20) + b"\nb,2,ok\n"
+    # When read / Then both rows are there
+    rows = read(data, layout).to_pylist()
+    assert [r["n"] for r in rows] == [1, 2] and len(dict(rows[0]["extra"])["note"]) == 5 << 20
+
+
+@pytest.mark.parametrize("data", [b"id,n", b"id,n\n", b"id,n\r\n", b"\xef\xbb\xbfid,n", b"id,n\n\n\n"])
+def test_a_header_only_report_has_no_rows_with_or_without_its_last_line_break(data: bytes) -> None:
+    assert read(data).num_rows == 0
+
+
+def test_the_last_record_needs_no_line_break_and_crlf_and_bom_are_read() -> None:
+    rows = read(b"\xef\xbb\xbfid,n\r\na,1\r\nb,2").to_pylist()
+    assert [(r["id"], r["n"]) for r in rows] == [("a", 1), ("b", 2)]
+
+
+def test_a_quoted_header_label_may_hold_a_comma_or_a_line_break() -> None:
+    data = b'"id","n","Notes, free\ntext"\na,1,x\n'
+    (row,) = read(data).to_pylist()
+    assert row["extra"] == [("Notes, free\ntext", "x")]
+
+
+def test_rows_are_numbered_as_data_records_across_blocks_and_multi_line_fields() -> None:
+    # Given 3,000 rows over many 1 KiB blocks, some fields spanning lines, and a bad count in row 2,500
+    lines = [f'r{i},{i},"note\n{i}"\n' if i % 7 == 0 else f"r{i},{i},plain\n" for i in range(1, 3001)]
+    lines[2499] = "r2500,many,plain\n"
+    # When read / Then the error names the data row (not the line) and the column
+    with pytest.raises(InvalidReportError, match=r"^data row 2500, column 'n': 'many' is not a whole number$"):
+        read(("id,n,note\n" + "".join(lines)).encode())
+
+
+def test_a_record_with_the_wrong_number_of_fields_names_its_row() -> None:
+    with pytest.raises(InvalidReportError, match=r"data row 3: 4 fields where the header has 3"):
+        read(b"id,n,note\na,1,x\nb,2,y\nc,3,z,extra\nd,4,w\n")
+    with pytest.raises(InvalidReportError, match=r"data row 2: 2 fields where the header has 3"):
+        read(b"id,n,note\na,1,x\nb,2\n")
+
+
+def test_text_that_is_not_utf8_names_row_and_column() -> None:
+    with pytest.raises(InvalidReportError, match=r"data row 2, column 'note': the text is not UTF-8"):
+        read(b"id,n,note\na,1,x\nb,2,caf\xe9\n")
+
+
+def test_a_stray_quote_in_an_unquoted_field_is_read_as_csv_reads_it() -> None:
+    # Given a display size with a bare inch mark, and later a quoted field spanning lines
+    rows = [f'd{i},{i},"Screen\n{i}"\n' if i == 900 else f'd{i},{i},7" display\n' for i in range(1, 1001)]
+    rows[10] = 'd11,11,7" display\n'
+    data = ("id,n,note\n" + "".join(rows)).encode()
+    # When read with small blocks / Then each record is what Python's csv module reads
+    table = read(data).to_pylist()
+    assert len(table) == 1000
+    assert dict(table[10]["extra"])["note"] == '7" display'
+    assert dict(table[899]["extra"])["note"] == "Screen\n900"
+
+
+def test_unique_keys_numbers_repeated_labels() -> None:
+    assert unique_keys(["a", "b", "a", "a"]) == ["a", "b", "a #2", "a #3"]
+    assert unique_keys(["a", "a", "a #2"]) == ["a", "a #2", "a #2 #2"]
+
+
+@pytest.mark.parametrize(("text", "dtype", "reason"), [
+    ("0x1f", pa.int64(), "is not a whole number"),
+    ("+5", pa.int64(), "is not a whole number"),
+    ("9223372036854775808", pa.int64(), "out of the range"),
+    ("7e+-3", AMOUNT, "is not a number"),
+    ("4e28", AMOUNT, "29 digits before the decimal point"),
+    ("123456789012345678901", AMOUNT, "21 digits before the decimal point"),
+    ("0.0000000000000000001", AMOUNT, "19 decimal places"),
+    ("inf", AMOUNT, "is not a number"),
+    ("0000-01-01", pa.date32(), "not a calendar date"),
+    ("2026-02-30", pa.date32(), "not a calendar date"),
+    ("2026-10-01T10:00:00+02:00", pa.timestamp("ms", tz="UTC"), "is not a date-time"),
+    ("2026-10-01T10:00:00.1234", pa.timestamp("ms", tz="UTC"), "is not a date-time"),
+])
+def test_values_arrow_would_accept_or_garble_are_refused(text: str, dtype: pa.DataType, reason: str) -> None:
+    # Given text Arrow's casts accept (hex, "+-" exponents, the year 0) or turn into a wrong number (overflow)
+    # When converted / Then it is refused, with why
+    with pytest.raises(Refused, match=reason) as refused:
+        convert_column(pa.array(["1", text] if not pa.types.is_temporal(dtype) else ["2026-10-01", text]), dtype)
+    assert refused.value.index == 1 and refused.value.text == text
+
+
+@pytest.mark.parametrize(("text", "dtype", "expected"), [
+    ("0e400", AMOUNT, Decimal(0)),
+    ("1.5e-17", AMOUNT, Decimal("1.5E-17")),
+    ("000000000000000000000000001.000000000000000000000", AMOUNT, Decimal(1)),
+    ("-0", pa.int64(), 0),
+    ("2026-10", pa.timestamp("ms", tz="UTC"), datetime(2026, 10, 1, tzinfo=UTC)),
+    ("2026-10-05T10:00:00.5Z", pa.timestamp("ms", tz="UTC"), datetime(2026, 10, 5, 10, 0, 0, 500_000, tzinfo=UTC)),
+    ("0001-01-01", pa.date32(), date(1, 1, 1)),
+])
+def test_values_arrow_refuses_but_that_are_exact_are_kept(text: str, dtype: pa.DataType, expected: object) -> None:
+    assert convert_column(pa.array([text]), dtype).to_pylist() == [expected]
+
+
+def _candidates(rng: random.Random, alphabet: str, templates: list[str]) -> list[str]:
+    out = []
+    for _ in range(3000):
+        if templates and rng.random() < 0.6:
+            chars = list(rng.choice(templates))
+            for _ in range(rng.randint(0, 2)):
+                chars[rng.randrange(len(chars))] = rng.choice(alphabet)
+            out.append("".join(chars))
+        else:
+            out.append("".join(rng.choice(alphabet) for _ in range(rng.randint(1, 45))))
+    return out
+
+
+@pytest.mark.parametrize(("dtype", "alphabet", "templates"), [
+    (pa.int64(), "0123456789-+xXeE. ", ["12345", "-9223372036854775808", "9223372036854775807"]),
+    (AMOUNT, "0123456789+-.eE ", ["12345678901234567890.123456789012345678", "0.0001", "-.5e3"]),
+    (pa.date32(), "0123456789-T ", ["2026-10-01", "0000-01-01", "2024-02-29"]),
+    (pa.timestamp("ms", tz="UTC"), "0123456789-:TZ. ", ["2026-10-01T10:00:00", "2026-10", "2026-10-01 23:59:59.999Z"]),
+])
+def test_the_fast_path_and_the_exact_rules_agree_value_by_value(
+    dtype: pa.DataType, alphabet: str, templates: list[str]
+) -> None:
+    # Given thousands of odd texts (fixed seed), each converted alone: Arrow's fast path where it vouches,
+    # otherwise the exact rules of values.py
+    for text in _candidates(random.Random(9), alphabet, templates):
+        try:
+            expected = from_text(text, dtype)
+        except BadValue:
+            expected = BadValue
+        try:
+            (got,) = convert_column(pa.array([text]), dtype).to_pylist()
+        except Refused:
+            got = BadValue
+        # Then both agree on what is accepted and on the value
+        assert got == expected, text
+
+
+def test_a_value_starting_with_a_byte_order_mark_keeps_it_wherever_a_chunk_starts() -> None:
+    # Given rows whose first value is U+FEFF, one of them at the start of every small chunk
+    data = b"id,n\n" + b"".join(b"\xef\xbb\xbf," + str(i).encode() + b"\n" for i in range(200))
+    # When read / Then the mark is a value (only the file's own mark before the header is dropped)
+    rows = read(data).to_pylist()
+    assert {r["id"] for r in rows} == {"\ufeff"} and len(rows) == 200
