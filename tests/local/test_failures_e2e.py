@@ -7,6 +7,7 @@ hours for a user takes no real time here and gives the same result on a loaded m
 from __future__ import annotations
 
 import io
+import time
 from datetime import timedelta
 
 import pyarrow.parquet as pq
@@ -212,7 +213,16 @@ def test_a_failing_adopter_leaves_the_owners_run_alone(local_env: LocalEnvironme
     second = f"{FIRST}-2"
     faults.add(*crash_every_attempt("CheckReport", second))
     with ParticleSimulator(pending_polls=6, rows=40) as sim:
-        owner, adopter = local_env.run_many([(EXPORT, PERIOD), (EXPORT, PERIOD)], simulator=sim)
+        # (time is held still until the second starts, so the first is the owner whatever the thread timing)
+        clock = virtual(local_env)
+        clock.join("test")
+        _, first = local_env.start(EXPORT, period=PERIOD, simulator=sim)
+        give_up = time.monotonic() + 60
+        while not local_env.ledger_item(EXPORT.name, PERIOD).get("job") and time.monotonic() < give_up:
+            time.sleep(0.01)
+        _, other = local_env.start(EXPORT, period=PERIOD, simulator=sim)
+        clock.leave("test")
+        owner, adopter = (local_env.wait(EXPORT.name, PERIOD, arn) for arn in (first, other))
         created = len(sim.reports)
     # Then the adopter fails and says so, but the owner's run goes on and publishes its one report
     assert adopter.status == "FAILED" and owner.succeeded, owner.cause
