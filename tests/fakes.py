@@ -4,22 +4,88 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from report_exporter.adapters.base import RecordCounter
 from report_exporter.aws.ledger import Claim
 from report_exporter.models.exports import ExportSpec, month_window
 from report_exporter.models.payloads import CuratedObject, RawObject, RunPlan
 
 
+class MemoryResumable:
+    """A resumable raw object in memory: a part is "kept" at each checkpoint once ``part_size`` bytes wait."""
+
+    def __init__(self, kept: bytes = b"", cursor: dict[str, Any] | None = None, part_size: int = 1 << 20) -> None:
+        self.kept = kept
+        """Bytes kept at the last checkpoint that cut a part (what a next attempt would resume with)."""
+        self.cursor = cursor
+        """The cursor kept with them."""
+        self.resumed = cursor
+        self.buffer = bytearray()
+        self.part_size = part_size
+        self.checkpoints: list[dict[str, Any] | None] = []
+        self.restarts = 0
+
+    def write(self, data: bytes) -> int:
+        self.buffer += data
+        return len(data)
+
+    def tell(self) -> int:
+        return len(self.kept) + len(self.buffer)
+
+    def checkpoint(self, cursor: Mapping[str, Any] | None) -> None:
+        self.checkpoints.append(None if cursor is None else dict(cursor))
+        if len(self.buffer) >= self.part_size:
+            self.kept += bytes(self.buffer)
+            self.buffer.clear()
+            self.cursor = None if cursor is None else dict(cursor)
+
+    def restart(self) -> None:
+        self.kept, self.cursor, self.resumed = b"", None, None
+        self.buffer.clear()
+        self.restarts += 1
+
+    def data(self) -> bytes:
+        return self.kept + bytes(self.buffer)
+
+
 @dataclass
 class MemorySink:
-    """Collects what an adapter streams, like S3RawSink, keeping nothing when the block raises."""
+    """Collects what an adapter streams, like S3RawSink, keeping nothing when the block raises.
+
+    ``resume`` starts the next resumable object from kept bytes and a cursor, as a next attempt would;
+    ``last`` is the last resumable object opened (kept bytes and cursor survive a failed block, as in S3).
+    """
 
     files: dict[str, bytes] = field(default_factory=dict)
     objects: list[RawObject] = field(default_factory=list)
+    resume: tuple[bytes, dict[str, Any]] | None = None
+    part_size: int = 1 << 20
+    last: MemoryResumable | None = None
+
+    @contextmanager
+    def open_resumable(self, *, dataset: str, name: str, content_type: str,
+                       records: Callable[[], int | None] | None = None,
+                       recount: Callable[[], RecordCounter] | None = None) -> Iterator[MemoryResumable]:
+        kept, cursor = self.resume or (b"", None)
+        writer = self.last = MemoryResumable(kept, cursor, self.part_size)
+        yield writer
+        data = writer.data()
+        count: int | None
+        if writer.resumed is not None and recount is not None:
+            counter = recount()
+            counter.feed(data)
+            count = counter.records()
+        else:
+            count = records() if records else None
+        self.files[name] = data
+        self.objects.append(RawObject(dataset=dataset, key=name, bytes=len(data),
+                                      sha256=hashlib.sha256(data).hexdigest(), content_type=content_type,
+                                      records=count))
 
     @contextmanager
     def open(self, *, dataset: str, name: str, content_type: str,
@@ -55,6 +121,7 @@ class RecordingLedger:
     kept_raw: list[RawObject] | None = None
     published_by_other: list[CuratedObject] | None = None
     failed_answer: bool = True
+    cursor: dict[str, Any] | None = None
     calls: list[tuple[str, dict[str, object]]] = field(default_factory=list)
 
     def names(self) -> list[str]:
@@ -87,7 +154,20 @@ class RecordingLedger:
 
     def downloaded(self, plan: RunPlan, *, job: str, objects: list[RawObject], now: datetime) -> list[RawObject]:
         self.calls.append(("downloaded", {"job": job, "objects": objects}))
+        self.cursor = None
         return objects
+
+    def download_cursor(self, plan: RunPlan, *, job: str) -> dict[str, Any] | None:
+        self.calls.append(("download_cursor", {"job": job}))
+        return self.cursor if self.cursor and self.cursor.get("job") == job else None
+
+    def save_download_cursor(self, plan: RunPlan, *, job: str, cursor: dict[str, Any]) -> None:
+        self.calls.append(("save_download_cursor", {"job": job}))
+        self.cursor = {**cursor, "job": job}
+
+    def clear_download_cursor(self, plan: RunPlan, *, job: str) -> None:
+        self.calls.append(("clear_download_cursor", {"job": job}))
+        self.cursor = None
 
     def begin_publish(self, plan: RunPlan, *, job: str, now: datetime) -> list[CuratedObject] | None:
         self.calls.append(("begin_publish", {"job": job}))

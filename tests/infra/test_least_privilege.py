@@ -64,7 +64,9 @@ PERMISSIONS: dict[str, dict[str, set[str]]] = {
     names.PLAN_RUN: _BASE,
     names.REQUEST_REPORT: _BASE | _LEDGER | _SECRETS,
     names.CHECK_REPORT: _BASE | _LEDGER | _SECRETS,
-    names.DOWNLOAD_REPORT: _BASE | _LEDGER | _SECRETS | {action: {"<raw>/raw/*"} for action in _PUT},
+    names.DOWNLOAD_REPORT: _BASE | _LEDGER | _SECRETS | {action: {"<raw>/raw/*"} for action in _PUT}
+    # Resuming an upload: the parts it kept, and the completed object read back once for its sha256.
+    | {action: {"<raw>/raw/*"} for action in ("s3:ListMultipartUploadParts", "s3:GetObject")},
     names.WRITE_PARQUET: _BASE | _LEDGER
     | {action: {"<raw>", "<raw>/raw/*", "<curated>", "<curated>/curated/*"} for action in _READ}
     | {action: {"<curated>/curated/*"} for action in _PUT}

@@ -135,6 +135,43 @@ def test_a_dead_downloader_is_taken_over_after_its_lease(ledger: DynamoLedger) -
         ledger.downloaded(owner, job="1001", objects=RAW, now=later)
 
 
+def test_the_download_cursor_is_kept_by_the_lease_holder_and_followed_by_whoever_takes_it_over(
+        ledger: DynamoLedger) -> None:
+    # Given a download under way that kept one part
+    owner, adopter = run("a"), run("b")
+    requested(ledger, owner)
+    ledger.begin_download(owner, job="1001", now=NOW)
+    ledger.save_download_cursor(owner, job="1001", cursor={"upload_id": "u1", "bytes": 8})
+    # Then a retry of the same execution finds it, a cursor is never handed to another report
+    assert ledger.download_cursor(owner, job="1001") == {"upload_id": "u1", "bytes": 8, "job": "1001"}
+    assert ledger.download_cursor(owner, job="2002") is None
+    # And another execution may neither overwrite nor drop it while the lease lives
+    with pytest.raises(ReportBusyError, match="taken over"):
+        ledger.save_download_cursor(adopter, job="1001", cursor={"upload_id": "u2"})
+    ledger.clear_download_cursor(adopter, job="1001")
+    assert ledger.download_cursor(adopter, job="1001") == {"upload_id": "u1", "bytes": 8, "job": "1001"}
+    # When the owner dies and the lease expires, the one taking over continues from it
+    later = NOW + limits.DOWNLOAD_LEASE + timedelta(seconds=1)
+    assert ledger.begin_download(adopter, job="1001", now=later) is None
+    assert ledger.download_cursor(adopter, job="1001") == {"upload_id": "u1", "bytes": 8, "job": "1001"}
+    with pytest.raises(ReportBusyError):
+        ledger.save_download_cursor(owner, job="1001", cursor={"upload_id": "late"})
+    # And once the raw object is recorded, the cursor is gone
+    ledger.downloaded(adopter, job="1001", objects=RAW, now=later)
+    assert "download_cursor" not in item(ledger)
+
+
+def test_a_new_request_starts_without_the_old_reports_cursor(ledger: DynamoLedger) -> None:
+    owner = run("a")
+    requested(ledger, owner)
+    ledger.begin_download(owner, job="1001", now=NOW)
+    ledger.save_download_cursor(owner, job="1001", cursor={"upload_id": "u1"})
+    ledger.failed(export=EXPORT.name, period="2026-10", execution=owner.execution_id, error="E", message="m",
+                  now=NOW)
+    requested(ledger, run("b"), job="2002")
+    assert "download_cursor" not in item(ledger)
+
+
 def downloaded(ledger: DynamoLedger, plan: RunPlan) -> None:
     requested(ledger, plan)
     ledger.begin_download(plan, job="1001", now=NOW)

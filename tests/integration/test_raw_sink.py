@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import boto3
@@ -56,3 +57,116 @@ def test_a_vendor_stream_that_breaks_half_way_leaves_nothing(aws: Buckets) -> No
         out.write(b"x" * (PART + 1))
         raise Refused("connection reset")
     assert open_uploads(aws.raw) == [] and sink.objects == []
+
+
+# Resumable objects: what a failed attempt keeps for the next one.
+
+class MemoryStore:
+    """The ledger's cursor, in a dict (its conditions are tested in test_ledger.py)."""
+
+    def __init__(self) -> None:
+        self.cursor: dict[str, Any] | None = None
+        self.saves = 0
+
+    def load(self) -> dict[str, Any] | None:
+        return self.cursor
+
+    def save(self, cursor: dict[str, Any]) -> None:
+        self.cursor = cursor
+        self.saves += 1
+
+    def clear(self) -> None:
+        self.cursor = None
+
+
+PLAN = plan_for(ParticleExport(name="particle-demo", secret_name="s"))
+BODY = bytes(range(256)) * (PART * 2 // 256) + b"tail,\n"
+
+
+class Lines:
+    """Counts line ends (a stand-in for the CSV record counter)."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def feed(self, data: bytes) -> None:
+        self.n += data.count(b"\n")
+
+    def records(self) -> int:
+        return self.n
+
+
+def write_until(sink: S3RawSink, upto: int, error: Exception) -> None:
+    """Write BODY in 1 MiB chunks with a checkpoint after each, failing with ``error`` at byte ``upto``."""
+    with pytest.raises(type(error)), sink.open_resumable(dataset="d", name="r.csv", content_type="text/csv",
+                                                         recount=Lines) as out:
+        assert out.resumed is None
+        for at in range(0, upto, 1 << 20):
+            out.write(BODY[at:at + (1 << 20)])
+            out.checkpoint({"offset": at + (1 << 20)})
+        raise error
+
+
+def test_a_transient_failure_keeps_the_parts_and_the_next_attempt_resumes_after_them(aws: Buckets) -> None:
+    from report_exporter.errors import VendorUnavailableError
+
+    # Given an attempt that kept one 8 MiB part, then lost its vendor at 12 MiB
+    store = MemoryStore()
+    write_until(S3RawSink(aws.raw, PLAN, resume=store), 12 << 20, VendorUnavailableError("reset"))
+    assert store.cursor is not None and store.cursor["bytes"] == PART and store.cursor["state"] == {"offset": PART}
+    assert len(open_uploads(aws.raw)) == 1
+    # When the next attempt opens the same object
+    sink = S3RawSink(aws.raw, PLAN, resume=store)
+    with sink.open_resumable(dataset="d", name="r.csv", content_type="text/csv", recount=Lines) as out:
+        # Then it starts after the kept part, with the cursor kept with it
+        assert out.resumed == {"offset": PART} and out.tell() == PART
+        for at in range(PART, len(BODY), 1 << 20):
+            out.write(BODY[at:at + (1 << 20)])
+            out.checkpoint({"offset": at + (1 << 20)})
+    # And the object is whole, its sha256 and records exact (read back once), and no upload is left open
+    (raw,) = sink.objects
+    stored = boto3.client("s3").get_object(Bucket=aws.raw, Key=raw.key)["Body"].read()
+    assert stored == BODY
+    assert (raw.bytes, raw.sha256, raw.records) == (len(BODY), hashlib.sha256(BODY).hexdigest(), BODY.count(b"\n"))
+    assert open_uploads(aws.raw) == []
+
+
+def test_a_failure_that_is_not_transient_drops_the_parts_and_the_cursor(aws: Buckets) -> None:
+    from report_exporter.errors import VendorContractError
+
+    store = MemoryStore()
+    write_until(S3RawSink(aws.raw, PLAN, resume=store), 12 << 20, VendorContractError("not a CSV"))
+    assert store.cursor is None and open_uploads(aws.raw) == []
+
+
+def test_a_cursor_whose_upload_is_gone_starts_over(aws: Buckets) -> None:
+    from report_exporter.errors import VendorUnavailableError
+
+    # Given a kept part whose upload was aborted since (the bucket's lifecycle rule, a completed upload)
+    store = MemoryStore()
+    write_until(S3RawSink(aws.raw, PLAN, resume=store), 9 << 20, VendorUnavailableError("reset"))
+    assert store.cursor is not None
+    boto3.client("s3").abort_multipart_upload(Bucket=aws.raw, Key=store.cursor["key"],
+                                              UploadId=store.cursor["upload_id"])
+    # When the next attempt opens the object / Then it starts from the first byte, the stale cursor dropped
+    sink = S3RawSink(aws.raw, PLAN, resume=store)
+    with sink.open_resumable(dataset="d", name="r.csv", content_type="text/csv") as out:
+        assert out.resumed is None and out.tell() == 0 and store.cursor is None
+        out.write(b"a,b\n")
+    assert sink.objects[0].sha256 == hashlib.sha256(b"a,b\n").hexdigest()
+
+
+def test_restart_drops_what_was_kept(aws: Buckets) -> None:
+    from report_exporter.errors import VendorUnavailableError
+
+    store = MemoryStore()
+    write_until(S3RawSink(aws.raw, PLAN, resume=store), 9 << 20, VendorUnavailableError("reset"))
+    sink = S3RawSink(aws.raw, PLAN, resume=store)
+    with sink.open_resumable(dataset="d", name="r.csv", content_type="text/csv") as out:
+        assert out.tell() == PART
+        # (the vendor sent the whole file again: no range support)
+        out.restart()
+        assert out.tell() == 0 and out.resumed is None and store.cursor is None
+        out.write(b"x" * 10)
+    assert open_uploads(aws.raw) == []
+    assert sink.objects[0].bytes == 10 and sink.objects[0].sha256 == hashlib.sha256(b"x" * 10).hexdigest()

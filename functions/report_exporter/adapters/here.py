@@ -16,6 +16,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,6 +28,7 @@ from pydantic import SecretStr
 from report_exporter.adapters.base import Credentials, PollResult, RawSink, RequestResult, secret_field
 from report_exporter.adapters.csv_records import CsvRecordCounter
 from report_exporter.adapters.http_client import json_body, raise_for_status, retry_after_seconds, send
+from report_exporter.adapters.ranged import download_file
 from report_exporter.clock import Clock
 from report_exporter.errors import (
     DownloadExpiredError,
@@ -35,7 +37,6 @@ from report_exporter.errors import (
     ReportFailedError,
     ReportTimedOutError,
     VendorContractError,
-    VendorUnavailableError,
 )
 from report_exporter.models.exports import ExportBase, HereExport
 from report_exporter.models.payloads import JobStatus, RunPlan
@@ -333,55 +334,53 @@ class HereAdapter:
             raise VendorContractError(f"here get usage report {report_id}: the answer is not a JSON object")
         return body, response
 
-    def download(self, plan: RunPlan, report_id: str | None, sink: RawSink) -> None:
-        """Stream ``/output`` (a gzip CSV) into the sink byte for byte; it is never inflated here."""
-        if report_id is None or not _REPORT_ID.match(report_id):
-            raise VendorContractError(f"here download for export {self._export.name!r}: no usable report id")
+    @contextmanager
+    def _output(self, plan: RunPlan, report_id: str, headers: Mapping[str, str]) -> Iterator[httpx.Response]:
+        """``/output`` with the bearer token (a fresh one once after a 401 on a cached one); 404/410 explained."""
         path = _OUTPUT.format(realm=self._export.realm, report=report_id)
-        action = f"download report {report_id}"
         gone: int | None = None
-        try:
-            for attempt in range(2):
-                token, fresh = self._access_token()
-                # identity: the file is gzip already, a second content-coding layer would only cost CPU.
-                headers = {**self._headers(token, "application/x-gzip"), "Accept-Encoding": "identity"}
-                # If /output redirects to object storage, httpx drops Authorization on the cross-origin hop.
-                with self._client.stream("GET", path, headers=headers) as response:
-                    if response.status_code == 401 and not fresh and attempt == 0:
-                        self._forget_token(token)
-                        continue
-                    if response.status_code in _GONE:
-                        gone = response.status_code
-                        break
-                    raise_for_status(response, vendor=VENDOR, action=action, ok=(200,), now=self._clock.now())
-                    # iter_raw keeps the bytes as sent: with ``Content-Encoding: gzip`` iter_bytes would inflate
-                    # the file on the way and the raw object would no longer be the vendor's .csv.gz. A response
-                    # that is already read (in-memory transports) only has its content left to give.
-                    raw = response.iter_bytes(_CHUNK) if response.is_stream_consumed else response.iter_raw(_CHUNK)
-                    self._store(raw, report_id, sink)
-                    return
-        except httpx.TimeoutException:
-            raise VendorUnavailableError(f"here {action}: timed out") from None
-        except httpx.TransportError as exc:
-            raise VendorUnavailableError(f"here {action}: connection failed ({type(exc).__name__})") from None
+        for attempt in range(2):
+            token, fresh = self._access_token()
+            # identity: the file is gzip already, a second content-coding layer would only cost CPU.
+            sent = {**self._headers(token, "application/x-gzip"), "Accept-Encoding": "identity", **headers}
+            # If /output redirects to object storage, httpx drops Authorization on the cross-origin hop.
+            with self._client.stream("GET", path, headers=sent) as response:
+                if response.status_code == 401 and not fresh and attempt == 0:
+                    self._forget_token(token)
+                    continue
+                if response.status_code in _GONE:
+                    gone = response.status_code
+                    break
+                yield response
+                return
         self._explain_gone(plan, report_id, gone)
 
-    def _store(self, chunks: Iterator[bytes], report_id: str, sink: RawSink) -> None:
-        head = b""
-        for chunk in chunks:
-            head += chunk
-            if len(head) >= len(_GZIP_MAGIC):
-                break
-        if not head.startswith(_GZIP_MAGIC):
-            raise VendorContractError(f"here download report {report_id}: the output is not a gzip file")
-        counter = CsvRecordCounter(gzip=True)
-        with sink.open(dataset=DATASET, name=f"report-{report_id}.csv.gz", content_type="application/x-gzip",
-                       records=counter.records) as out:
-            counter.feed(head)
-            out.write(head)
-            for chunk in chunks:
-                counter.feed(chunk)
-                out.write(chunk)
+    def download(self, plan: RunPlan, report_id: str | None, sink: RawSink) -> None:
+        """Stream ``/output`` (a gzip CSV) into the sink byte for byte; it is never inflated here.
+
+        HERE does not document byte ranges on ``/output``: a download cut half-way goes on with ``Range``
+        only if the answer offered them (``Accept-Ranges: bytes``, or a 206), and starts over otherwise.
+        """
+        if report_id is None or not _REPORT_ID.match(report_id):
+            raise VendorContractError(f"here download for export {self._export.name!r}: no usable report id")
+        action = f"download report {report_id}"
+        counter = [CsvRecordCounter(gzip=True)]
+
+        def restarted() -> None:
+            counter[0] = CsvRecordCounter(gzip=True)
+
+        def gzip_magic(head: bytes) -> None:
+            if not head.startswith(_GZIP_MAGIC):
+                raise VendorContractError(f"here download report {report_id}: the output is not a gzip file")
+
+        with sink.open_resumable(dataset=DATASET, name=f"report-{report_id}.csv.gz", content_type="application/x-gzip",
+                                 records=lambda: counter[0].records(),
+                                 recount=lambda: CsvRecordCounter(gzip=True)) as out:
+            # raw: with ``Content-Encoding: gzip`` iter_bytes would inflate the file on the way and the raw object
+            # would no longer be the vendor's .csv.gz.
+            download_file(out, lambda headers: self._output(plan, report_id, headers), vendor=VENDOR, action=action,
+                          clock=self._clock, client=self._client, feed=lambda chunk: counter[0].feed(chunk),
+                          restarted=restarted, raw=True, check_head=gzip_magic, head_size=len(_GZIP_MAGIC))
 
     def _explain_gone(self, plan: RunPlan, report_id: str, status: int | None) -> None:
         """``/output`` answered 404/410: say whether HERE archived the report or the file just vanished."""

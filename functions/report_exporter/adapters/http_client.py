@@ -34,6 +34,20 @@ _PREVIEW_SECRETISH = re.compile(r"[A-Za-z0-9_-]{20,}")
 _TIMEOUT_KINDS = ("connect", "read", "write", "pool")
 
 
+class VendorClient(httpx.Client):
+    """An httpx client that knows how long its invocation has left (see :func:`time_left`)."""
+
+    def __init__(self, *, remaining: Callable[[], float] | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._remaining = remaining
+
+    def time_left(self) -> float | None:
+        """Seconds left for vendor calls (the call margin already taken off); None when unbounded."""
+        if self._remaining is None:
+            return None
+        return max(0.0, self._remaining() - limits.CALL_MARGIN_SECONDS)
+
+
 def build_client(
     base_url: str, *, transport: httpx.BaseTransport | None = None, remaining: Callable[[], float] | None = None
 ) -> httpx.Client:
@@ -47,11 +61,13 @@ def build_client(
         remaining: Seconds left in the Lambda invocation. Every request (redirect hops included) then
             ends ``limits.CALL_MARGIN_SECONDS`` before the invocation would, so a hanging vendor becomes a
             retried ``VendorUnavailableError`` (with time left to report it) instead of a Lambda timeout.
+            Adapters read what is left with :func:`time_left` (to decide whether a retry in place still fits).
     """
     hooks: dict[str, list[Callable[..., Any]]] = {}
     if remaining is not None:
         hooks["request"] = [_call_budget(remaining)]
-    return httpx.Client(
+    return VendorClient(
+        remaining=remaining,
         base_url=base_url,
         timeout=httpx.Timeout(limits.READ_TIMEOUT_SECONDS, connect=limits.CONNECT_TIMEOUT_SECONDS),
         headers={"User-Agent": USER_AGENT},
@@ -59,6 +75,12 @@ def build_client(
         follow_redirects=True,
         event_hooks=hooks,
     )
+
+
+def time_left(client: httpx.Client) -> float | None:
+    """Seconds the invocation has left for vendor calls through ``client``; None when nothing bounds them
+    (a client not built by :func:`build_client` with ``remaining``)."""
+    return client.time_left() if isinstance(client, VendorClient) else None
 
 
 def _call_budget(remaining: Callable[[], float]) -> Callable[[httpx.Request], None]:

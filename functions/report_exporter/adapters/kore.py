@@ -5,6 +5,8 @@ https://docs.korewireless.com/en-us/developers/api-management/auth and the spec 
 https://github.com/korewireless/kore-openapi (``ProgrammableWireless/yaml/kore-programmable-wireless-v1.yaml``).
 
 Every page's JSON body is kept verbatim as one line of a JSON-lines raw file; the dataset flattens it.
+A page that fails (429, 5xx, a timeout) is asked for again in place; when the Lambda must give up, the
+next attempt resumes at the ``next_page_url`` that followed the last page kept in S3.
 """
 
 from __future__ import annotations
@@ -21,13 +23,13 @@ from pydantic import SecretStr
 
 from report_exporter.adapters.base import Credentials, PollResult, RawSink, RequestResult, secret_field
 from report_exporter.adapters.http_client import json_body, raise_for_status, send, vendor_detail
+from report_exporter.adapters.in_place import InPlace
 from report_exporter.clock import Clock
 from report_exporter.errors import (
     ExporterError,
     ReportTimedOutError,
     VendorAuthError,
     VendorContractError,
-    VendorThrottledError,
 )
 from report_exporter.models.exports import ExportBase, KoreExport
 from report_exporter.models.exports.kore import SETTLE_TIME, page_meta, page_records
@@ -48,10 +50,11 @@ PAGE_SIZE = 1000
 _EXPIRY_MARGIN = timedelta(seconds=60)
 # Used when the token answer has no expires_in (RFC 6749 §5.1 makes it only RECOMMENDED).
 _DEFAULT_LIFETIME = timedelta(minutes=5)
-# A short Retry-After between pages is waited out in the Lambda; a longer one fails the task and Step
-# Functions retries DownloadReport with backoff (nothing half-written is kept: the sink aborts).
+# A short Retry-After (or a 5xx, a timeout) between pages is waited out in the Lambda; a longer one fails
+# the task and Step Functions retries DownloadReport with backoff, which resumes after the pages kept.
 _MAX_INLINE_WAIT = 20.0
 _MAX_INLINE_WAITS = 3
+_IN_PLACE = InPlace(tries=_MAX_INLINE_WAITS + 1, max_wait=_MAX_INLINE_WAIT)
 # The token endpoint answers refused client credentials with 401 (vendors.md §5.2); OAuth servers also
 # use 400 invalid_client (RFC 6749 §5.2). Both mean the secret is wrong.
 _TOKEN_REFUSED = (400, 401, 403)
@@ -174,24 +177,25 @@ class KoreAdapter:
         return text
 
     # API calls.
+    def _page(self, url: str, params: dict[str, str] | None, action: str) -> tuple[httpx.Response, Any]:
+        """One page and its JSON body, asked for again in place on a transient failure."""
+
+        def once() -> tuple[httpx.Response, Any]:
+            response = self._get(url, params, action)
+            return response, json_body(response, vendor=VENDOR, action=action)
+
+        return _IN_PLACE.call(once, clock=self._clock, client=self._client)
+
     def _get(self, url: str, params: dict[str, str] | None, action: str) -> httpx.Response:
         """GET with the Bearer token; a 401 on a cached token gets one retry with a fresh one."""
         refreshed = False
-        waits = 0
         while True:
             token, fresh = self._token()
             headers = {"Authorization": f"Bearer {token.get_secret_value()}", "Accept": "application/json"}
-            try:
-                response = send(
-                    self._client, "GET", url, vendor=VENDOR, action=action, ok=(200, 401), params=params,
-                    headers=headers, now=self._clock.now(),
-                )
-            except VendorThrottledError as exc:
-                if exc.retry_after is None or exc.retry_after > _MAX_INLINE_WAIT or waits >= _MAX_INLINE_WAITS:
-                    raise
-                waits += 1
-                self._clock.sleep(exc.retry_after)
-                continue
+            response = send(
+                self._client, "GET", url, vendor=VENDOR, action=action, ok=(200, 401), params=params,
+                headers=headers, now=self._clock.now(),
+            )
             if response.status_code == 200:
                 return response
             if fresh or refreshed:
@@ -248,22 +252,33 @@ class KoreAdapter:
             VendorContractError: a page without a ``usage_records`` list, a foreign or repeated next page.
         """
         start, end = self._export.query_range(plan.window)
-        params: dict[str, str] | None = {
+        first = {
             "Start": _utc(start),
             "End": _utc(end),
             "Granularity": self._export.granularity,
             "PageSize": str(PAGE_SIZE),
         }
+        params: dict[str, str] | None = first
         url: str | None = self._first_path()
+        query = hashlib.sha256(f"{url}?{sorted(first.items())}".encode()).hexdigest()[:16]
         seen: set[str] = set()
         pages = records = 0
         name = f"{plan.run_name}-usage-records.jsonl"
-        with sink.open(dataset=DATASET, name=name, content_type=CONTENT_TYPE, records=lambda: records) as out:
+        with sink.open_resumable(dataset=DATASET, name=name, content_type=CONTENT_TYPE,
+                                 records=lambda: records) as out:
+            saved = out.resumed
+            if saved is not None and saved.get("query") == query:
+                # The pages up to the saved next page are kept: go on from there (its URL carries the query).
+                following = saved.get("next")
+                url = None if following is None else str(self._client.base_url.join(str(following)))
+                params = None
+                pages, records, seen = int(saved["pages"]), int(saved["records"]), set(saved["seen"])
+            elif saved is not None:
+                out.restart()
             while url is not None:
                 pages += 1
                 action = f"list usage records page {pages}"
-                response = self._get(url, params, action)
-                page = json_body(response, vendor=VENDOR, action=action)
+                response, page = self._page(url, params, action)
                 listed = page_records(page)
                 if listed is None:
                     raise VendorContractError(f"kore {action}: no 'usage_records' list in the answer")
@@ -271,9 +286,15 @@ class KoreAdapter:
                 records += len(listed)
                 url = self._next_url(page, pages)
                 if url is not None:
-                    if url in seen:
+                    # Hashes: the repeat check survives a resume in a few bytes per page.
+                    mark = hashlib.sha256(url.encode()).hexdigest()[:16]
+                    if mark in seen:
                         raise VendorContractError(f"kore {action}: next_page_url repeats an earlier page")
-                    seen.add(url)
+                    seen.add(mark)
                 # The next URL carries the query (Start, End, PageToken...) itself.
                 params = None
+                # Kept as a path on the API host (the only host _next_url follows), never a full URL.
+                following = None if url is None else httpx.URL(url).raw_path.decode("ascii")
+                out.checkpoint({"query": query, "next": following, "pages": pages, "records": records,
+                                "seen": sorted(seen)})
         logger.info("kore usage records downloaded", extra={"pages": pages, "records": records})

@@ -13,6 +13,8 @@ machine retries as "wait for a slot". A 429 anywhere else stays ``VendorThrottle
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -20,6 +22,7 @@ import httpx
 from report_exporter.adapters.base import Credentials, PollResult, RawSink, RequestResult, secret_field
 from report_exporter.adapters.csv_records import CsvRecordCounter
 from report_exporter.adapters.http_client import json_body, raise_for_status, send, vendor_detail
+from report_exporter.adapters.ranged import download_file
 from report_exporter.clock import Clock
 from report_exporter.errors import (
     DownloadExpiredError,
@@ -28,7 +31,6 @@ from report_exporter.errors import (
     ReportFailedError,
     ReportTimedOutError,
     VendorContractError,
-    VendorUnavailableError,
 )
 from report_exporter.models.exports import ExportBase, ParticleExport
 from report_exporter.models.exports.particle import PARTICLE_HEADER_LABELS
@@ -165,32 +167,42 @@ class ParticleAdapter:
             raise VendorContractError(f"particle report {report_id}: state {state!r} offers no download link")
         return url
 
-    def download(self, plan: RunPlan, report_id: str | None, sink: RawSink) -> None:
-        """Stream the CSV from the *current* link; on 403/404/410 get a fresh link once, then give up."""
-        if report_id is None:
-            raise VendorContractError("particle download: no report id")
+    @contextmanager
+    def _link_response(self, report_id: str, headers: Mapping[str, str]) -> Iterator[httpx.Response]:
+        """The file at the *current* link; on 403/404/410 a fresh link once, then ``DownloadExpiredError``.
+
+        Every request (a resumed one too) asks for the current link: a link is never kept, since it is a
+        credential for the file (vendors.md §1.5).
+        """
         for _attempt in range(2):
             url = self._current_link(report_id)
-            try:
-                # The link is pre-signed object storage: no Authorization header (vendors.md §1.5).
-                with self._client.stream("GET", url, headers={"Accept": "text/csv"}) as response:
-                    if response.status_code in _LINK_GONE:
-                        continue
-                    raise_for_status(response, vendor=VENDOR, action=f"download report {report_id}", ok=(200,),
-                                     now=self._clock.now())
-                    counter = CsvRecordCounter(header=PARTICLE_HEADER_LABELS)
-                    with sink.open(dataset=DATASET, name=f"report-{report_id}.csv", content_type="text/csv",
-                                   records=counter.records) as out:
-                        for chunk in response.iter_bytes(1 << 20):
-                            counter.feed(chunk)
-                            out.write(chunk)
-                    return
-            except httpx.TimeoutException:
-                raise VendorUnavailableError(f"particle download report {report_id}: timed out") from None
-            except httpx.TransportError as exc:
-                raise VendorUnavailableError(
-                    f"particle download report {report_id}: connection failed ({type(exc).__name__})"
-                ) from None
+            # Pre-signed object storage: no Authorization header, ever.
+            with self._client.stream("GET", url, headers={"Accept": "text/csv", **headers}) as response:
+                if response.status_code in _LINK_GONE:
+                    continue
+                yield response
+                return
         raise DownloadExpiredError(
             f"particle report {report_id}: the download link was refused twice (a fresh link did not help)"
         )
+
+    def download(self, plan: RunPlan, report_id: str | None, sink: RawSink) -> None:
+        """Stream the CSV from the *current* link into the raw object.
+
+        The link is pre-signed S3 and serves byte ranges: a download cut half-way goes on with ``Range``
+        from the first byte not yet written (in place), or from the last part kept (the next attempt,
+        which asks for a fresh link; the report id and byte offset are all it keeps).
+        """
+        if report_id is None:
+            raise VendorContractError("particle download: no report id")
+        counter = [CsvRecordCounter(header=PARTICLE_HEADER_LABELS)]
+
+        def restarted() -> None:
+            counter[0] = CsvRecordCounter(header=PARTICLE_HEADER_LABELS)
+
+        with sink.open_resumable(dataset=DATASET, name=f"report-{report_id}.csv", content_type="text/csv",
+                                 records=lambda: counter[0].records(),
+                                 recount=lambda: CsvRecordCounter(header=PARTICLE_HEADER_LABELS)) as out:
+            download_file(out, lambda headers: self._link_response(report_id, headers), vendor=VENDOR,
+                          action=f"download report {report_id}", clock=self._clock, client=self._client,
+                          feed=lambda chunk: counter[0].feed(chunk), restarted=restarted)

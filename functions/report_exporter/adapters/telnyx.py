@@ -5,23 +5,37 @@ rate limits: https://developers.telnyx.com/development/api-fundamentals/reliabil
 
 Each raw line is one page: ``{"request": {...}, "response": <page body>}`` (see ``adapters/ndjson.py``),
 so the date range a page answers travels with it.
+
+A page that fails (429, 5xx, a timeout) is asked for again in place; when the Lambda must give up, the
+next attempt resumes after the last page kept in S3 (the cursor: date range, next page, rows so far).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import httpx
 
-from report_exporter.adapters.base import Credentials, PollResult, RawSink, RawWriter, RequestResult, secret_field
+from report_exporter.adapters.base import (
+    Credentials,
+    PollResult,
+    RawSink,
+    RequestResult,
+    ResumableWriter,
+    secret_field,
+)
 from report_exporter.adapters.http_client import json_body, send
+from report_exporter.adapters.in_place import InPlace
 from report_exporter.adapters.ndjson import envelope_line
 from report_exporter.clock import Clock
 from report_exporter.errors import (
     ExporterError,
     ReportTimedOutError,
     VendorContractError,
-    VendorThrottledError,
 )
 from report_exporter.models.exports import ExportBase, TelnyxExport
 from report_exporter.models.exports.telnyx import telnyx_time
@@ -38,9 +52,38 @@ PAGE_SIZE = 5000
 # A guard against a vendor that keeps announcing more pages: 5000 x 2000 rows is far beyond a month.
 MAX_PAGES = 2000
 # Waits the vendor asks for between pages are slept in the Lambda up to this long; a longer hint is
-# handed to Step Functions, which retries the whole task later.
+# handed to Step Functions, which retries the task later (and it resumes after the pages kept).
 MAX_INLINE_WAIT = 60.0
-MAX_THROTTLED_TRIES = 5
+MAX_PAGE_TRIES = 5
+_IN_PLACE = InPlace(tries=MAX_PAGE_TRIES, max_wait=MAX_INLINE_WAIT)
+
+
+@dataclass(frozen=True)
+class _Cursor:
+    """Where the download stands after the pages written so far (kept with each uploaded part)."""
+
+    query: str
+    """Fingerprint of what is asked (product, dimensions, metrics, filters, window): a cursor for another
+    query is not resumed."""
+    range: int = 0
+    """Index of the date range being read (a month longer than 31 days is read as two)."""
+    page: int = 1
+    """The next page of that range."""
+    pages: int = 1
+    """The range's total_pages, as its last page said."""
+    range_rows: int = 0
+    total_results: int | None = None
+    rows: int = 0
+    """Rows written in all ranges."""
+
+    @classmethod
+    def resumed(cls, saved: Mapping[str, Any] | None, query: str) -> _Cursor | None:
+        if not saved or saved.get("query") != query:
+            return None
+        try:
+            return cls(**dict(saved))
+        except TypeError:
+            return None
 
 
 def _count(value: Any, field: str) -> int | None:
@@ -96,34 +139,29 @@ class TelnyxAdapter:
             params[f"filter[{dimension}]"] = value
         return params
 
-    def _page(self, start: str, end: str, page: int) -> httpx.Response:
-        """One page, sleeping through short rate-limit waits (``Retry-After`` or ``x-ratelimit-reset``)."""
+    def _page(self, start: str, end: str, page: int) -> tuple[httpx.Response, Any]:
+        """One page and its JSON body, asked for again in place on a transient failure (``Retry-After`` or
+        ``x-ratelimit-reset`` honoured; no hint: 1, 2, 4, 8 s; a long hint or too many tries: Step Functions)."""
         action = f"usage report {self._export.product} page {page}"
         headers = {"Authorization": f"Bearer {self._key.get_secret_value()}", "Accept": "application/json"}
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                return send(
-                    self._client, "GET", _USAGE, vendor=VENDOR, action=action, ok=(200,), headers=headers,
-                    params=self._params(start, end, page), now=self._clock.now(),
-                )
-            except VendorThrottledError as exc:
-                # No hint: back off 1, 2, 4, 8 s. A long hint or too many tries: let Step Functions wait.
-                wait = exc.retry_after if exc.retry_after is not None else float(2 ** (attempt - 1))
-                if wait > MAX_INLINE_WAIT or attempt >= MAX_THROTTLED_TRIES:
-                    raise
-                self._clock.sleep(wait)
 
-    def _range(self, out: RawWriter, start: str, end: str) -> int:
-        """Every page of one date range into ``out``; returns the rows written."""
-        rows = 0
-        page, total_pages, total_results = 1, 1, None
+        def once() -> tuple[httpx.Response, Any]:
+            response = send(
+                self._client, "GET", _USAGE, vendor=VENDOR, action=action, ok=(200,), headers=headers,
+                params=self._params(start, end, page), now=self._clock.now(),
+            )
+            return response, json_body(response, vendor=VENDOR, action=f"usage report page {page}")
+
+        return _IN_PLACE.call(once, clock=self._clock, client=self._client)
+
+    def _range(self, out: ResumableWriter, start: str, end: str, at: _Cursor) -> _Cursor:
+        """The pages of one date range from ``at`` on into ``out``; returns the cursor after its last page."""
+        page, total_pages = at.page, at.pages
+        rows, total_results = at.range_rows, at.total_results
         while page <= total_pages:
             if page > MAX_PAGES:
                 raise VendorContractError(f"telnyx usage report: more than {MAX_PAGES} pages announced")
-            response = self._page(start, end, page)
-            body = json_body(response, vendor=VENDOR, action=f"usage report page {page}")
+            response, body = self._page(start, end, page)
             data = body.get("data") if isinstance(body, dict) else None
             meta = body.get("meta") if isinstance(body, dict) else None
             if not isinstance(data, list) or not isinstance(meta, dict):
@@ -147,21 +185,45 @@ class TelnyxAdapter:
             out.write(envelope_line(request, response.content))
             rows += len(data)
             page += 1
+            at = replace(at, page=page, pages=total_pages, range_rows=rows, total_results=total_results,
+                         rows=at.rows + len(data))
+            out.checkpoint(asdict(at))
         if total_results is not None and rows != total_results:
             raise VendorContractError(
                 f"telnyx usage report {start}..{end}: the pages held {rows} rows but meta.total_results is "
                 f"{total_results}; rows were lost or duplicated between pages"
             )
-        return rows
+        return at
+
+    def _query(self, ranges: list[tuple[str, str]]) -> str:
+        """A fingerprint of what the download asks for, whatever the page."""
+        export = self._export
+        asked = [export.product, export.dimensions, export.metrics, sorted(export.filters.items()),
+                 export.managed_accounts, ranges]
+        return hashlib.sha256(json.dumps(asked).encode()).hexdigest()[:16]
 
     def download(self, plan: RunPlan, report_id: str | None, sink: RawSink) -> None:
-        """Read every page of the run's window into one JSON-lines raw object, one page per line."""
+        """Read every page of the run's window into one JSON-lines raw object, one page per line.
+
+        Resumes after the last page kept by an earlier attempt of the same download.
+        """
         # PlanRun already refused impossible windows; checking again costs nothing and keeps a hand-made
         # plan from turning into many requests.
         self._export.check_window(plan.window, now=plan.started_at)
-        rows = 0
-        with sink.open(
-            dataset=DATASET, name=f"{plan.run_name}-usage.jsonl", content_type=CONTENT_TYPE, records=lambda: rows
+        ranges = [(telnyx_time(start), telnyx_time(end)) for start, end in self._export.request_ranges(plan.window)]
+        query = self._query(ranges)
+        at = _Cursor(query=query)
+        with sink.open_resumable(
+            dataset=DATASET, name=f"{plan.run_name}-usage.jsonl", content_type=CONTENT_TYPE, records=lambda: at.rows
         ) as out:
-            for start, end in self._export.request_ranges(plan.window):
-                rows += self._range(out, telnyx_time(start), telnyx_time(end))
+            resumed = _Cursor.resumed(out.resumed, query)
+            if resumed is not None:
+                at = resumed
+            elif out.resumed is not None:
+                out.restart()
+            for index, (start, end) in enumerate(ranges):
+                if index < at.range:
+                    continue
+                if index > at.range:
+                    at = replace(at, range=index, page=1, pages=1, range_rows=0, total_results=None)
+                at = self._range(out, start, end, at)

@@ -26,6 +26,13 @@ result: ``ReportBusyError`` is retried by the state machine); one that finds an 
 it over. Only the lease holder, or anyone once the lease has expired, may fail the item: a failing
 adopter leaves the owner's run alone and only notes ``last_failure``.
 
+While DOWNLOADING, the item also holds the download's resume cursor (``download_cursor``, JSON): the raw
+key, the open multipart upload, the parts uploaded so far with their ETags and byte count, and the
+adapter's own cursor (next page, byte offset, the file's ETag; never a URL with a signature or a
+secret). The lease holder rewrites it after every part, so a retried DownloadReport of the same
+execution, or an execution that takes over the expired lease, continues the upload instead of starting
+over; ``downloaded`` removes it.
+
 The slot item (pk ``ACCOUNT#<account>``) holds one lease per execution that has a report outstanding
 at the vendor (``holders``: execution ARN -> export, period, expiry at the run's deadline); expired
 holders do not count and are dropped on the next write. An execution that ends without its Catch
@@ -86,6 +93,9 @@ class Ledger(Protocol):
     def polled(self, plan: RunPlan, *, job: str, polls: int, ready: bool, now: datetime) -> None: ...
     def begin_download(self, plan: RunPlan, *, job: str, now: datetime) -> list[RawObject] | None: ...
     def downloaded(self, plan: RunPlan, *, job: str, objects: list[RawObject], now: datetime) -> list[RawObject]: ...
+    def download_cursor(self, plan: RunPlan, *, job: str) -> dict[str, Any] | None: ...
+    def save_download_cursor(self, plan: RunPlan, *, job: str, cursor: dict[str, Any]) -> None: ...
+    def clear_download_cursor(self, plan: RunPlan, *, job: str) -> None: ...
     def begin_publish(self, plan: RunPlan, *, job: str, now: datetime) -> list[CuratedObject] | None: ...
     def published(self, plan: RunPlan, *, job: str, objects: list[CuratedObject], now: datetime) -> None: ...
     def record_replay(self, plan: RunPlan, objects: list[CuratedObject], *, now: datetime) -> None: ...
@@ -156,7 +166,7 @@ class DynamoLedger:
                 condition_values: dict[str, Any] | None = None, remove: tuple[str, ...] = ()) -> bool:
         """SET ``values``, REMOVE ``remove``, bump ``version``; False when ``condition`` did not hold."""
         names = {f"#{k}": k for k in (*values, *remove, "version")}
-        expression = "SET " + ", ".join(f"#{k} = :{k}" for k in values) + " ADD #version :one"
+        expression = ("SET " + ", ".join(f"#{k} = :{k}" for k in values) + " " if values else "") + "ADD #version :one"
         if remove:
             expression += " REMOVE " + ", ".join(f"#{k}" for k in remove)
         attribute_values = {f":{k}": _SER.serialize(v) for k, v in values.items()} | {":one": {"N": "1"}}
@@ -230,7 +240,7 @@ class DynamoLedger:
                       **self._lease(plan, now + limits.REQUEST_LEASE, now)}
             condition = "attribute_not_exists(pk)" if item is None else "#version = :expected"
             # A new request starts clean: nothing of the previous report may be reused for it.
-            stale = ("job", "report_id", "polls", "requested_at", "last_polled_at") if item else ()
+            stale = ("job", "report_id", "polls", "requested_at", "last_polled_at", "download_cursor") if item else ()
             if self._run(plan, values, condition=condition, condition_values={} if item is None else expected,
                          remove=stale):
                 return Claim(adopt=False)
@@ -303,13 +313,47 @@ class DynamoLedger:
         }
         if self._run(plan, values, condition="#job = :job AND #status = :downloading AND #lease_owner = :me",
                      condition_values={"job": job, "downloading": RunStatus.DOWNLOADING.value,
-                                       "me": plan.execution_id}):
+                                       "me": plan.execution_id}, remove=("download_cursor",)):
             return objects
         item = self.get(plan.export.name, plan.period) or {}
         if item.get("raw_job") == job and item.get("raw"):
             return [RawObject.model_validate(o) for o in json.loads(str(item["raw"]))]
         self._check_current(plan, item, job)
         raise ReportBusyError(f"export {plan.export.name!r} {plan.period}: the download lease was taken over")
+
+    # The download's resume cursor: kept on the run item, written only by the download lease's holder.
+    def download_cursor(self, plan: RunPlan, *, job: str) -> dict[str, Any] | None:
+        """Where an earlier attempt's download of ``job`` stopped (its kept parts), or None.
+
+        A cursor left by another report (one that failed for good) is not returned: its multipart upload is
+        dropped by the raw bucket's lifecycle rule, and the first save of this download replaces it.
+        """
+        item = self.get(plan.export.name, plan.period) or {}
+        text = item.get("download_cursor")
+        if not text:
+            return None
+        cursor = json.loads(str(text))
+        return cursor if isinstance(cursor, dict) and cursor.get("job") == job else None
+
+    def save_download_cursor(self, plan: RunPlan, *, job: str, cursor: dict[str, Any]) -> None:
+        """Keep the cursor of the parts uploaded so far (after each part: a few hundred bytes of JSON).
+
+        Raises:
+            ReportBusyError: this execution no longer holds the download lease (another one took it over).
+        """
+        if self._run(plan, {"download_cursor": json.dumps({**cursor, "job": job}, separators=(",", ":"))},
+                     condition="#job = :job AND #status = :downloading AND #lease_owner = :me",
+                     condition_values={"job": job, "downloading": RunStatus.DOWNLOADING.value,
+                                       "me": plan.execution_id}):
+            return
+        item = self.get(plan.export.name, plan.period) or {}
+        self._check_current(plan, item, job)
+        raise ReportBusyError(f"export {plan.export.name!r} {plan.period}: the download lease was taken over")
+
+    def clear_download_cursor(self, plan: RunPlan, *, job: str) -> None:
+        """Drop the cursor (its upload was aborted, or cannot be resumed); nothing if the lease is another's."""
+        self._run(plan, {}, condition="#job = :job AND #lease_owner = :me",
+                  condition_values={"job": job, "me": plan.execution_id}, remove=("download_cursor",))
 
     def begin_publish(self, plan: RunPlan, *, job: str, now: datetime) -> list[CuratedObject] | None:
         """Take the publish lease; returns what was published if another execution published this report.

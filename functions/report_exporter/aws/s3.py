@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import IO, Any
+from typing import IO, Any, Protocol
+
+from botocore.exceptions import ClientError
 
 from report_exporter.aws import clients
+from report_exporter.errors import TransientError
 from report_exporter.models.payloads import RawObject, RunPlan
 
 PART_SIZE = 8 * 1024 * 1024
+_READ_BACK_CHUNK = 1 << 20
 # Key prefixes: the Lambdas' S3 grants are limited to them (infra/exporter_infra/constructs/exporter_functions.py).
 RAW_PREFIX = "raw/"
 CURATED_PREFIX = "curated/"
@@ -134,12 +138,183 @@ class MultipartWriter:
         self._done = True
 
 
+class ResumeStore(Protocol):
+    """Where a resumable raw upload keeps its cursor between attempts (the job ledger, under the download lease).
+
+    The cursor (see :class:`ResumableMultipartWriter`) names the key, the multipart upload, the parts kept
+    with their ETags, their byte count and the adapter's own cursor. ``save`` raises when this attempt no
+    longer holds the download (``ReportBusyError``).
+    """
+
+    def load(self) -> dict[str, Any] | None: ...
+
+    def save(self, cursor: dict[str, Any]) -> None: ...
+
+    def clear(self) -> None: ...
+
+
+class RecordCounter(Protocol):
+    def feed(self, data: bytes, /) -> None: ...
+
+    def records(self) -> int: ...
+
+
+class ResumableMultipartWriter(MultipartWriter):
+    """A :class:`MultipartWriter` whose parts outlive a failed attempt (``adapters.base.ResumableWriter``).
+
+    Parts are cut only at the adapter's checkpoints, once a part's worth is buffered, so every kept part ends
+    on a unit the adapter can resume after (a page, a byte of a file); after each part the cursor is saved
+    to the store. A writer opened on a saved cursor continues that upload: its parts are checked against S3
+    first (ListParts), and an upload that is gone (completed, aborted, expired by the bucket's lifecycle rule)
+    or whose parts differ is dropped for a fresh start.
+    """
+
+    def __init__(self, bucket: str, key: str, *, content_type: str, dataset: str, store: ResumeStore | None,
+                 part_size: int = PART_SIZE) -> None:
+        super().__init__(bucket, key, content_type=content_type, part_size=part_size)
+        self._dataset = dataset
+        self._store = store
+        self._saved = False
+        self.resumed: dict[str, Any] | None = None
+        self.resumed_at = 0
+        """Bytes an earlier attempt kept (0: this attempt wrote, and hashed, every byte)."""
+        saved = store.load() if store is not None else None
+        if saved is not None:
+            self._adopt(saved)
+
+    def _adopt(self, saved: dict[str, Any]) -> None:
+        try:
+            key, upload_id, etags = str(saved["key"]), str(saved["upload_id"]), [str(e) for e in saved["etags"]]
+            size, state = int(saved["bytes"]), saved.get("state")
+        except (KeyError, TypeError, ValueError):
+            self._forget()
+            return
+        same_place = key.rsplit("/", 1)[0] == self.key.rsplit("/", 1)[0]
+        if saved.get("dataset") != self._dataset or not same_place or not etags or not isinstance(state, dict):
+            self._forget()
+            return
+        if _listed_etags(self.bucket, key, upload_id, len(etags)) != etags:
+            # Gone or not what was saved: start over (an upload still open is dropped by the lifecycle rule).
+            self._forget()
+            return
+        # Continue the saved upload, under its key (another execution may have started it).
+        self.key = key
+        self._upload_id = upload_id
+        self._parts = [{"PartNumber": n, "ETag": etag} for n, etag in enumerate(etags, start=1)]
+        self._size = self.resumed_at = size
+        self._saved = True
+        self.resumed = state
+
+    def _forget(self) -> None:
+        if self._store is not None:
+            self._store.clear()
+        self._saved = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        """Buffer ``data``; parts are uploaded at checkpoints only."""
+        view = memoryview(data).cast("B")
+        if not self.resumed_at:
+            self._hash.update(view)
+        self._size += len(view)
+        self._buffer += view
+        return len(view)
+
+    def checkpoint(self, cursor: Mapping[str, Any] | None) -> None:
+        if len(self._buffer) < self._part_size:
+            return
+        self._upload_part(self._buffer)
+        self._buffer = bytearray()
+        if cursor is None or self._store is None:
+            if self._saved:
+                self._forget()  # the saved cursor no longer matches the parts
+            return
+        self._store.save({
+            "key": self.key, "upload_id": self._upload_id, "etags": [p["ETag"] for p in self._parts],
+            "bytes": self._size, "dataset": self._dataset, "content_type": self.content_type, "state": dict(cursor),
+        })
+        self._saved = True
+
+    def restart(self) -> None:
+        if self._upload_id is not None:
+            _abort_quietly(self.bucket, self.key, self._upload_id)
+        if self._saved:
+            self._forget()
+        self._upload_id = None
+        self._parts = []
+        self._buffer = bytearray()
+        self._hash = hashlib.sha256()
+        self._size = 0
+        self.resumed = None
+        self.resumed_at = 0
+
+    @property
+    def sha256(self) -> str:
+        if self.resumed_at:
+            raise RuntimeError("a resumed object's sha256 is known only by reading it back")
+        return self._hash.hexdigest()
+
+    def keeps(self, error: BaseException) -> bool:
+        """Whether to keep the upload for the next attempt when ``error`` ends this one.
+
+        Kept when the ledger names it and the error is transient (a vendor or the lease will be back) or
+        the process is dying (a timeout, a kill: nothing would run anyway). Anything else fails the run.
+        """
+        transient = isinstance(error, TransientError) or not isinstance(error, Exception)
+        return self._saved and self._upload_id is not None and transient and not self._done
+
+    def abort(self) -> None:
+        super().abort()
+        if self._saved:
+            self._forget()
+
+
+def _listed_etags(bucket: str, key: str, upload_id: str, count: int) -> list[str] | None:
+    """ETags of parts 1..``count`` of an open upload (None when it is gone)."""
+    etags: dict[int, str] = {}
+    try:
+        pages = clients.s3().get_paginator("list_parts").paginate(Bucket=bucket, Key=key, UploadId=upload_id)
+        for page in pages:
+            etags.update({int(p["PartNumber"]): str(p["ETag"]) for p in page.get("Parts", [])})
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("NoSuchUpload", "NoSuchKey", "404"):
+            return None
+        raise
+    listed = [etags.get(n) for n in range(1, count + 1)]
+    return None if None in listed else [str(e) for e in listed]
+
+
+def _abort_quietly(bucket: str, key: str, upload_id: str) -> None:
+    try:
+        clients.s3().abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in ("NoSuchUpload", "404"):
+            raise
+
+
+def read_back(bucket: str, key: str, counter: RecordCounter | None) -> tuple[str, int]:
+    """sha256 and size of a stored object, read once in chunks, feeding ``counter`` on the way."""
+    digest = hashlib.sha256()
+    size = 0
+    body = open_object(bucket, key)
+    try:
+        while chunk := body.read(_READ_BACK_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+            if counter is not None:
+                counter.feed(chunk)
+    finally:
+        body.close()
+    return digest.hexdigest(), size
+
+
 class S3RawSink:
     """The adapters' :class:`~report_exporter.adapters.base.RawSink`, backed by S3 multipart uploads."""
 
-    def __init__(self, bucket: str, plan: RunPlan) -> None:
+    def __init__(self, bucket: str, plan: RunPlan, *, resume: ResumeStore | None = None) -> None:
         self._bucket = bucket
         self._plan = plan
+        self._resume = resume
+        self._resumable_opened = False
         self.objects: list[RawObject] = []
 
     @contextmanager
@@ -166,6 +341,36 @@ class S3RawSink:
             )
         )
 
+    @contextmanager
+    def open_resumable(
+        self, *, dataset: str, name: str, content_type: str, records: Callable[[], int | None] | None = None,
+        recount: Callable[[], RecordCounter] | None = None,
+    ) -> Iterator[ResumableMultipartWriter]:
+        if self._resumable_opened:
+            raise RuntimeError("one resumable raw object per download: the ledger keeps one cursor")
+        self._resumable_opened = True
+        writer = ResumableMultipartWriter(self._bucket, raw_key(self._plan, name), content_type=content_type,
+                                          dataset=dataset, store=self._resume)
+        try:
+            yield writer
+            writer.commit()
+        except BaseException as exc:
+            if not writer.keeps(exc):
+                writer.abort()
+            raise
+        if writer.resumed_at:
+            # Part of the object came from an earlier attempt, whose hash (and counter) state is gone: read
+            # the completed object back once.
+            counter = recount() if recount else None
+            sha256, size = read_back(self._bucket, writer.key, counter)
+            if size != writer.size:
+                raise RuntimeError(f"raw object {writer.key}: {size} bytes stored, {writer.size} written")
+            count = counter.records() if counter is not None else (records() if records else None)
+        else:
+            sha256, count = writer.sha256, records() if records else None
+        self.objects.append(RawObject(dataset=dataset, key=writer.key, bytes=writer.size, sha256=sha256,
+                                      content_type=content_type, records=count))
+
 
 class S3RawStore:
     """The raw bucket as DownloadReport's raw store: one sink per run."""
@@ -173,8 +378,8 @@ class S3RawStore:
     def __init__(self, bucket: str) -> None:
         self._bucket = bucket
 
-    def sink(self, plan: RunPlan) -> S3RawSink:
-        return S3RawSink(self._bucket, plan)
+    def sink(self, plan: RunPlan, *, resume: ResumeStore | None = None) -> S3RawSink:
+        return S3RawSink(self._bucket, plan, resume=resume)
 
 
 def open_object(bucket: str, key: str) -> IO[bytes]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from report_exporter.adapters.base import RawSink, ReportAdapter
 from report_exporter.aws.ledger import Ledger
+from report_exporter.aws.s3 import ResumeStore
 from report_exporter.errors import VendorContractError
 from report_exporter.models.payloads import DownloadInput, RawObject, RawReport, RunPlan
 
@@ -14,16 +16,38 @@ from report_exporter.models.payloads import DownloadInput, RawObject, RawReport,
 class RawStore(Protocol):
     """Where raw vendor files are kept: a sink per run whose ``objects`` are what was written."""
 
-    def sink(self, plan: RunPlan) -> RecordingSink: ...
+    def sink(self, plan: RunPlan, *, resume: ResumeStore | None = None) -> RecordingSink: ...
 
 
 class RecordingSink(RawSink, Protocol):
     objects: list[RawObject]
 
 
+@dataclass(frozen=True)
+class LedgerResume:
+    """The download's resume cursor, kept on the ledger item under this execution's download lease."""
+
+    ledger: Ledger
+    plan: RunPlan
+    job: str
+
+    def load(self) -> dict[str, Any] | None:
+        return self.ledger.download_cursor(self.plan, job=self.job)
+
+    def save(self, cursor: dict[str, Any]) -> None:
+        self.ledger.save_download_cursor(self.plan, job=self.job, cursor=cursor)
+
+    def clear(self) -> None:
+        self.ledger.clear_download_cursor(self.plan, job=self.job)
+
+
 def download_report(event: DownloadInput, *, adapter: ReportAdapter, raw: RawStore, ledger: Ledger,
                     now: datetime) -> RawReport:
     """Stream the ready report into the raw store at once (vendor links expire), once per vendor report.
+
+    An attempt that follows a failed one (a Step Functions retry, or an execution taking over an expired
+    download lease) resumes the download from the cursor the ledger keeps (see ``RawSink.open_resumable``):
+    the parts already uploaded stay, and only what comes after them is fetched again.
 
     Args:
         event: The run plan and the READY job.
@@ -43,7 +67,7 @@ def download_report(event: DownloadInput, *, adapter: ReportAdapter, raw: RawSto
     if kept:
         # Another execution already kept this vendor report: raw objects are immutable, reuse them.
         return RawReport(objects=tuple(kept))
-    sink = raw.sink(event.plan)
+    sink = raw.sink(event.plan, resume=LedgerResume(ledger, event.plan, job.job))
     adapter.download(event.plan, job.report_id, sink)
     if not sink.objects:
         raise VendorContractError(f"{event.plan.export.vendor_name.value} download produced no file")

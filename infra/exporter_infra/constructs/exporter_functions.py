@@ -54,7 +54,8 @@ class Access:
     Attributes:
         ledger: the job ledger's items (``LEDGER_TABLE``).
         secrets: GetSecretValue on the configured exports' secrets (names come in the execution input).
-        raw: ``"put"`` new raw objects (DownloadReport) or ``"read"`` them (WriteParquet) (``RAW_BUCKET``).
+        raw: ``"put"`` new raw objects and resume their uploads (DownloadReport) or ``"read"`` them
+            (WriteParquet) (``RAW_BUCKET``).
         curated: read and put curated objects, delete only staged ones (``CURATED_BUCKET``).
         alerts: publish to the alert topic (``ALERT_TOPIC_ARN``).
     """
@@ -165,7 +166,13 @@ class ExporterFunctions(Construct):
         # Object grants are limited to the prefixes the functions use (aws/s3.py key builders).
         if access.raw == "put":
             self._raw_bucket.grant_put(fn, RAW_OBJECTS)
-            _acknowledge_bucket_grant(fn, self._raw_bucket, RAW_OBJECTS, ["s3:Abort*"], "writes new raw")
+            # A resumed download checks the parts its upload kept (ListParts) and reads the completed object
+            # back once for its sha256 (aws/s3.py ResumableMultipartWriter): these two actions, not grant_read.
+            fn.add_to_role_policy(iam.PolicyStatement(
+                actions=["s3:ListMultipartUploadParts", "s3:GetObject"],
+                resources=[self._raw_bucket.arn_for_objects(RAW_OBJECTS)]))
+            _acknowledge_bucket_grant(fn, self._raw_bucket, RAW_OBJECTS, ["s3:Abort*"],
+                                      "writes new raw (and resumes their uploads)")
         elif access.raw == "read":
             self._raw_bucket.grant_read(fn, RAW_OBJECTS)
             _acknowledge_bucket_grant(fn, self._raw_bucket, RAW_OBJECTS,

@@ -86,9 +86,9 @@ def test_streaming_download_with_no_time_left_raises_vendor_unavailable() -> Non
         return httpx.Response(200, json={"data": {"id": "7", "attributes": {"state": "available",
                                                                               "download_url": url}}})
 
-    left = iter([30.0, 4.0])
+    left = iter([30.0])
     client = build_client("https://api.particle.test", transport=httpx.MockTransport(vendor),
-                          remaining=lambda: next(left))
+                          remaining=lambda: next(left, 4.0))
     export = ParticleExport(name="particle-user", secret_name="s/particle")
     adapter = ParticleAdapter(export, client, {"access_token": SecretStr("t")}, VirtualClock(NOW))
     sink = MemorySink()
