@@ -22,7 +22,6 @@ from report_exporter.adapters.in_place import fits
 from report_exporter.clock import Clock
 from report_exporter.errors import VendorContractError, VendorThrottledError, VendorUnavailableError
 
-CHUNK = 1 << 20
 # Requests in all for one file inside one invocation: the first and the ones that go on after a failure.
 MAX_TRIES = 6
 _CONTENT_RANGE = re.compile(r"^bytes\s+(\d+)-(\d+)/(\d+|\*)$")
@@ -101,8 +100,8 @@ def download_file(
                     length = _length(response)
                     ranges = response.headers.get("accept-ranges", "").strip().lower() == "bytes"
                 cursor = {"validator": validator, "length": length} if ranges else None
-                chunks = response.iter_bytes(CHUNK) if response.is_stream_consumed or not raw else response.iter_raw(
-                    CHUNK)
+                # As the bytes arrive (no chunk_size): httpx would hold up to a chunk back, and lose it on a reset.
+                chunks = response.iter_bytes() if response.is_stream_consumed or not raw else response.iter_raw()
                 if offset == 0 and check_head is not None:
                     chunks = _checked(chunks, check_head, head_size)
                 for chunk in chunks:

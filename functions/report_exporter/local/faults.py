@@ -6,6 +6,7 @@
 * :class:`Hang`: the vendor does not answer a request for a while; the client gives up at its read
   timeout (``httpx.ReadTimeout``), or the function times out first if the timeout is longer.
 * :class:`Answer`: the vendor answers a request with something else (an HTML or empty 200, a 503).
+* :class:`Reset`: the connection drops after the first bytes of an answer's body (a download cut half-way).
 * :class:`Stop`: StopExecution right after a given invocation of a state (a mistaken backfill stopped).
 * :class:`TimeOut`: the state machine's own timeout strikes this long after the execution started.
 
@@ -45,6 +46,8 @@ class Hang:
     """The nth matching request (in the whole run) starts hanging..."""
     times: int = 1
     """...and this many matching requests in a row hang."""
+    query: str = ""
+    """Substring of the request's decoded query string (``"page[number]=3"``); empty: any."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,19 @@ class Answer:
     method: str | None = None
     nth: int = 1
     times: int = 1
+    query: str = ""
+    """Substring of the request's decoded query string (``"page[number]=3"``); empty: any."""
+
+
+@dataclass(frozen=True)
+class Reset:
+    path: str
+    after: int
+    """Bytes of the body that arrive before the connection is reset (``httpx.ReadError`` in the client)."""
+    method: str | None = None
+    nth: int = 1
+    times: int = 1
+    query: str = ""
 
 
 @dataclass(frozen=True)
@@ -72,7 +88,7 @@ class TimeOut:
     execution: str | None = None
 
 
-Fault = Crash | Hang | Answer | Stop | TimeOut
+Fault = Crash | Hang | Answer | Reset | Stop | TimeOut
 
 
 @dataclass
@@ -105,9 +121,11 @@ class FaultPlan:
                 return fault
         return None
 
-    def _request_fault(self, kind: type, method: str, path: str) -> object | None:
+    def _request_fault(self, kind: type, method: str, path: str, query: str) -> object | None:
         for index, fault in self._of(kind):
             if fault.path not in path or fault.method not in (None, method):  # type: ignore[attr-defined]
+                continue
+            if fault.query not in query:  # type: ignore[attr-defined]
                 continue
             with self._lock:
                 count = self._requests[index] = self._requests.get(index, 0) + 1
@@ -117,13 +135,17 @@ class FaultPlan:
                     return fault
         return None
 
-    def hang(self, method: str, path: str) -> Hang | None:
-        fault = self._request_fault(Hang, method, path)
+    def hang(self, method: str, path: str, query: str = "") -> Hang | None:
+        fault = self._request_fault(Hang, method, path, query)
         return fault if isinstance(fault, Hang) else None
 
-    def answer(self, method: str, path: str) -> Answer | None:
-        fault = self._request_fault(Answer, method, path)
+    def answer(self, method: str, path: str, query: str = "") -> Answer | None:
+        fault = self._request_fault(Answer, method, path, query)
         return fault if isinstance(fault, Answer) else None
+
+    def reset(self, method: str, path: str, query: str = "") -> Reset | None:
+        fault = self._request_fault(Reset, method, path, query)
+        return fault if isinstance(fault, Reset) else None
 
     def stop_after(self, *, execution: str, state: str, invocation: int) -> bool:
         for _, fault in self._of(Stop):

@@ -11,6 +11,8 @@ a socket timeout would.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from urllib.parse import unquote
 
 import httpx
 
@@ -38,22 +40,50 @@ class VendorTransport(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         method, path = request.method, request.url.path
+        query = unquote(request.url.query.decode("ascii", errors="replace"))
         sandbox = CURRENT.get()
         if sandbox is not None:
             sandbox.checkpoint(f"vendor:{method} {path}")
-        hang = self._faults.hang(method, path)
+        hang = self._faults.hang(method, path, query)
         if hang is not None:
             read = (request.extensions.get("timeout") or {}).get("read")
             self._clock.sleep(hang.seconds if read is None else min(hang.seconds, read))
             if read is not None and hang.seconds > read:
                 raise httpx.ReadTimeout("the vendor did not answer in time", request=request)
-        answer = self._faults.answer(method, path)
+        answer = self._faults.answer(method, path, query)
         if answer is not None:
             return httpx.Response(answer.status, headers=[("content-type", answer.content_type), *answer.headers],
                                   content=answer.body, request=request)
         with self._lock:
             transport = self._routes.get(_origin(request.url), self._default)
-        return transport.handle_request(request)
+        response = transport.handle_request(request)
+        reset = self._faults.reset(method, path, query)
+        if reset is None:
+            return response
+        return httpx.Response(response.status_code, headers=response.headers,
+                              stream=_CutStream(response.stream, reset.after), request=request,
+                              extensions=response.extensions)
 
     def close(self) -> None:
         self._default.close()
+
+
+class _CutStream(httpx.SyncByteStream):
+    """A body that breaks off after ``after`` bytes, as a connection reset by the peer does."""
+
+    def __init__(self, inner: httpx.SyncByteStream | httpx.AsyncByteStream, after: int) -> None:
+        assert isinstance(inner, httpx.SyncByteStream)
+        self._inner = inner
+        self._after = after
+
+    def __iter__(self) -> Iterator[bytes]:
+        sent = 0
+        for chunk in self._inner:
+            if sent + len(chunk) >= self._after:
+                yield chunk[: self._after - sent]
+                raise httpx.ReadError("[Errno 104] Connection reset by peer")
+            sent += len(chunk)
+            yield chunk
+
+    def close(self) -> None:
+        self._inner.close()

@@ -10,9 +10,11 @@ its own clock so that virtual time expires them as it does the exporter's view o
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -141,6 +143,12 @@ class Simulator:
                     self.end_headers()
                     if self.command != "HEAD":
                         self.wfile.write(response.body)
+                elif any(name.lower() == "content-length" for name in response.headers):
+                    # A streamed body of known size (a file served with its length, or a range of it).
+                    self.end_headers()
+                    if self.command != "HEAD":
+                        for chunk in response.body:
+                            self.wfile.write(chunk)
                 else:
                     self.send_header("Transfer-Encoding", "chunked")
                     self.end_headers()
@@ -205,3 +213,13 @@ def chunks(rows: Iterator[bytes], size: int = 1 << 16) -> Iterator[bytes]:
             buffer.clear()
     if buffer:
         yield bytes(buffer)
+
+
+def times_served(ranges: Sequence[tuple[int, int]], size: int) -> Counter[int]:
+    """How often each byte of a ``size``-byte file was served by ``ranges`` ((start, end), end exclusive), as
+    ``{times: bytes}``: ``{1: size}`` is every byte once."""
+    edges = sorted({0, size, *(min(max(b, 0), size) for r in ranges for b in r)})
+    histogram: Counter[int] = Counter()
+    for lo, hi in itertools.pairwise(edges):
+        histogram[sum(1 for start, end in ranges if start <= lo and hi <= end)] += hi - lo
+    return histogram

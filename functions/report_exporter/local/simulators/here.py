@@ -6,6 +6,9 @@ two hosts; the simulator serves both, so an export points ``token_url`` at ``{ba
 signature from the request it received and answers 401 with HERE's error body when it differs.
 Reports go ``inProgress`` -> ``pending``/``inProgress`` polls -> ``completed`` (or the failure a knob
 asks for); ``/output`` streams a gzip CSV generated row by row, so a million rows cost no memory.
+HERE does not document byte ranges on ``/output``: by default they are not served (a ``Range`` header is
+ignored, the whole file comes back with 200); ``ranges=True`` serves them as object storage would.
+Which bytes each ``/output`` request delivered is kept (``Report.served``).
 """
 
 from __future__ import annotations
@@ -78,6 +81,9 @@ class Report:
     polls: int = 0
     status: str = "inProgress"
     downloads: int = 0
+    served: list[list[int]] = field(default_factory=list)
+    """[first byte, end] delivered by each ``/output`` request (end exclusive; grows as the client reads)."""
+    file: bytes | None = None
 
 
 def _encode(value: str) -> str:
@@ -108,6 +114,7 @@ class HereSimulator(Simulator):
     token_lifetime: int = 86399
     timestamp_window: int = 600
     compresslevel: int = 6
+    ranges: bool = False
     access_key_id: str = field(default_factory=lambda: "HKID" + secrets.token_hex(8).upper())
     access_key_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     reports: dict[str, Report] = field(default_factory=dict)
@@ -219,7 +226,7 @@ class HereSimulator(Simulator):
             report = self.reports.get(report_id)
             if report is None or report.realm != realm:
                 return self._error(404, "Not Found", "E706404", f"Report {report_id} not found")
-            return self._output(report) if output else self._status(report)
+            return self._output(report, request) if output else self._status(report)
         return self._error(405, "Method Not Allowed", "E706405", f"{request.method} is not allowed here")
 
     @staticmethod
@@ -359,16 +366,45 @@ class HereSimulator(Simulator):
                 answer["resultHref"] = self.url(f"/usage/realms/{report.realm}/reports/{report.id}/output")
         return SimResponse.json(answer)
 
-    def _output(self, report: Report) -> SimResponse:
+    def _output(self, report: Report, request: SimRequest) -> SimResponse:
         with self._state_lock:
             if report.status == "completed" and self.archive_before_download:
                 report.status = "archived"
             if report.status != "completed":
                 return self._error(404, "Not Found", "E706404", f"Report {report.id} has no output")
             report.downloads += 1
-        return SimResponse(
-            200,
-            self.gzip_body(report),
-            {"Content-Type": "application/x-gzip",
-             "Content-Disposition": f'attachment; filename="{report.id}.csv.gz"'},
-        )
+        headers = {"Content-Type": "application/x-gzip",
+                   "Content-Disposition": f'attachment; filename="{report.id}.csv.gz"'}
+        start = _range_start(request.headers.get("range", "")) if self.ranges else None
+        if not self.ranges:
+            return SimResponse(200, _delivered(self.gzip_body(report), report, 0), headers)
+        if report.file is None:
+            report.file = b"".join(self.gzip_body(report))
+        size = len(report.file)
+        etag = '"' + hashlib.md5(report.file, usedforsecurity=False).hexdigest() + '"'
+        headers |= {"ETag": etag, "Accept-Ranges": "bytes"}
+        if_range = request.headers.get("if-range")
+        if start is None or (if_range is not None and if_range != etag):
+            return SimResponse(200, _delivered(chunks(iter([report.file])), report, 0),
+                               {**headers, "Content-Length": str(size)})
+        if start >= size:
+            return SimResponse(416, b"", {"Content-Range": f"bytes */{size}"})
+        return SimResponse(206, _delivered(chunks(iter([report.file[start:]])), report, start), {
+            **headers, "Content-Length": str(size - start), "Content-Range": f"bytes {start}-{size - 1}/{size}"})
+
+
+def _delivered(body: Iterator[bytes], report: Report, start: int) -> Iterator[bytes]:
+    """``body`` (the file from byte ``start``), noting in ``report.served`` what was delivered."""
+    delivered = [start, start]
+    report.served.append(delivered)
+    for chunk in body:
+        delivered[1] += len(chunk)
+        yield chunk
+
+
+def _range_start(value: str) -> int | None:
+    value = value.strip()
+    if not value.startswith("bytes=") or "," in value:
+        return None
+    first, _, _last = value[len("bytes="):].partition("-")
+    return int(first) if first.isdigit() else None

@@ -83,6 +83,8 @@ class KoreSimulator(Simulator):
     client_secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     tokens_issued: int = 0
     pages_served: int = 0
+    served: list[int] = field(default_factory=list)
+    """The first record's index of every page answered, in order: what a resumed download fetched again."""
 
     def __post_init__(self) -> None:
         Simulator.__init__(self)
@@ -124,13 +126,16 @@ class KoreSimulator(Simulator):
             moment += step
         return out
 
-    def usage_records(self, start: datetime, end: datetime, granularity: str, sim_sid: str | None = None) -> list[
-        dict[str, Any]
-    ]:
-        """Every record the simulator serves for this query, in order."""
+    def usage_records(self, start: datetime, end: datetime, granularity: str, sim_sid: str | None = None,
+                      first: int = 0, count: int | None = None) -> list[dict[str, Any]]:
+        """The records the simulator serves for this query, in order (``first`` to ``first + count``: a page)."""
         periods = self.periods(start, end, granularity)
         bad = self._inconsistent_indexes(len(periods))
-        return [self._record(i, s, e, sim_sid, i in bad) for i, (s, e) in enumerate(periods)]
+        last = len(periods) if count is None else min(len(periods), first + count)
+        return [self._record(i, *periods[i], sim_sid, i in bad) for i in range(first, last)]
+
+    def record_count(self, start: datetime, end: datetime, granularity: str) -> int:
+        return len(self.periods(start, end, granularity))
 
     def _inconsistent_indexes(self, count: int) -> set[int]:
         wanted = min(self.inconsistent, count)
@@ -267,12 +272,13 @@ class KoreSimulator(Simulator):
                     headers={"Retry-After": str(self.retry_after)},
                 )
             self.pages_served += 1
-        everything = self.usage_records(start, end, granularity, sim_sid)
-        chunk = everything[offset : offset + size]
+            self.served.append(offset)
+        total = self.record_count(start, end, granularity)
+        chunk = self.usage_records(start, end, granularity, sim_sid, offset, size)
         query = {"Start": _iso(start), "End": _iso(end), "Granularity": granularity, "PageSize": str(requested)}
         here = self.url(f"{request.path}?{urlencode({**query, 'Page': page})}")
         first = self.url(f"{request.path}?{urlencode({**query, 'Page': 0})}")
-        more = offset + size < len(everything)
+        more = offset + size < total
         next_url = (
             self.url(f"{request.path}?{urlencode({**query, 'Page': page + 1, 'PageToken': f'PT{offset + size:x}'})}")
             if more
@@ -284,6 +290,6 @@ class KoreSimulator(Simulator):
                 "url": here, "next_page_url": next_url, "key": "usage_records",
             }
         else:
-            meta = {"count": len(everything), "page_size": size, "page_number": page + 1,
+            meta = {"count": total, "page_size": size, "page_number": page + 1,
                     "previous_page_url": None, "next_page_url": next_url}
         return SimResponse.json({"usage_records": chunk, "meta": meta})

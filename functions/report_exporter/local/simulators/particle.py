@@ -2,7 +2,10 @@
 
 Behaviour follows vendors.md §1: reports start ``pending``, turn ``available`` after a number of
 polls with a ``download_url`` that is an unguessable signed link (fresh on every status call; only
-the newest works when ``link_fail_once`` is set), at most 3 outstanding reports per account.
+the newest works when ``link_fail_once`` is set), at most 3 outstanding reports per account. The link
+behaves like a pre-signed S3 GET: ``ETag``, ``Content-Length``, ``Accept-Ranges: bytes``, and ``Range`` /
+``If-Range`` answered with 206 (or 416), unless ``ranges`` is off. Which bytes each download request
+delivered is kept (:meth:`ParticleSimulator.bytes_served`), so tests can see what a resume fetched again.
 """
 
 from __future__ import annotations
@@ -32,6 +35,9 @@ class _Report:
     link_refusals: int = 0
     downloads: int = 0
     created: datetime | None = None
+    size: int | None = None
+    served: list[list[int]] = field(default_factory=list)
+    """[first byte, end] delivered by each download request (end exclusive; grows as the client reads)."""
 
 
 @dataclass
@@ -48,6 +54,8 @@ class ParticleSimulator(Simulator):
     throttle_polls: frozenset[int] = frozenset()
     retry_after: int = 90
     max_outstanding: int = 3
+    ranges: bool = True
+    """The link serves byte ranges, as a pre-signed S3 link does."""
     foreign_pending: int = 0
     """Reports someone else (another tool, a person) has outstanding on the account..."""
     foreign_until: datetime | None = None
@@ -81,6 +89,34 @@ class ParticleSimulator(Simulator):
                 f"{day.isoformat()},{device_id},\"Tracker {device}, fleet\",{product},Product {product},"
                 f"cellular,{ops},6.1.{device % 4},6.1.{device % 4}\n"
             )
+
+    def csv_bytes(self, report: _Report) -> Iterator[bytes]:
+        """The file as served, in chunks."""
+        lines = iter([PREAMBLE] if self.preamble else [])
+
+        def body() -> Iterator[bytes]:
+            yield from (line.encode() for line in lines)
+            yield HEADER.encode()
+            yield from (line.encode() for line in self.csv_rows(report))
+
+        return chunks(body())
+
+    def file(self, report_id: str) -> bytes:
+        """The whole file of a report (tests compare the raw object with it)."""
+        return b"".join(self.csv_bytes(self.reports[report_id]))
+
+    def bytes_served(self, report_id: str) -> list[tuple[int, int]]:
+        """(first byte, end) delivered by each download request of the report, in order."""
+        return [(start, end) for start, end in self.reports[report_id].served]
+
+    def _size(self, report: _Report) -> int:
+        if report.size is None:
+            report.size = sum(len(chunk) for chunk in self.csv_bytes(report))
+        return report.size
+
+    def _etag(self, report: _Report) -> str:
+        content = f"{report.id}:{report.start}:{report.end}:{self.rows}:{self.devices}:{self.preamble}"
+        return '"' + hashlib.md5(content.encode(), usedforsecurity=False).hexdigest() + '"'
 
     def total_operations(self, report_id: str) -> int:
         report = self.reports[report_id]
@@ -190,11 +226,37 @@ class ParticleSimulator(Simulator):
             report.link_refusals += 1
             return SimResponse.text("<Error><Code>ExpiredToken</Code></Error>", "application/xml", self.link_fail_once)
         report.downloads += 1
-        lines = iter([PREAMBLE] if self.preamble else [])
+        if not self.ranges:
+            return SimResponse.text(self._served(report, 0), "text/csv")
+        size, etag = self._size(report), self._etag(report)
+        headers = {"Content-Type": "text/csv", "ETag": etag, "Accept-Ranges": "bytes"}
+        start = _range_start(request.headers.get("range", ""))
+        if_range = request.headers.get("if-range")
+        if start is None or (if_range is not None and if_range != etag):
+            return SimResponse(200, self._served(report, 0), {**headers, "Content-Length": str(size)})
+        if start >= size:
+            return SimResponse(416, b"", {"Content-Type": "application/xml", "Content-Range": f"bytes */{size}"})
+        return SimResponse(206, self._served(report, start), {
+            **headers, "Content-Length": str(size - start), "Content-Range": f"bytes {start}-{size - 1}/{size}"})
 
-        def body() -> Iterator[bytes]:
-            yield from (line.encode() for line in lines)
-            yield HEADER.encode()
-            yield from (line.encode() for line in self.csv_rows(report))
+    def _served(self, report: _Report, start: int) -> Iterator[bytes]:
+        """The file from byte ``start``, noting in ``report.served`` what was delivered as it goes."""
+        delivered = [start, start]
+        report.served.append(delivered)
+        position = 0
+        for chunk in self.csv_bytes(report):
+            end = position + len(chunk)
+            if end > start:
+                piece = chunk[max(0, start - position):]
+                delivered[1] += len(piece)
+                yield piece
+            position = end
 
-        return SimResponse.text(chunks(body()), "text/csv")
+
+def _range_start(value: str) -> int | None:
+    """The first byte of ``Range: bytes=N-`` (the only form the exporter sends); None otherwise."""
+    value = value.strip()
+    if not value.startswith("bytes=") or "," in value:
+        return None
+    first, _, _last = value[len("bytes="):].partition("-")
+    return int(first) if first.isdigit() else None

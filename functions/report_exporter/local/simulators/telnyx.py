@@ -58,6 +58,8 @@ class TelnyxSimulator(Simulator):
     per row, so tests can see a row lost or duplicated across pages."""
     throttled: int = 0
     pages_served: int = 0
+    served: list[tuple[str, int]] = field(default_factory=list)
+    """(start_date, page number) of every page answered, in order: what a resumed download fetched again."""
 
     def __post_init__(self) -> None:
         Simulator.__init__(self)
@@ -67,9 +69,11 @@ class TelnyxSimulator(Simulator):
         return {"api_key": self.api_key}
 
     # The rows a query yields, so tests can check every one arrives exactly once.
-    def data(self, product: str, dimensions: list[str], metrics: list[str], start: str) -> list[dict[str, Any]]:
+    def data(self, product: str, dimensions: list[str], metrics: list[str], start: str, first: int = 0,
+             count: int | None = None) -> list[dict[str, Any]]:
+        """Rows ``first`` to ``first + count`` (default: all) of the query's answer."""
         rows = []
-        for i in range(self.rows):
+        for i in range(first, self.rows if count is None else min(self.rows, first + count)):
             row: dict[str, Any] = {"product": product}
             for d, name in enumerate(dimensions):
                 if name == "currency":
@@ -124,14 +128,14 @@ class TelnyxSimulator(Simulator):
                              "detail": "You have exceeded the maximum number of allowed requests."}]},
                 429, headers=headers,
             )
-        rows = self.data(product, dimensions, metrics, window[0])
-        pages = max(1, -(-len(rows) // size))
-        page = rows[(number - 1) * size : number * size]
-        meta: dict[str, Any] = {"total_pages": pages, "total_results": len(rows), "page_number": number,
+        page = self.data(product, dimensions, metrics, window[0], (number - 1) * size, size)
+        pages = max(1, -(-self.rows // size))
+        meta: dict[str, Any] = {"total_pages": pages, "total_results": self.rows, "page_number": number,
                                 "page_size": size}
         if self.string_meta:
             meta = {key: str(value) for key, value in meta.items()}
         self.pages_served += 1
+        self.served.append((window[0], number))
         return SimResponse.json({"meta": meta, "data": page})
 
     def _window(self, request: SimRequest) -> tuple[str, str] | SimResponse:
