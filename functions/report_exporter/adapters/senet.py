@@ -20,6 +20,7 @@ import httpx
 from report_exporter.adapters.base import Credentials, PollResult, RawSink, RequestResult, secret_field
 from report_exporter.adapters.csv_records import CsvRecordCounter
 from report_exporter.adapters.http_client import json_body, raise_for_status, send
+from report_exporter.adapters.in_place import InPlace
 from report_exporter.adapters.ndjson import envelope_line
 from report_exporter.clock import Clock
 from report_exporter.errors import (
@@ -45,6 +46,9 @@ AVAILABILITY = "availability"
 _SUMMARY = "/rest/integration/usage/summary"
 _DETAILS = "/rest/integration/usage/details"
 _CHUNK = 1 << 20
+# A summary or a details file that fails (429, 5xx, a timeout, a dropped connection) is asked for again in
+# place, with Retry-After when given: one Application's fault does not fetch the others again.
+_IN_PLACE = InPlace(tries=5, max_wait=60.0)
 
 
 class SenetAdapter:
@@ -119,18 +123,27 @@ class SenetAdapter:
             for eui in self._export.application_euis:
                 action = f"usage summary {eui}"
                 params = self._params(plan, eui)
-                response = send(
-                    self._client, "GET", _SUMMARY, vendor=VENDOR, action=action, ok=(200, 404),
-                    headers=self._headers("application/json"), params=params, now=self._clock.now(),
-                )
-                if response.status_code == 404:
-                    raise self._missing(plan, eui)
-                if not isinstance(json_body(response, vendor=VENDOR, action=action), dict):
-                    raise VendorContractError(f"senet {action}: expected a JSON object")
+
+                def once(action: str = action, params: dict[str, Any] = params, eui: str = eui) -> httpx.Response:
+                    response = send(
+                        self._client, "GET", _SUMMARY, vendor=VENDOR, action=action, ok=(200, 404),
+                        headers=self._headers("application/json"), params=params, now=self._clock.now(),
+                    )
+                    if response.status_code == 404:
+                        raise self._missing(plan, eui)
+                    if not isinstance(json_body(response, vendor=VENDOR, action=action), dict):
+                        raise VendorContractError(f"senet {action}: expected a JSON object")
+                    return response
+
+                response = _IN_PLACE.call(once, clock=self._clock, client=self._client)
                 out.write(envelope_line(params, response.content))
                 lines += 1
 
     def _details(self, plan: RunPlan, eui: str, sink: RawSink) -> None:
+        """One Application's details CSV; a transient failure drops what was written and asks again in place."""
+        _IN_PLACE.call(lambda: self._details_once(plan, eui, sink), clock=self._clock, client=self._client)
+
+    def _details_once(self, plan: RunPlan, eui: str, sink: RawSink) -> None:
         action = f"usage details {eui}"
         counter = CsvRecordCounter()
         try:

@@ -94,6 +94,7 @@ def _secrets(path: str | None) -> dict[str, dict[str, str]]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from report_exporter.local.narrative import describe
+    from report_exporter.local.persist import LocalState
     from report_exporter.local.runner import LocalEnvironment
 
     exports = load_exports(Path(args.config))
@@ -111,15 +112,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         # The report deadline, plus room for the download and the conversion.
         timeout = export.report_deadline_minutes * 60 + 3600
     with ExitStack() as stack:
-        env = stack.enter_context(LocalEnvironment(ExportsFile(exports=(export,)), clock=clock, progress=_say))
+        # The ledger and the objects are kept under --out as the run goes: a rerun after a kill resumes.
+        state = stack.enter_context(LocalState(Path(args.out), fresh=args.fresh))
+        env = stack.enter_context(LocalEnvironment(ExportsFile(exports=(export,)), clock=clock, progress=_say,
+                                                   state=state))
         env.put_secret(export.secret_name, secrets[export.secret_name])
         time_note = "virtual time" if args.virtual_time else "real time: waits really elapse"
         _say(f"{export.name} {args.period}: running against {export.resolved_base_url()} ({time_note})")
         result = env.run(export, period=args.period, timeout=timeout)
         for line in describe(result):
             _say(line)
-        written = env.download(Path(args.out))
-    _say(f"{len(written)} objects mirrored under {args.out}/")
+        written = env.download(Path(args.out), skip=state.mirrored)
+    _say(f"{len(written) + len(state.mirrored)} objects mirrored under {args.out}/")
     if not result.succeeded:
         print(f"report-exporter: {export.name} {args.period} failed: {result.error}: {_cause(result.cause)}",
               file=sys.stderr)
@@ -216,8 +220,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", required=True, help="exports TOML file")
     run.add_argument("--export", required=True, help="export name")
     run.add_argument("--period", required=True, help="month to export, YYYY-MM")
-    run.add_argument("--out", default=str(DEFAULT_OUT), help="folder mirroring the S3 keys")
+    run.add_argument("--out", default=str(DEFAULT_OUT),
+                     help="folder mirroring the S3 keys; holds the run's state too (.state/): a rerun resumes")
     run.add_argument("--secrets", help="JSON file: {secret name: {field: value}} (or env REPORT_EXPORTER_SECRETS)")
+    run.add_argument("--fresh", action="store_true",
+                     help="forget the state an earlier run left under --out (its open report) and start over")
     run.add_argument("--timeout", type=float, default=None,
                      help="wall-clock seconds before giving up (default: the export's report deadline + 1 h)")
     run.add_argument("--virtual-time", action="store_true",

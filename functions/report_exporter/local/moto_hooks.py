@@ -12,6 +12,8 @@ runner needs a few of its private seams to make the run behave as AWS does on an
   "Execution Status Change" event, and the end of a virtual-time actor).
 * ``Environment.set_timed_out`` via the backend's execution: the state machine's own timeout on a
   virtual clock.
+* ``Environment.set_error``: a task that fails after StopExecution or the state machine's timeout leaves
+  the execution ABORTED or TIMED_OUT, as in AWS (moto would overwrite that with FAILED).
 * ``DynamoDBBackend`` item operations: serialized, because DynamoDB evaluates a condition and writes
   atomically and moto does not when executions run in parallel threads.
 
@@ -35,7 +37,8 @@ _SEAMS = {
     "moto.stepfunctions.parser.asl.component.common.retry.retrier_decl": ["RetrierDecl._eval_body", "time"],
     "moto.stepfunctions.parser.asl.component.common.retry.jitter_strategy_decl": ["random"],
     "moto.stepfunctions.parser.backend.execution": ["BaseExecutionWorkerCommunication.terminated"],
-    "moto.stepfunctions.parser.asl.eval.environment": ["Environment.set_timed_out", "Environment.is_running"],
+    "moto.stepfunctions.parser.asl.eval.environment": ["Environment.set_timed_out", "Environment.is_running",
+                                                       "Environment.set_error"],
     "moto.stepfunctions.parser.asl.eval.states": ["States.get_error_output", "States.get_input"],
     "moto.stepfunctions.parser.models": ["stepfunctions_parser_backends"],
     "moto.dynamodb.models": ["DynamoDBBackend.get_item", "DynamoDBBackend.put_item", "DynamoDBBackend.update_item",
@@ -127,11 +130,14 @@ def installed(
     from moto.dynamodb.models import DynamoDBBackend
     from moto.stepfunctions.parser.asl.component.common.retry import jitter_strategy_decl, retrier_decl
     from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+    from moto.stepfunctions.parser.asl.eval.environment import Environment
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped, ProgramTimedOut
     from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
 
     local = threading.local()
     original_retry = retrier_decl.RetrierDecl._eval_body
     original_terminated = BaseExecutionWorkerCommunication.terminated
+    original_set_error = Environment.set_error
 
     def invoke_hook(backend: Any, function_name: str, qualifier: str | None, body: Any, headers: Any,
                     response_headers: Any) -> bytes:
@@ -156,6 +162,12 @@ def installed(
         original_terminated(self)
         terminated(self.execution)
 
+    def set_error_hook(self: Any, error: Any) -> None:
+        # In AWS a stopped or timed-out execution stays ABORTED or TIMED_OUT, whatever its running task does.
+        if isinstance(self._program_state, (ProgramStopped, ProgramTimedOut)):
+            return
+        original_set_error(self, error)
+
     item_lock = threading.RLock()
 
     def locked(method: Any) -> Any:
@@ -171,6 +183,7 @@ def installed(
         stack.enter_context(mock.patch.object(retrier_decl.RetrierDecl, "_eval_body", retry_body))
         stack.enter_context(mock.patch.object(retrier_decl, "time", _Time))
         stack.enter_context(mock.patch.object(BaseExecutionWorkerCommunication, "terminated", terminated_hook))
+        stack.enter_context(mock.patch.object(Environment, "set_error", set_error_hook))
         if jitter is not None:
             stack.enter_context(mock.patch.object(jitter_strategy_decl, "random", jitter))
         for method in ("get_item", "put_item", "update_item", "delete_item", "transact_write_items"):

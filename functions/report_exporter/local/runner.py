@@ -51,6 +51,7 @@ from report_exporter.aws import clients
 from report_exporter.clock import SYSTEM, Clock, VirtualClock
 from report_exporter.local import moto_hooks
 from report_exporter.local.faults import FaultPlan
+from report_exporter.local.persist import LocalState
 from report_exporter.local.sandbox import Sandbox, SandboxClock, aws_checkpoint
 from report_exporter.local.simulators.base import Simulator
 from report_exporter.local.template import ACCOUNT, REGION, Resolver, definition, resources
@@ -143,8 +144,21 @@ class _Execution:
     stopped_at: datetime | None = None
 
 
+_SYNTHESIZED: dict[str, dict[str, dict[str, Any]]] = {}
+
+
 def synthesize(exports: ExportsFile) -> dict[str, dict[str, Any]]:
-    """Both stack templates for ``exports`` (no bundling, no Docker)."""
+    """Both stack templates for ``exports`` (no bundling, no Docker); synthesized once per process."""
+    import copy
+
+    key = exports.model_dump_json()
+    if key not in _SYNTHESIZED:
+        _SYNTHESIZED.clear()  # one set of exports at a time is what a process runs
+        _SYNTHESIZED[key] = _synthesize(exports)
+    return copy.deepcopy(_SYNTHESIZED[key])
+
+
+def _synthesize(exports: ExportsFile) -> dict[str, dict[str, Any]]:
     import tempfile
 
     from exporter_infra.app_builder import build_app
@@ -208,12 +222,16 @@ class LocalEnvironment:
         faults: Faults to inject.
         progress: Called with one line per wait, retry and end (the CLI prints them).
         seed: Seed of full jitter on a virtual clock (repeatable runs).
+        state: Where the ledger and objects are kept across processes (``local/persist.py``); a run started
+            for an export and month whose report an earlier, killed process left open resumes that
+            process's execution. None: everything lives and dies with this process.
     """
 
     def __init__(self, exports: ExportsFile, *, templates: dict[str, dict[str, Any]] | None = None,
                  clock: Clock | None = None, faults: FaultPlan | None = None, progress: Progress | None = None,
-                 seed: int = 0) -> None:
+                 seed: int = 0, state: LocalState | None = None) -> None:
         self.exports = exports
+        self.state = state
         self.templates = templates or synthesize(exports)
         self.clock: Clock = clock or VirtualClock(SYSTEM.now())
         self.virtual = isinstance(self.clock, VirtualClock)
@@ -273,6 +291,9 @@ class LocalEnvironment:
         self._stack.enter_context(runtime.override(clock=self._handler_clock, transport=self._transport))
         self._stack.callback(self._transport.close)
         self._create_resources()
+        if self.state is not None:
+            self._names |= self.state.restore(table=self.env["LEDGER_TABLE"], buckets=self.buckets)
+            self.state.attach(boto3.DEFAULT_SESSION.events)
 
     def _create_resources(self) -> None:
         import boto3
@@ -480,11 +501,16 @@ class LocalEnvironment:
         sfn = boto3.client("stepfunctions", region_name=REGION)
         base = name or f"{export.name}-{period or 'scheduled'}"
         # StartExecution is idempotent for a running execution with the same name and input (as on AWS),
-        # so pick a name no execution has used: <export>-<period>[-<n>].
+        # so pick a name no execution has used: <export>-<period>[-<n>]; or, for a month an earlier process
+        # left open, that process's execution, which goes on from what the ledger kept.
+        resumed = self._left_open(export.name, period) if name is None else None
         with self._lock:
-            taken = {e["name"] for page in sfn.get_paginator("list_executions").paginate(
-                stateMachineArn=self.state_machine_arn) for e in page["executions"]} | self._names
-            chosen = next(n for n in (base, *(f"{base}-{i}" for i in range(2, 10_000))) if n not in taken)
+            started_here = {e["name"] for page in sfn.get_paginator("list_executions").paginate(
+                stateMachineArn=self.state_machine_arn) for e in page["executions"]}
+            started_here |= {e.name for e in self._executions.values()}
+            taken = started_here | self._names  # (with the names an earlier process's ledger mentions)
+            chosen = resumed if resumed is not None and resumed not in started_here else next(
+                n for n in (base, *(f"{base}-{i}" for i in range(2, 10_000))) if n not in taken)
             self._names.add(chosen)
             arn = f"{self.state_machine_arn.replace(':stateMachine:', ':execution:')}:{chosen}"
             execution = self._executions[arn] = _Execution(arn=arn, name=chosen, started=self.clock.now())
@@ -507,6 +533,24 @@ class LocalEnvironment:
             raise
         assert started == arn, (started, arn)
         return export, arn
+
+    def _left_open(self, export: str, period: str | None) -> str | None:
+        """The execution of an earlier process that holds ``export``'s open report for ``period``, if any."""
+        if self.state is None or period is None:
+            return None
+        from report_exporter.aws.ledger import ADOPTABLE, RunStatus
+
+        item = self.ledger_item(export, period)
+        owner = str(item.get("lease_owner") or "")
+        prefix = self.state_machine_arn.replace(":stateMachine:", ":execution:") + ":"
+        open_ = item.get("status") in ADOPTABLE | {RunStatus.REQUESTING}
+        if not open_ or not owner.startswith(prefix) or owner in (item.get("ended") or ()) or owner in self._executions:
+            return None
+        name = owner[len(prefix):]
+        if self.progress is not None:
+            self.progress(f"{name}: resuming the execution an earlier run left with report "
+                          f"{item.get('report_id') or item.get('job')} {item.get('status')} (state in {self.state.dir})")
+        return name
 
     def _time_out(self, arn: str) -> None:
         if moto_hooks.time_out(ACCOUNT, REGION, arn) and isinstance(self.clock, VirtualClock):
@@ -584,12 +628,13 @@ class LocalEnvironment:
 
         return DynamoLedger(self.env["LEDGER_TABLE"]).get(export, period) or {}
 
-    def download(self, out_dir: Path) -> list[Path]:
-        """Mirror every raw and curated object into ``out_dir`` (``out_dir/raw/...``, ``out_dir/curated/...``)."""
+    def download(self, out_dir: Path, *, skip: set[str] | frozenset[str] = frozenset()) -> list[Path]:
+        """Mirror every raw and curated object into ``out_dir`` (``out_dir/raw/...``, ``out_dir/curated/...``),
+        except the keys in ``skip`` (mirrored already)."""
         written: list[Path] = []
         for role in ("raw", "curated"):
             for key in self.keys(role):
-                if key.startswith("curated/_staging/"):
+                if key.startswith("curated/_staging/") or key in skip:
                     continue
                 target = out_dir / key
                 target.parent.mkdir(parents=True, exist_ok=True)
