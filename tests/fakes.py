@@ -12,6 +12,7 @@ from typing import Any
 
 from report_exporter.adapters.base import RecordCounter
 from report_exporter.aws.ledger import Claim
+from report_exporter.clock import VirtualClock
 from report_exporter.models.exports import ExportSpec, month_window
 from report_exporter.models.payloads import CuratedObject, RawObject, RunPlan
 
@@ -187,3 +188,15 @@ class RecordingLedger:
 
     def ended(self, *, export: str, period: str, account: str | None, execution: str, now: datetime) -> None:
         self.calls.append(("ended", {"export": export, "period": period, "account": account, "execution": execution}))
+
+
+class SleepLog(VirtualClock):
+    """Virtual time that also keeps each wait asked of it."""
+
+    def __init__(self, start: datetime) -> None:
+        super().__init__(start)
+        self.sleeps: list[float] = []
+
+    def sleep(self, seconds: float, *, cancelled: Callable[[], bool] | None = None) -> None:
+        self.sleeps.append(seconds)
+        super().sleep(seconds, cancelled=cancelled)

@@ -248,7 +248,7 @@ def test_the_cursor_kept_in_the_ledger_holds_no_link(local_templates: dict[str, 
         result = env.run(EXPORTS["particle"], period=PERIOD, simulator=sim)
         item = env.ledger_item("particle-demo", PERIOD)
         signatures = [r.signature for r in sim.reports.values()]
-    assert result.status == "ABORTED" and item["status"] == RunStatus.FAILED, (result.status, result.cause, faults.fired)
+    assert result.status == "ABORTED" and item["status"] == RunStatus.FAILED, (result.status, faults.fired)
     # Then the ledger's cursor names the upload and the kept part, and of the file only its ETag and size
     cursor = json.loads(str(item["download_cursor"]))
     assert PART_SIZE <= cursor["bytes"] < PART_SIZE + (1 << 16) and len(cursor["etags"]) == 1

@@ -99,9 +99,9 @@ def test_a_run_killed_while_its_report_is_pending_is_resumed_by_a_rerun_with_the
 def test_two_runs_cannot_share_one_out(tmp_path: Path) -> None:
     from report_exporter.errors import ExporterError
 
-    with LocalState(tmp_path), pytest.raises(ExporterError, match="another report-exporter run is using"):
-        with LocalState(tmp_path):
-            pass
+    with LocalState(tmp_path), pytest.raises(ExporterError, match="another report-exporter run is using"), \
+            LocalState(tmp_path):
+        pass
 
 
 def test_a_saved_ledger_that_is_not_one_is_refused_with_its_path(tmp_path: Path) -> None:

@@ -159,8 +159,9 @@ class LocalState:
         bucket = asked.get("bucket")
         if bucket not in self._buckets.values() or (parsed.get("Error") or {}).get("Code"):
             return
-        if model.name in _OBJECT_WRITES and isinstance(asked.get("key"), str):
-            self._mirror(bucket, asked["key"])
+        key = asked.get("key")
+        if model.name in _OBJECT_WRITES and isinstance(key, str) and isinstance(bucket, str):
+            self._mirror(bucket, key)
         elif model.name in _OBJECT_DELETES:
             for key in [asked.get("key"), *asked.get("keys", [])]:
                 if isinstance(key, str) and not key.startswith(_STAGING):
@@ -176,7 +177,7 @@ class LocalState:
         try:
             with os.fdopen(handle, "wb") as out:
                 self._aws("s3").download_fileobj(bucket, key, out)
-            os.replace(temporary, target)
+            Path(temporary).replace(target)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
@@ -197,7 +198,7 @@ def _write_atomically(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(handle, "wb") as out:
             out.write(data)
-        os.replace(temporary, path)
+        Path(temporary).replace(path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise

@@ -544,12 +544,14 @@ class LocalEnvironment:
         owner = str(item.get("lease_owner") or "")
         prefix = self.state_machine_arn.replace(":stateMachine:", ":execution:") + ":"
         open_ = item.get("status") in ADOPTABLE | {RunStatus.REQUESTING}
-        if not open_ or not owner.startswith(prefix) or owner in (item.get("ended") or ()) or owner in self._executions:
+        ended = item.get("ended") or ()
+        if not open_ or not owner.startswith(prefix) or owner in ended or owner in self._executions:
             return None
         name = owner[len(prefix):]
         if self.progress is not None:
-            self.progress(f"{name}: resuming the execution an earlier run left with report "
-                          f"{item.get('report_id') or item.get('job')} {item.get('status')} (state in {self.state.dir})")
+            report = item.get("report_id") or item.get("job")
+            self.progress(f"{name}: resuming the execution an earlier run left with report {report} "
+                          f"{item.get('status')} (state in {self.state.dir})")
         return name
 
     def _time_out(self, arn: str) -> None:

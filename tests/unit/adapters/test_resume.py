@@ -34,7 +34,7 @@ from report_exporter.local.simulators.telnyx import TelnyxSimulator
 from report_exporter.local.transport import VendorTransport
 from report_exporter.models.exports import HereExport, KoreExport, ParticleExport, TelnyxExport
 from report_exporter.models.payloads import RawObject
-from tests.fakes import MemorySink, plan_for
+from tests.fakes import MemorySink, SleepLog, plan_for
 
 NOW = datetime(2026, 11, 3, 6, 0, tzinfo=UTC)
 TELNYX = TelnyxExport(name="telnyx-usage", secret_name="s/telnyx", product="messaging",
@@ -44,14 +44,6 @@ UNAVAILABLE = Answer(path="", status=503, body=b'{"errors": [{"code": "10007", "
                      content_type="application/json")
 
 
-class SleepLog(VirtualClock):
-    def __init__(self) -> None:
-        super().__init__(NOW)
-        self.sleeps: list[float] = []
-
-    def sleep(self, seconds: float, *, cancelled: Callable[[], bool] | None = None) -> None:
-        self.sleeps.append(seconds)
-        super().sleep(seconds, cancelled=cancelled)
 
 
 @pytest.fixture(autouse=True)
@@ -102,7 +94,7 @@ def telnyx_fault_free(rows: int) -> bytes:
 
 def test_telnyx_a_503_on_page_3_is_asked_for_again_in_place() -> None:
     # Given a report of four pages whose page 3 fails once with a 503
-    sim, clock = TelnyxSimulator(rows=3 * PAGE_SIZE + 1), SleepLog()
+    sim, clock = TelnyxSimulator(rows=3 * PAGE_SIZE + 1), SleepLog(NOW)
     faults = FaultPlan([Answer(path="usage_reports", status=503, query="page[number]=3")])
     sink = MemorySink()
     # When downloaded
@@ -137,7 +129,7 @@ def test_telnyx_a_cursor_for_another_query_is_not_resumed() -> None:
 
 def test_telnyx_no_retry_in_place_without_time_for_it() -> None:
     # Given 12 s left in the invocation: after the 5 s call margin, a 1 s wait leaves less than a call needs
-    sim, clock = TelnyxSimulator(rows=10), SleepLog()
+    sim, clock = TelnyxSimulator(rows=10), SleepLog(NOW)
     faults = FaultPlan([Answer(path="usage_reports", status=503)])
     # When the page fails / Then the error goes to Step Functions at once, nothing slept
     with pytest.raises(VendorUnavailableError):

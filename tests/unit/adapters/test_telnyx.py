@@ -26,7 +26,7 @@ from report_exporter.errors import (
 from report_exporter.local.simulators.telnyx import TelnyxSimulator
 from report_exporter.models.exports import TelnyxExport, Window
 from report_exporter.models.payloads import JobStatus
-from tests.fakes import MemorySink, plan_for
+from tests.fakes import MemorySink, SleepLog, plan_for
 
 EXPORT = TelnyxExport(
     name="telnyx-messaging", secret_name="s/telnyx", product="messaging",
@@ -38,21 +38,11 @@ RUN_FILE = "telnyx-messaging-2026-10-usage.jsonl"
 NOW = datetime(2026, 11, 3, 6, 0, tzinfo=UTC)
 
 
-class SleepLog(VirtualClock):
-    """Virtual time that also keeps each wait asked of it."""
-
-    def __init__(self) -> None:
-        super().__init__(NOW)
-        self.sleeps: list[float] = []
-
-    def sleep(self, seconds: float, *, cancelled: Callable[[], bool] | None = None) -> None:
-        self.sleeps.append(seconds)
-        super().sleep(seconds, cancelled=cancelled)
 
 
 @pytest.fixture
 def clock() -> SleepLog:
-    return SleepLog()
+    return SleepLog(NOW)
 
 
 def adapter(transport: httpx.BaseTransport, export: TelnyxExport = EXPORT, key: str = KEY,

@@ -223,3 +223,12 @@ def times_served(ranges: Sequence[tuple[int, int]], size: int) -> Counter[int]:
     for lo, hi in itertools.pairwise(edges):
         histogram[sum(1 for start, end in ranges if start <= lo and hi <= end)] += hi - lo
     return histogram
+
+
+def range_start(value: str) -> int | None:
+    """The first byte of ``Range: bytes=N-`` (the only form the exporter sends); None otherwise."""
+    value = value.strip()
+    if not value.startswith("bytes=") or "," in value:
+        return None
+    first, _, _last = value[len("bytes="):].partition("-")
+    return int(first) if first.isdigit() else None

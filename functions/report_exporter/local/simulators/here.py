@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
-from report_exporter.local.simulators.base import SimRequest, SimResponse, Simulator, bearer, chunks
+from report_exporter.local.simulators.base import SimRequest, SimResponse, Simulator, bearer, chunks, range_start
 
 # The sync /csv tutorial's header: "label (token)", every value double-quoted (vendors.md §2.6).
 COLUMNS = (
@@ -375,7 +375,7 @@ class HereSimulator(Simulator):
             report.downloads += 1
         headers = {"Content-Type": "application/x-gzip",
                    "Content-Disposition": f'attachment; filename="{report.id}.csv.gz"'}
-        start = _range_start(request.headers.get("range", "")) if self.ranges else None
+        start = range_start(request.headers.get("range", "")) if self.ranges else None
         if not self.ranges:
             return SimResponse(200, _delivered(self.gzip_body(report), report, 0), headers)
         if report.file is None:
@@ -401,10 +401,3 @@ def _delivered(body: Iterator[bytes], report: Report, start: int) -> Iterator[by
         delivered[1] += len(chunk)
         yield chunk
 
-
-def _range_start(value: str) -> int | None:
-    value = value.strip()
-    if not value.startswith("bytes=") or "," in value:
-        return None
-    first, _, _last = value[len("bytes="):].partition("-")
-    return int(first) if first.isdigit() else None
