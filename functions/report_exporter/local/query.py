@@ -25,7 +25,8 @@ from typing import Any
 import pyarrow as pa
 
 from report_exporter.datasets import DATASETS, PARTITION_KEYS
-from report_exporter.focus import VIEW_NAME, view_sql
+from report_exporter.focus import COLUMNS, VIEW_NAME, view_sql
+from report_exporter.focus.columns import TIMESTAMP
 from report_exporter.models.exports import ExportsFile
 
 
@@ -59,6 +60,25 @@ def connect(out_dir: Path, exports: ExportsFile | None = None) -> Any:
     if exports is not None:
         con.execute(f"CREATE VIEW {VIEW_NAME} AS {view_sql(exports.exports)}")
     return con
+
+
+FOCUS_DATETIME = "%Y-%m-%dT%H:%M:%SZ"
+"""FOCUS date/time format: ISO 8601 in UTC with a Z (FOCUS 1.0, "Date/Time Format")."""
+
+
+def write_focus_csv(con: Any, path: Path, *, where: str = "") -> int:
+    """Write the ``focus_usage`` view's rows to ``path`` as a FOCUS CSV file; returns the rows written.
+
+    A header of the column IDs, date/times in :data:`FOCUS_DATETIME`, amounts as exact decimals, nulls empty.
+    ``where`` (SQL over the view's columns) keeps some rows only.
+    """
+    columns = ", ".join(
+        f"strftime({c.name}, '{FOCUS_DATETIME}') AS {c.name}" if c.type == TIMESTAMP else c.name for c in COLUMNS
+    )
+    condition = f" WHERE {where}" if where else ""
+    target = str(path).replace("'", "''")
+    con.execute(f"COPY (SELECT {columns} FROM {VIEW_NAME}{condition}) TO '{target}' (HEADER, DELIMITER ',')")
+    return int(con.execute(f"SELECT count(*) FROM {VIEW_NAME}{condition}").fetchone()[0])
 
 
 def rows(con: Any, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
