@@ -220,7 +220,8 @@ def _validate(data_file: Path, tmp_path: Path) -> tuple[int, set[str]]:
     )
     assert report.exists(), completed.stdout + completed.stderr
     suites = ET.parse(report).getroot()
-    failed = {case.get("name", "").split(" :: ")[0] for case in suites.iter("testcase") if case.find("failure") is not None}
+    cases = suites.iter("testcase")
+    failed = {case.get("name", "").split(" :: ")[0] for case in cases if case.find("failure") is not None}
     return int(suites.get("tests", "0")), failed
 
 
@@ -228,7 +229,7 @@ def test_the_view_output_against_focus_validator(con: Any, tmp_path: Path) -> No
     every = tmp_path / "focus_usage.csv"
     priced = tmp_path / "focus_usage_priced.csv"
     assert query.write_focus_csv(con, every) > 0
-    assert 0 < query.write_focus_csv(con, priced, where="BilledCost IS NOT NULL")
+    assert query.write_focus_csv(con, priced, where="BilledCost IS NOT NULL") > 0
 
     # Every row: the validator's own defects, and the cost columns of the usage nobody priced.
     checked, failed = _validate(every, tmp_path)
