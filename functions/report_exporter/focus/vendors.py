@@ -3,17 +3,16 @@
 One SELECT per charge kind (a *branch*), all with the columns of :data:`BRANCH_COLUMNS`, in that order; the
 view (``view.py``) unions them, prices them and casts them to the FOCUS columns. The choices, per vendor:
 
-========  ==========================================  =============================  =========================
-vendor    one charge per                              x_Metric (rate-card key)       cost
-========  ==========================================  =============================  =========================
-Particle  device and day (``particle_data_operations``)  ``data_operations``          rate card
-HERE      report row: item, app, org and day/month     the item (``name`` column)     rate card on billable value
-Telnyx    report row: product x requested dimensions   the export's first non-cost    Telnyx ``cost`` (else
-                                                       metric (``parts``, ...)        rate card)
-Senet     Application and month (summary)              ``active_devices``             rate card
-          device and month, per direction (details)    ``uplinks``, ``downlinks``     rate card
-KORE      usage record (day/hour/all), per section     ``data``, ``commands``         KORE ``*_billed``
-========  ==========================================  =============================  =========================
+- Particle: one charge per device and day (``particle_data_operations``); metric ``data_operations``; priced
+  by the export's rate card.
+- HERE: one per report row (item, app, org, day or month; ``here_usage``); metric: the item's name; quantity
+  ``usage_value``, pricing quantity ``billable_value``; priced by the rate card on the billable value.
+- Telnyx: one per report row (product and combination of the requested dimensions; ``telnyx_usage``); metric:
+  the export's first metric other than ``cost``; cost: Telnyx's own ``cost`` (else a rate card).
+- Senet: one per Application and month (``senet_application_month``, metric ``active_devices``) and one per
+  device, month and direction (``senet_device_month``, metrics ``uplinks`` and ``downlinks``); rate card.
+- KORE: one per usage record and section (``kore_usage_records``, metrics ``data`` and ``commands``); cost:
+  KORE's ``data_billed`` / ``commands_billed``.
 
 Senet's summary also counts uplink and downlink packets; they are taken from the per-device details only, so
 that no packet is counted twice. Every branch reads its table's ``export`` and ``period`` partitions.
@@ -33,7 +32,6 @@ from report_exporter.models.exports import ExportSpec, HereExport, ParticleExpor
 from report_exporter.models.exports.kore import FOCUS_METRICS as KORE_METRICS
 from report_exporter.models.exports.particle import FOCUS_METRICS as PARTICLE_METRICS
 from report_exporter.models.exports.senet import FOCUS_METRICS as SENET_METRICS
-from report_exporter.models.exports.telnyx import TELNYX_COST_METRIC
 
 BRANCH_COLUMNS: dict[str, str] = {
     "vendor": "VARCHAR",
@@ -369,4 +367,4 @@ def branches(exports: Sequence[ExportSpec]) -> list[Branch]:
     return [*particle(exports), *here(exports), *telnyx(exports), *senet(exports), *kore(exports)]
 
 
-__all__ = ["BRANCH_COLUMNS", "PROVIDERS", "TELNYX_COST_METRIC", "Branch", "branches", "literal"]
+__all__ = ["BRANCH_COLUMNS", "PROVIDERS", "Branch", "branches", "literal"]
