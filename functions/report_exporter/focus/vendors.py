@@ -19,7 +19,8 @@ that no packet is counted twice. Every branch reads its table's ``export`` and `
 
 Keep to SQL that Athena (Trino) and DuckDB both read the same way (``report_exporter/local/query.py`` closes
 the few gaps): no ``element_at`` (DuckDB answers a list), a map subscript only for a key known to be present
-(Trino fails on a missing one), no NULL inside ``greatest``/``least`` (DuckDB ignores it, Trino answers NULL).
+(Trino fails on a missing one), no NULL inside ``greatest``/``least`` (DuckDB ignores it, Trino answers NULL),
+a map cast to JSON only with its keys in order (Trino sorts them, DuckDB keeps the map's order).
 """
 
 from __future__ import annotations
@@ -260,7 +261,8 @@ def telnyx(exports: Sequence[ExportSpec]) -> list[Branch]:
                 # The row's cost, as Telnyx reports it (the dataset's ``cost`` column, the metric 'cost').
                 "vendor_cost": "{t}.cost",
                 "vendor_currency": "{t}.currency",
-                "dimensions": "json_format(CAST({t}.dimensions AS JSON))",
+                # Entries sorted first: Trino writes a map's keys sorted, DuckDB in the map's own order.
+                "dimensions": "json_format(CAST(map_from_entries(array_sort(map_entries({t}.dimensions))) AS JSON))",
             },
         )
     ]

@@ -5,11 +5,12 @@ view the local path runs (``report_exporter/local/query.py``, which holds the fe
 on the exports file only through their rate cards and the per-export values in ``vendors.py``.
 
 Pricing. For each export, month and metric, the rows are put in a fixed order (charge start, resource,
-sub-account, raw object, quantity) and each row takes the slice ``[before, before + quantity)`` of the month's
-cumulative pricing quantity. A row's rate-card cost is the sum, over the rate card's priced segments
-(``MetricRate.segments()``: tiers less the included quantity), of the overlap of its slice with the segment
-times the segment's unit price. The slices tile the month's quantity, so the rows of a month sum to exactly
-``MetricRate.price(total)``: the included quantity and the tiers apply to the month, not to each row.
+sub-account, raw object, quantity, then every other column they may differ in) and each row takes the slice
+``[before, before + quantity)`` of the month's cumulative pricing quantity. A row's rate-card cost is the sum,
+over the rate card's priced segments (``MetricRate.segments()``: tiers less the included quantity), of the
+overlap of its slice with the segment times the segment's unit price. The slices tile the month's quantity,
+so the rows of a month sum to exactly ``MetricRate.price(total)``: the included quantity and the tiers apply to
+the month, not to each row.
 """
 
 from __future__ import annotations
@@ -65,9 +66,17 @@ def _rate_card_cases(exports: Sequence[ExportSpec]) -> tuple[str, str]:
     )
 
 
-_ORDER = (
-    "ORDER BY c.charge_start NULLS LAST, c.resource_id NULLS LAST, c.sub_account_id NULLS LAST, "
-    "c.source_key NULLS LAST, c.pricing_quantity NULLS LAST"
+# The order the rows of a month take their slices in. Rows that tie on every key are equal in every column the
+# view shows (source_key names the raw object, so report_id and exported_at agree too): which of them takes which
+# slice cannot be seen, and both engines answer the same rows.
+_ORDER = "ORDER BY " + ", ".join(
+    f"c.{name} NULLS LAST"
+    for name in (
+        "charge_start", "resource_id", "sub_account_id", "source_key", "pricing_quantity", "charge_end",
+        "sku_id", "consumed_quantity", "consumed_unit", "pricing_unit", "resource_name", "sub_account_name",
+        "billing_account_id", "charge_description", "service_name", "tags", "dimensions", "vendor_cost",
+        "vendor_currency",
+    )
 )
 
 _PROJECTION = {

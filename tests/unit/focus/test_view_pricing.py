@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from report_exporter.datasets import particle
+from report_exporter.datasets import particle, telnyx
 from report_exporter.focus import COLUMNS, VIEW_NAME, view_sql
 from report_exporter.focus.vendors import BRANCH_COLUMNS, branches
 from report_exporter.local import query
@@ -27,22 +27,26 @@ EXPORTS = parse_exports({"exports": [
 ]})
 
 
-def _write(out: Path, export: str, period: str, operations: list[int]) -> None:
+def _particle_row(export: str, period: str, i: int, ops: int) -> dict[str, Any]:
     first = date.fromisoformat(f"{period}-01")
-    rows: list[dict[str, Any]] = [
-        {
-            "usage_date": first + timedelta(days=i % 28), "device_id": f"{i:024x}", "device_name": f"device {i}",
-            "product_id": 7, "product_name": "trackers", "connectivity": "cellular", "data_operations": ops,
-            "firmware_version": "6.1.0", "device_os": "6.1.0", "report_type": "devices",
-            "date_period_start": first, "date_period_end": first, "vendor": "particle", "report_id": "1",
-            "exported_at": datetime(2026, 11, 3, tzinfo=UTC), "source_key": f"raw/particle/{export}/{period}/r.csv",
-            "extra": [],
-        }
-        for i, ops in enumerate(operations)
-    ]
-    folder = out / "curated" / particle.DATASET.name / f"export={export}" / f"period={period}"
+    return {
+        "usage_date": first + timedelta(days=i % 28), "device_id": f"{i:024x}", "device_name": f"device {i}",
+        "product_id": 7, "product_name": "trackers", "connectivity": "cellular", "data_operations": ops,
+        "firmware_version": "6.1.0", "device_os": "6.1.0", "report_type": "devices",
+        "date_period_start": first, "date_period_end": first, "vendor": "particle", "report_id": "1",
+        "exported_at": datetime(2026, 11, 3, tzinfo=UTC), "source_key": f"raw/particle/{export}/{period}/r.csv",
+        "extra": [],
+    }
+
+
+def _write_rows(out: Path, export: str, period: str, rows: list[dict[str, Any]], dataset: Any = particle) -> None:
+    folder = out / "curated" / dataset.DATASET.name / f"export={export}" / f"period={period}"
     folder.mkdir(parents=True)
-    pq.write_table(pa.Table.from_pylist(rows, schema=particle.DATASET.schema), folder / "data.parquet")
+    pq.write_table(pa.Table.from_pylist(rows, schema=dataset.DATASET.schema), folder / "data.parquet")
+
+
+def _write(out: Path, export: str, period: str, operations: list[int]) -> None:
+    _write_rows(out, export, period, [_particle_row(export, period, i, ops) for i, ops in enumerate(operations)])
 
 
 @pytest.fixture
@@ -108,3 +112,40 @@ def test_without_any_rate_card_the_view_prices_nothing(tmp_path: Path) -> None:
     plain = parse_exports({"exports": [{"name": "sandbox", "vendor": "particle", "secret_name": "s"}]})
     con = query.connect(tmp_path, plain)
     assert con.execute(f"SELECT BilledCost, ConsumedQuantity FROM {VIEW_NAME}").fetchall() == [(None, Decimal(5))]
+
+
+def test_rows_that_tie_on_day_device_and_quantity_are_priced_in_a_fixed_order(tmp_path: Path) -> None:
+    # Given two rows of one device and day with the same quantity, told apart only by their firmware, the one
+    # that sorts last written first; the month's 400 data operations cross the included 250
+    rows = [_particle_row("fleet", "2026-09", 0, 200) | {"firmware_version": version} for version in ("6.2.0", "6.1.0")]
+    _write_rows(tmp_path, "fleet", "2026-09", rows)
+    con = query.connect(tmp_path, EXPORTS)
+    # When the view prices them
+    costs = con.execute(f"""SELECT json_extract_string(x_Dimensions, '$.firmware_version'), BilledCost
+        FROM {VIEW_NAME} ORDER BY 1""").fetchall()
+    # Then the first in the view's order (by every column they differ in) takes the free slice, whatever the
+    # order in the file: the same row pays the same in Athena and in DuckDB, run after run
+    assert costs == [("6.1.0", Decimal(0)), ("6.2.0", Decimal("1.5"))]
+
+
+def test_telnyx_dimensions_are_a_json_object_with_sorted_keys(tmp_path: Path) -> None:
+    # Given a Telnyx row whose dimensions map keeps the order the export requested them in
+    exports = parse_exports({"exports": [{"name": "sms", "vendor": "telnyx", "secret_name": "s/sms",
+                                          "product": "messaging", "dimensions": ["direction", "currency"],
+                                          "metrics": ["cost", "parts"]}]})
+    row = {
+        "product": "messaging", "user_id": None, "currency": "USD", "cost": Decimal("0.25"),
+        "dimensions": [("direction", "outbound"), ("currency", "USD")], "metrics": [("parts", Decimal(12))],
+        "managed_accounts": False, "requested_start": datetime(2026, 9, 1, tzinfo=UTC),
+        "requested_end": datetime(2026, 10, 1, tzinfo=UTC), "vendor": "telnyx", "report_id": None,
+        "exported_at": datetime(2026, 10, 3, tzinfo=UTC), "source_key": "raw/telnyx/sms/2026-09/usage.jsonl",
+        "extra": [],
+    }
+    _write_rows(tmp_path, "sms", "2026-09", [row], dataset=telnyx)
+    con = query.connect(tmp_path, exports)
+    # When the view maps it
+    found = con.execute(f"""SELECT x_Dimensions, x_Metric, ConsumedQuantity, BilledCost, BillingCurrency, x_CostSource
+        FROM {VIEW_NAME}""").fetchall()
+    # Then its dimensions read as Athena writes a map as JSON (keys sorted), its cost is Telnyx's own
+    assert found == [('{"currency":"USD","direction":"outbound"}', "parts", Decimal(12), Decimal("0.25"), "USD",
+                      "Vendor")]
