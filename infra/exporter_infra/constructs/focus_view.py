@@ -8,7 +8,7 @@ view casts every column to its declared type (``report_exporter/focus/columns.py
 the table is all `cdk deploy` needs: the view is queryable in the stage's workgroup right away, with no DDL.
 
 The SQL is ``report_exporter.focus.view_sql`` for the deployed exports: the text the local DuckDB path runs.
-The exports are validated at synth first (:func:`validate_view_exports`), so a rate card that slipped past the
+Their rate cards are validated at synth first (:func:`validate_rate_cards`), so a rate card that slipped past the
 loader (a config built in code) fails ``cdk synth`` naming the export and the field, as a bad schedule does.
 Column names are lower case, as Athena stores them (Glue is case-insensitive), so Athena answers
 ``billedcost`` where DuckDB answers ``BilledCost``.
@@ -23,20 +23,37 @@ from collections.abc import Iterable, Sequence
 from aws_cdk import Stack
 from aws_cdk import aws_glue as glue
 from constructs import Construct, IDependable
+from pydantic import ValidationError
 
+from report_exporter.errors import InvalidExportError
 from report_exporter.focus import COLUMNS, FOCUS_VERSION, VIEW_NAME, view_sql
-from report_exporter.models.exports import ExportSpec, parse_exports
+from report_exporter.models.exports import ExportSpec
+from report_exporter.models.exports.rate_card import RateCard
 
 CATALOG = "awsdatacatalog"
 
 
-def validate_view_exports(exports: Sequence[ExportSpec]) -> None:
-    """Validate the exports the view's SQL is generated from, as the exports file's loader does.
+def validate_rate_cards(exports: Sequence[ExportSpec]) -> None:
+    """Validate the rate cards the view's SQL is generated from, as the exports file's loader does.
 
     Raises:
-        InvalidExportError: naming the export and each field that is wrong (a rate card's included).
+        InvalidExportError: naming the export and each field of its rate card that is wrong.
     """
-    parse_exports({"exports": [export.model_dump(mode="json") for export in exports]}, source="focus_usage view")
+    for export in exports:
+        if export.rate_card is None:
+            continue
+        try:
+            RateCard.model_validate(export.rate_card.model_dump())
+            export.check_rate_card_metrics()
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(['rate_card', *map(str, error['loc'])])}: {error['msg']}" for error in exc.errors()
+            )
+        except ValueError as exc:
+            problems = str(exc)
+        else:
+            continue
+        raise InvalidExportError(f"export {export.name!r}: the focus_usage view cannot use it: {problems}")
 
 
 def presto_view_text(sql: str, database_name: str) -> str:
@@ -74,7 +91,7 @@ class FocusView(Construct):
         tables: Iterable[IDependable] = (),
     ) -> None:
         super().__init__(scope, id_)
-        validate_view_exports(exports)
+        validate_rate_cards(exports)
         self.sql = view_sql(exports)
         self.view = glue.CfnTable(
             self,

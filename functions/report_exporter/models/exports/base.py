@@ -75,11 +75,20 @@ class ExportBase(Frozen):
 
     @model_validator(mode="after")
     def _rate_card_prices_known_metrics(self) -> ExportBase:
+        self.check_rate_card_metrics()
+        return self
+
+    def check_rate_card_metrics(self) -> None:
+        """Refuse a rate card for a vendor that reports its own cost, or for a metric the export's rows lack.
+
+        Raises:
+            ValueError: naming the field (``rate_card`` or ``rate_card.metrics``).
+        """
         if self.rate_card is None:
-            return self
+            return
         priceable = self.priceable_metrics()
         if priceable is None:
-            return self
+            return
         if not priceable:
             raise ValueError(f"rate_card: {self.own_cost_reason()}; remove the rate card")
         unknown = sorted(set(self.rate_card.metrics) - priceable)
@@ -88,7 +97,6 @@ class ExportBase(Frozen):
                 f"rate_card.metrics: {', '.join(map(repr, unknown))} is not a metric of this export's usage "
                 f"(priceable: {', '.join(map(repr, sorted(priceable)))})"
             )
-        return self
 
     @model_validator(mode="after")
     def _fits_in_a_state(self) -> ExportBase:
