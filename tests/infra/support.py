@@ -25,6 +25,9 @@ EXPORTS: dict[str, Any] = {
             "org": "acme-fleet",
             "schedule": {"day_of_month": 5, "hour": 7, "minute": 30, "timezone": "Europe/Berlin",
                          "flexible_window_minutes": 30},
+            "rate_card": {"currency": "USD", "metrics": {"data_operations": {
+                "included_quantity": "100000", "tiers": [{"up_to": "1000000", "unit_price": "0.0004"},
+                                                         {"unit_price": "0.00025"}]}}},
         },
         {
             "name": "particle-sandbox",

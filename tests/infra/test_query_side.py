@@ -8,12 +8,18 @@ import pytest
 from aws_cdk.assertions import Template
 
 from report_exporter.datasets import DATASETS, PARTITION_KEYS
+from report_exporter.focus import QUERIES as FOCUS_QUERIES
 from tests.infra.conftest import Synth
 from tests.infra.support import SCANNED_BYTES_CUTOFF, joined, logical_ids, resources
 
 
 def _tables(storage: Template) -> dict[str, dict[str, Any]]:
-    return {t["Properties"]["TableInput"]["Name"]: t["Properties"] for t in resources(storage, "AWS::Glue::Table")}
+    """The Glue tables over Parquet (the views are VIRTUAL_VIEW tables: tests/infra/test_focus_view.py)."""
+    return {
+        t["Properties"]["TableInput"]["Name"]: t["Properties"]
+        for t in resources(storage, "AWS::Glue::Table")
+        if t["Properties"]["TableInput"]["TableType"] != "VIRTUAL_VIEW"
+    }
 
 
 def _curated_bucket(storage: Template) -> str:
@@ -124,6 +130,7 @@ def test_one_named_query_per_dataset_query(storage: Template) -> None:
     (database,) = logical_ids(storage, "AWS::Glue::Database")
     queries = {q["Properties"]["Name"]: q for q in resources(storage, "AWS::Athena::NamedQuery")}
     expected = {query.name: query for dataset in DATASETS.values() for query in dataset.queries}
+    expected |= {query.name: query for query in FOCUS_QUERIES}
     assert set(queries) == set(expected)
     for name, query in queries.items():
         assert query["Properties"]["QueryString"] == expected[name].sql

@@ -65,8 +65,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         written = env.download(out)
     _say()
     _say(f"{len(written)} objects mirrored under {out}/ (raw/ and curated/, as the S3 keys)")
-    con = query.connect(out)
+    con = query.connect(out, exports)
     from report_exporter.datasets import DATASETS
+    from report_exporter.focus import VIEW_NAME
+    from report_exporter.focus.queries import COST_BY_VENDOR_SERVICE_MONTH
 
     for export in chosen:
         for dataset in DATASETS.values():
@@ -77,6 +79,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 _say(f"Athena named query {named.name!r} ({named.description}), run with DuckDB:")
                 for line in table(columns, rows):
                     _say(line)
+    # One answer across vendors: the FOCUS view over every table above, priced by the demo's rate cards.
+    columns, rows = query.rows(con, COST_BY_VENDOR_SERVICE_MONTH.sql)
+    _say()
+    _say(f"Across vendors, from the {VIEW_NAME} view (FOCUS columns): Athena named query "
+         f"{COST_BY_VENDOR_SERVICE_MONTH.name!r} ({COST_BY_VENDOR_SERVICE_MONTH.description}), run with DuckDB:")
+    for line in table(columns, rows):
+        _say(line)
     return 1 if failures else 0
 
 

@@ -1,4 +1,4 @@
-"""The Athena workgroup users query in, and the saved queries of every dataset.
+"""The Athena workgroup users query in, and the saved queries of every dataset and of the FOCUS view.
 
 The workgroup's settings are enforced (a client cannot override them): results go encrypted (SSE-S3) to
 the dedicated results bucket, every query is cut off past ``scanned_bytes_cutoff``, engine version 3.
@@ -7,6 +7,7 @@ the dedicated results bucket, every query is cut off past ``scanned_bytes_cutoff
 from __future__ import annotations
 
 from collections.abc import Iterable
+from itertools import chain
 
 from aws_cdk import Stack
 from aws_cdk import aws_athena as athena
@@ -14,6 +15,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from report_exporter.datasets import Dataset
+from report_exporter.datasets.base import NamedQuery
 
 ENGINE_VERSION = "Athena engine version 3"
 RESULTS_PREFIX = "results/"
@@ -30,6 +32,7 @@ class AthenaWorkgroup(Construct):
         results_bucket: s3.IBucket,
         scanned_bytes_cutoff: int,
         datasets: Iterable[Dataset],
+        queries: Iterable[NamedQuery] = (),
     ) -> None:
         super().__init__(scope, id_)
         self.workgroup = athena.CfnWorkGroup(
@@ -56,17 +59,17 @@ class AthenaWorkgroup(Construct):
             ),
         )
         self.named_queries: list[athena.CfnNamedQuery] = []
-        for dataset in datasets:
-            for query in dataset.queries:
-                named = athena.CfnNamedQuery(
-                    self,
-                    query.name,
-                    name=query.name,
-                    description=query.description[:1024],
-                    database=database_name,
-                    work_group=name,
-                    query_string=query.sql,
-                )
-                # By name, not Ref: so the dependency is explicit.
-                named.add_resource_dependency(self.workgroup)
-                self.named_queries.append(named)
+        # Each dataset's queries, then ``queries`` (over several tables or views, e.g. the FOCUS view).
+        for query in chain((q for dataset in datasets for q in dataset.queries), queries):
+            named = athena.CfnNamedQuery(
+                self,
+                query.name,
+                name=query.name,
+                description=query.description[:1024],
+                database=database_name,
+                work_group=name,
+                query_string=query.sql,
+            )
+            # By name, not Ref: so the dependency is explicit.
+            named.add_resource_dependency(self.workgroup)
+            self.named_queries.append(named)

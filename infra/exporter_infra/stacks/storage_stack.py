@@ -19,8 +19,10 @@ from exporter_infra.config import StageConfig
 from exporter_infra.constructs.athena_table import DatasetTable
 from exporter_infra.constructs.athena_workgroup import AthenaWorkgroup
 from exporter_infra.constructs.export_secrets import ExportSecrets
+from exporter_infra.constructs.focus_view import FocusView
 from report_exporter.aws.s3 import STAGING_PREFIX
 from report_exporter.datasets import DATASETS
+from report_exporter.focus import QUERIES as FOCUS_QUERIES
 
 
 def _bucket(scope: Construct, id_: str, *, versioned: bool, logs: s3.IBucket | None, **kwargs: Any) -> s3.Bucket:
@@ -98,6 +100,11 @@ class StorageStack(Stack):
                 self, f"Table-{dataset.name}", dataset=dataset, database=self.database,
                 bucket=self.curated_bucket, exports=exports,
             )
+        # The cross-vendor view over every table: FOCUS columns, priced by the exports' rate cards.
+        self.focus_view = FocusView(
+            self, "FocusView", database=self.database, database_name=stage.glue_database,
+            exports=config.exports.exports, tables=self.tables.values(),
+        )
         self.query_results = _bucket(self, "QueryResults", versioned=False, logs=self.access_logs, lifecycle_rules=[
             s3.LifecycleRule(
                 id="expire-query-results",
@@ -113,4 +120,5 @@ class StorageStack(Stack):
             results_bucket=self.query_results,
             scanned_bytes_cutoff=config.scanned_bytes_cutoff,
             datasets=DATASETS.values(),
+            queries=FOCUS_QUERIES,
         )

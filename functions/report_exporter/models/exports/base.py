@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from report_exporter.errors import InvalidExportError
+from report_exporter.models.exports.rate_card import RateCard
 
 PERIOD_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
 Period = Annotated[str, StringConstraints(pattern=PERIOD_PATTERN)]
@@ -67,8 +68,35 @@ class ExportBase(Frozen):
     schedule: ScheduleSpec = ScheduleSpec()
     report_deadline_minutes: int = Field(default=360, ge=1, le=24 * 60)
     description: str = ""
+    rate_card: RateCard | None = None
+    """Prices for the usage in the ``focus_usage`` view when the vendor reports none (rate_card.py)."""
 
     _zone = field_validator("timezone")(_check_zone)
+
+    @model_validator(mode="after")
+    def _rate_card_prices_known_metrics(self) -> ExportBase:
+        self.check_rate_card_metrics()
+        return self
+
+    def check_rate_card_metrics(self) -> None:
+        """Refuse a rate card for a vendor that reports its own cost, or for a metric the export's rows lack.
+
+        Raises:
+            ValueError: naming the field (``rate_card`` or ``rate_card.metrics``).
+        """
+        if self.rate_card is None:
+            return
+        priceable = self.priceable_metrics()
+        if priceable is None:
+            return
+        if not priceable:
+            raise ValueError(f"rate_card: {self.own_cost_reason()}; remove the rate card")
+        unknown = sorted(set(self.rate_card.metrics) - priceable)
+        if unknown:
+            raise ValueError(
+                f"rate_card.metrics: {', '.join(map(repr, unknown))} is not a metric of this export's usage "
+                f"(priceable: {', '.join(map(repr, sorted(priceable)))})"
+            )
 
     @model_validator(mode="after")
     def _fits_in_a_state(self) -> ExportBase:
@@ -96,6 +124,18 @@ class ExportBase(Frozen):
     def account_key(self) -> str:
         """Identity of the vendor account for the outstanding-request cap (never a secret)."""
         return f"{self.vendor_name.value}:{self.secret_name}"
+
+    def priceable_metrics(self) -> frozenset[str] | None:
+        """The ``x_Metric`` values of this export's FOCUS rows that a rate card may price.
+
+        Empty: the vendor reports the cost, so no rate card applies. None: any name may occur (HERE's billed
+        items), so every name is accepted.
+        """
+        return frozenset()
+
+    def own_cost_reason(self) -> str:
+        """Why a rate card cannot apply, when :meth:`priceable_metrics` is empty."""
+        return f"{self.vendor_name.value} exports report their own cost"
 
     def max_outstanding_reports(self) -> int | None:
         """How many report requests the vendor allows in flight per account; None when unlimited."""

@@ -56,6 +56,10 @@ class HereExport(ExportBase):
             raise ValueError("sub_accounts lists an org twice")
         return value
 
+    def priceable_metrics(self) -> None:
+        # A HERE row's metric is its billed item (the report's ``name``): an open set, so any name is accepted.
+        return None
+
     def default_base_url(self) -> str:
         return "https://usage.bam.api.here.com/v2"
 

@@ -44,6 +44,8 @@ def add_months(moment: datetime, months: int) -> datetime:
     day = min(moment.day, calendar.monthrange(year, month + 1)[1])
     return moment.replace(year=year, month=month + 1, day=day)
 
+# The metrics of a KORE export's FOCUS rows (report_exporter/focus/vendors.py): data and commands per record.
+FOCUS_METRICS = ("data", "commands")
 
 class KoreExport(ExportBase):
     """KORE: the account's usage records (all SIMs), or one SIM's when ``sim_sid`` is set."""
@@ -53,6 +55,12 @@ class KoreExport(ExportBase):
     token_url: str = Field(default=KORE_TOKEN_URL, pattern=r"^https?://[^\s?#]+$")
     # A Sim SID (DE...) or the SIM's unique name, which the API accepts in its place (kore-openapi Sim).
     sim_sid: str = Field(default="", max_length=64, pattern=r"^[A-Za-z0-9._-]*$")
+
+    def priceable_metrics(self) -> frozenset[str]:
+        return frozenset()
+
+    def own_cost_reason(self) -> str:
+        return "KORE reports the billed amount of every usage record (data_billed, commands_billed)"
 
     def default_base_url(self) -> str:
         return KORE_BASE_URL

@@ -17,6 +17,8 @@ DeviceId = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{24}$")]
 # dataset's reader and the download's record counter, which must agree on where the data starts.
 PARTICLE_HEADER_LABELS = ("Date", "Device ID", "Data Operations")
 
+# The metric of each FOCUS row of a Particle export (report_exporter/focus/vendors.py): one per device and day.
+FOCUS_METRICS = ("data_operations",)
 
 class ParticleExport(ExportBase):
     """Particle: sandbox (``scope = "user"``) or organization (``scope = "org"`` with ``org``)."""
@@ -54,6 +56,9 @@ class ParticleExport(ExportBase):
     def account_key(self) -> str:
         who = f"org/{self.org}" if self.scope == "org" else f"user/{self.secret_name}"
         return f"particle:{who}"
+
+    def priceable_metrics(self) -> frozenset[str]:
+        return frozenset(FOCUS_METRICS)
 
     def max_outstanding_reports(self) -> int:
         # "At most 3 outstanding report requests" per requester (seed 000).

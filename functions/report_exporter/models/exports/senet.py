@@ -28,6 +28,9 @@ def normalize_eui(value: str) -> str:
         raise ValueError(f"{value!r} is not an EUI-64 (16 hex digits, e.g. 00250C0000010001)")
     return digits
 
+# The metrics of a Senet export's FOCUS rows (report_exporter/focus/vendors.py): active devices per
+# Application and month (summary), uplink and downlink packets per device and month (details).
+FOCUS_METRICS = ("active_devices", "uplinks", "downlinks")
 
 class SenetExport(ExportBase):
     """Senet Usage API: the raw Usage-API key (no ``Bearer``) in the secret field ``api_key``.
@@ -49,6 +52,9 @@ class SenetExport(ExportBase):
         if len(set(euis)) != len(euis):
             raise ValueError("an application EUI is listed twice")
         return euis
+
+    def priceable_metrics(self) -> frozenset[str]:
+        return frozenset(FOCUS_METRICS)
 
     def default_base_url(self) -> str:
         return "https://api.senetco.io"

@@ -20,6 +20,8 @@ TELNYX_MAX_RANGE = timedelta(days=31)
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 FilterValue = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 
+# The metric that carries Telnyx's own cost; the FOCUS view uses it as the billed cost (focus/vendors.py).
+TELNYX_COST_METRIC = "cost"
 
 def telnyx_time(moment: datetime) -> str:
     """``YYYY-MM-DDTHH:mm:ssZ`` in UTC, the format the API documents."""
@@ -46,6 +48,19 @@ class TelnyxExport(ExportBase):
         if len(set(names)) != len(names):
             raise ValueError("names must not repeat")
         return names
+
+    @property
+    def focus_metric(self) -> str | None:
+        """The metric that is a FOCUS row's consumed quantity: the first configured one that is not ``cost``."""
+        return next((metric for metric in self.metrics if metric != TELNYX_COST_METRIC), None)
+
+    def priceable_metrics(self) -> frozenset[str]:
+        if TELNYX_COST_METRIC in self.metrics or self.focus_metric is None:
+            return frozenset()
+        return frozenset({self.focus_metric})
+
+    def own_cost_reason(self) -> str:
+        return "Telnyx reports the cost of this export's usage (its metrics include 'cost')"
 
     def default_base_url(self) -> str:
         return "https://api.telnyx.com/v2"
