@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from report_exporter.local.runner import RunResult
+if TYPE_CHECKING:  # `status` prints tables with this module where only the operator commands are installed
+    from report_exporter.local.runner import RunResult
 
 
 def _size(n: int) -> str:
