@@ -289,8 +289,8 @@ def emf(metrics: list[tuple[str, MetricUnit, float]], dimensions: dict[str, str]
     """One EMF document, serialized by Powertools Metrics (a provider of its own: no state shared between
     invocations that the local runner runs side by side)."""
     provider = AmazonCloudWatchEMFProvider(namespace=namespace(), service=SERVICE)
-    for name, value in dimensions.items():
-        provider.add_dimension(name=name, value=value)  # one dimension set (add_dimensions would start another)
+    for dimension, label in dimensions.items():
+        provider.add_dimension(name=dimension, value=label)  # one dimension set (add_dimensions starts another)
     for name, unit, value in metrics:
         provider.add_metric(name=name, unit=unit, value=value)
     # The timestamp is the emitting process's (Powertools'): CloudWatch refuses points more than 14 days old,
