@@ -37,14 +37,17 @@ publish_by_day = 6
 '''
 
 
-def command(*args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    """``report-exporter ARGS`` in a fresh process, without AWS credentials, region or metadata service."""
+def command(*args: str, tmp_path: Path, region: bool = True) -> subprocess.CompletedProcess[str]:
+    """``report-exporter ARGS`` in a fresh process, without AWS credentials or metadata service (and without a
+    region, unless ``region``)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env |= {
         "PYTHONPATH": os.pathsep.join(str(ROOT / p) for p in ("functions", "infra")),
         "AWS_CONFIG_FILE": str(tmp_path / "no-config"), "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-creds"),
-        "AWS_EC2_METADATA_DISABLED": "true", "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
     }
+    if region:
+        env["AWS_DEFAULT_REGION"] = "us-east-1"
     return subprocess.run([sys.executable, "-m", "report_exporter.local.cli", *args], capture_output=True, text=True,
                           env=env, cwd=tmp_path, timeout=120, check=False)
 
@@ -142,6 +145,11 @@ def test_a_missing_or_invalid_config_exits_2(tmp_path: Path) -> None:
 def test_missing_aws_credentials_exit_3_with_one_line(tmp_path: Path, config: Path, args: list[str]) -> None:
     line = one_line_failure(command(*[str(config) if a == "CONFIG" else a for a in args], tmp_path=tmp_path), cli.AWS)
     assert "no AWS credentials found" in line
+
+
+def test_no_aws_region_exits_3_saying_how_to_give_one(tmp_path: Path) -> None:
+    line = one_line_failure(command("status", "--table", "x", tmp_path=tmp_path, region=False), cli.AWS)
+    assert "no AWS region configured: pass --region or set AWS_REGION" in line
 
 
 def test_a_command_needing_the_local_extra_names_it(monkeypatch: pytest.MonkeyPatch,

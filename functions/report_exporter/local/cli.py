@@ -50,7 +50,9 @@ deployed stage, and check an exports config."""
 
 EPILOG = """\
 commands, by what they need:
-  validate, status, backfill, replay   operate a deployed stage; need only AWS credentials
+  validate                             checks an exports file; needs nothing more
+  status, backfill, replay             operate a deployed stage; need AWS credentials (not
+                                       status --local, not backfill --dry-run)
   demo, run                            run the real state machine locally in moto; need the
                                        'local' extra: pip install 'report-exporter[local]'
 
