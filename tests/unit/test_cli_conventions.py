@@ -112,6 +112,7 @@ def test_json_is_offered_on_every_command_that_reports(capsys: pytest.CaptureFix
     (["status", "--limit", "0"], "'0' is not a positive whole number"),
     (["status", "--stage", "Prod"], "not a valid stage name"),
     (["frobnicate"], "invalid choice"),
+    (["demo", "--vendor", "nope"], "invalid choice: 'nope' (choose from 'here', 'kore', 'particle', 'senet'"),
     (["status", "--nope"], "unrecognized arguments"),
 ])
 def test_bad_command_lines_exit_2_with_one_line(tmp_path: Path, args: list[str], words: str) -> None:
