@@ -18,6 +18,7 @@ import pytest
 from report_exporter import __version__
 from report_exporter.local import cli
 from report_exporter.local.cli import main
+from report_exporter.local.operate import StackNotFoundError
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMANDS = ("demo", "run", "backfill", "status", "replay", "validate")
@@ -178,6 +179,34 @@ def test_an_unexpected_error_is_one_line_and_exit_70(monkeypatch: pytest.MonkeyP
     # --verbose shows it, for a bug report.
     assert main(["--verbose", "validate", "--config", str(config)]) == cli.INTERNAL
     assert "Traceback" in capsys.readouterr().err
+
+
+def _client_error(code: str, message: str) -> Exception:
+    from botocore.exceptions import ClientError
+
+    return ClientError({"Error": {"Code": code, "Message": message}}, "DescribeStacks")
+
+
+@pytest.mark.parametrize(("raised", "code", "line"), [
+    (lambda: TimeoutError("execution particle-fleet-2026-10 still running after 60 s"), cli.FAILED,
+     "gave up: execution particle-fleet-2026-10 still running after 60 s"),
+    (lambda: _client_error("AccessDenied", "not authorized to perform: cloudformation:DescribeStacks"), cli.AWS,
+     "AWS refused DescribeStacks: AccessDenied: not authorized to perform: cloudformation:DescribeStacks"),
+    (lambda: _client_error("ExpiredTokenException", "The security token included in the request is expired"),
+     cli.AWS, "AWS refused DescribeStacks: ExpiredTokenException: The security token included in the request is"),
+    (lambda: StackNotFoundError("stack ReportExporterStorage not found in eu-west-1"), cli.AWS,
+     "stack ReportExporterStorage not found in eu-west-1"),
+], ids=["gave-up", "access-denied", "expired-token", "no-stack"])
+def test_each_kind_of_failure_has_its_exit_code_and_one_line(
+        monkeypatch: pytest.MonkeyPatch, config: Path, capsys: pytest.CaptureFixture[str], raised: Any, code: int,
+        line: str) -> None:
+    def failing(args: Any) -> int:
+        raise raised()
+
+    monkeypatch.setattr(cli, "cmd_validate", failing)
+    assert main(["validate", "--config", str(config)]) == code
+    err = capsys.readouterr().err
+    assert err.startswith(f"report-exporter: {line}") and err.count("\n") == 1 and "Traceback" not in err
 
 
 def test_ctrl_c_exits_130(monkeypatch: pytest.MonkeyPatch, config: Path, capsys: pytest.CaptureFixture[str]) -> None:
