@@ -7,6 +7,8 @@ Context (``-c key=value`` with the CDK CLI, or environment variables with plain 
   bundle       "false" skips installing Lambda dependencies (quick checks)      [BUNDLE]
   alarm_email  where failure alerts go (an email subscription to the topic)     [ALARM_EMAIL]
   alerts       "off" to deploy without any alert destination, on purpose        [ALERTS]
+  link_margin_hours  alert a ready report not downloaded this long before its   [LINK_MARGIN_HOURS]
+               vendor link expires (default 24)
 Without alarm_email and without alerts=off the synth stops and says so.
 """
 
@@ -33,9 +35,12 @@ def main() -> None:
     bundle = str(probe.node.try_get_context("bundle") or os.environ.get("BUNDLE", "true")).lower() != "false"
     alarm_email = probe.node.try_get_context("alarm_email") or os.environ.get("ALARM_EMAIL", "")
     alerts = str(probe.node.try_get_context("alerts") or os.environ.get("ALERTS", "on")).lower()
+    margin = str(probe.node.try_get_context("link_margin_hours") or os.environ.get("LINK_MARGIN_HOURS", "24"))
     try:
+        if not margin.isdigit():
+            raise StageConfigError(f"link_margin_hours must be a whole number of hours, not {margin!r}")
         config = StageConfig.from_file(Path(exports), stage=stage, bundle=bundle, alarm_email=alarm_email,
-                                       alerts=alerts)
+                                       alerts=alerts, link_margin_hours=int(margin))
     except StageConfigError as exc:
         sys.exit(f"report-exporter: cannot synthesize: {exc}")
     env = cdk.Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=os.environ.get("CDK_DEFAULT_REGION"))

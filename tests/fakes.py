@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from report_exporter.adapters.base import RecordCounter
@@ -146,8 +147,9 @@ class RecordingLedger:
     def requested(self, plan: RunPlan, *, job: str, report_id: str | None, ready: bool, now: datetime) -> None:
         self.calls.append(("requested", {"job": job, "report_id": report_id, "ready": ready}))
 
-    def polled(self, plan: RunPlan, *, job: str, polls: int, ready: bool, now: datetime) -> None:
-        self.calls.append(("polled", {"job": job, "polls": polls, "ready": ready}))
+    def polled(self, plan: RunPlan, *, job: str, polls: int, ready: bool, now: datetime,
+               link_expires_at: datetime | None = None) -> None:
+        self.calls.append(("polled", {"job": job, "polls": polls, "ready": ready, "link_expires_at": link_expires_at}))
 
     def begin_download(self, plan: RunPlan, *, job: str, now: datetime) -> list[RawObject] | None:
         self.calls.append(("begin_download", {"job": job}))
@@ -188,6 +190,12 @@ class RecordingLedger:
 
     def ended(self, *, export: str, period: str, account: str | None, execution: str, now: datetime) -> None:
         self.calls.append(("ended", {"export": export, "period": period, "account": account, "execution": execution}))
+
+    def record_run(self, *, export: str, period: str, add: Mapping[str, int | Decimal], values: Mapping[str, Any],
+                   ) -> bool:
+        self.calls.append(("record_run", {"export": export, "period": period, "add": dict(add),
+                                          "values": dict(values)}))
+        return True
 
 
 class SleepLog(VirtualClock):

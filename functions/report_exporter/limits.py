@@ -16,6 +16,7 @@ DOWNLOAD_REPORT = "DownloadReport"
 WRITE_PARQUET = "WriteParquet"
 RECORD_FAILURE = "RecordFailure"
 END_RUN = "EndRun"
+WATCH_RUNS = "WatchRuns"
 
 FUNCTION_TIMEOUT_SECONDS: dict[str, int] = {
     # Parse and date arithmetic only.
@@ -30,6 +31,8 @@ FUNCTION_TIMEOUT_SECONDS: dict[str, int] = {
     # Ledger writes and one SNS publish.
     RECORD_FAILURE: 30,
     END_RUN: 30,
+    # A few GetItems per export (its recent months) and an SNS publish per new finding.
+    WATCH_RUNS: 60,
 }
 
 CALL_MARGIN_SECONDS = 5.0

@@ -1,4 +1,5 @@
-"""What the process runs on: its clock, its environment variables and, for vendor calls, its HTTP transport.
+"""What the process runs on: its clock, its environment variables, where its metrics go and, for vendor
+calls, its HTTP transport.
 
 In Lambda they are the real ones. The local runner swaps them for the duration of a local environment
 (a virtual clock in the demo and the tests; a transport that routes simulated vendors in process and
@@ -10,8 +11,9 @@ Kept free of heavy imports: every handler reads its clock here.
 from __future__ import annotations
 
 import contextvars
+import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -19,6 +21,8 @@ from report_exporter.clock import SYSTEM, Clock
 
 _clock: Clock = SYSTEM
 _transport: Any = None
+MetricsSink = Callable[[dict[str, Any]], None]
+_metrics_sink: MetricsSink | None = None
 _environ: contextvars.ContextVar[Mapping[str, str] | None] = contextvars.ContextVar("environ", default=None)
 
 
@@ -38,6 +42,15 @@ def environ() -> Mapping[str, str]:
     return os.environ if scoped is None else scoped
 
 
+def emit_metrics(blob: dict[str, Any]) -> None:
+    """Publish one CloudWatch EMF document: a line on stdout in Lambda (CloudWatch Logs turns it into
+    metrics); the local runner records it instead."""
+    if _metrics_sink is None:
+        print(json.dumps(blob, separators=(",", ":"), default=str), flush=True)
+    else:
+        _metrics_sink(blob)
+
+
 @contextmanager
 def function_environment(variables: Mapping[str, str]) -> Iterator[None]:
     """Run the block with exactly ``variables`` as the function's environment (the local runner's sandbox)."""
@@ -49,13 +62,16 @@ def function_environment(variables: Mapping[str, str]) -> Iterator[None]:
 
 
 @contextmanager
-def override(*, clock: Clock | None = None, transport: Any = None) -> Iterator[None]:
-    """Run on another clock and transport until the block ends (the local runner)."""
-    global _clock, _transport
-    saved = _clock, _transport
+def override(*, clock: Clock | None = None, transport: Any = None,
+             metrics: MetricsSink | None = None) -> Iterator[None]:
+    """Run on another clock and transport, and send EMF documents to ``metrics``, until the block ends
+    (the local runner)."""
+    global _clock, _transport, _metrics_sink
+    saved = _clock, _transport, _metrics_sink
     _clock = clock or _clock
     _transport = transport if transport is not None else _transport
+    _metrics_sink = metrics if metrics is not None else _metrics_sink
     try:
         yield
     finally:
-        _clock, _transport = saved
+        _clock, _transport, _metrics_sink = saved

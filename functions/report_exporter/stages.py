@@ -12,6 +12,8 @@ pipeline stack         ``ReportExporterPipeline``      ``ReportExporterPipeline-
 Glue database          ``report_exporter``             ``report_exporter_dev``
 Athena workgroup       ``report-exporter-prod``        ``report-exporter-dev``
 schedule group         ``report-exporter-prod``        ``report-exporter-dev``
+metrics namespace      ``ReportExporter``              ``ReportExporter/dev``
+dashboard              ``report-exporter-prod``        ``report-exporter-dev``
 created secrets        ``<secret_name>``               ``dev/<secret_name>``
 =====================  ==============================  ======================================
 
@@ -78,6 +80,15 @@ class StageNames:
 
     @property
     def schedule_group(self) -> str:
+        return f"report-exporter-{self.stage}"
+
+    @property
+    def metrics_namespace(self) -> str:
+        """CloudWatch namespace of the run metrics (``report_exporter.telemetry``) and the dashboard."""
+        return self._suffixed("ReportExporter", "/")
+
+    @property
+    def dashboard(self) -> str:
         return f"report-exporter-{self.stage}"
 
     def secret_name(self, configured: str) -> str:

@@ -33,6 +33,9 @@ class StageConfig:
     alerts: Literal["on", "off"] = "on"
     scanned_bytes_cutoff: int = 10 * 1024**3
     create_secrets: bool = True
+    link_margin_hours: int = 24
+    """WatchRuns alerts a ready report not downloaded this long before its vendor link expires (1-144 h:
+    Particle's links last 7 days)."""
 
     def __post_init__(self) -> None:
         try:
@@ -51,6 +54,9 @@ class StageConfig:
             raise StageConfigError(
                 f"stage {self.stage!r}: alerts=off contradicts alarm_email={self.alarm_email!r}; drop one of them."
             )
+        if not 1 <= self.link_margin_hours <= 144:
+            raise StageConfigError(f"link_margin_hours must be 1 to 144 hours, not {self.link_margin_hours} "
+                                   "(-c link_margin_hours=... or LINK_MARGIN_HOURS=...)")
         if self.alarm_email and "@" not in self.alarm_email:
             raise StageConfigError(f"alarm_email {self.alarm_email!r} is not an email address")
 

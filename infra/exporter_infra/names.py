@@ -18,6 +18,8 @@ RECORD_FAILURE = "RecordFailure"
 FAILED = "Failed"
 # Not a state: EventBridge invokes it when an execution fails, times out or is aborted (constructs/run_cleanup.py).
 END_RUN = "EndRun"
+# Not a state either: an hourly EventBridge rule invokes it (constructs/run_watch.py).
+WATCH_RUNS = "WatchRuns"
 
 # Lambda functions: state (or EndRun) name -> handler module.
 HANDLERS = {
@@ -28,6 +30,7 @@ HANDLERS = {
     WRITE_PARQUET: "report_exporter.handlers.write_parquet.lambda_handler",
     RECORD_FAILURE: "report_exporter.handlers.record_failure.lambda_handler",
     END_RUN: "report_exporter.handlers.end_run.lambda_handler",
+    WATCH_RUNS: "report_exporter.handlers.watch_runs.lambda_handler",
 }
 
 ENV_RAW_BUCKET = "RAW_BUCKET"

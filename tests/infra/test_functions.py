@@ -98,7 +98,7 @@ def test_only_vendor_facing_functions_read_secrets_and_only_the_exports_secrets(
         assert sorted(joined(r) for r in as_list(statement["Resource"])) == expected
 
 
-def test_the_state_machine_may_invoke_its_tasks_but_not_end_run(synth: Synth) -> None:
+def test_the_state_machine_may_invoke_its_tasks_but_not_end_run_or_watch_runs(synth: Synth) -> None:
     (machine,) = resources(synth.pipeline, "AWS::StepFunctions::StateMachine")
     invoked = {
         joined(resource)
@@ -109,8 +109,10 @@ def test_the_state_machine_may_invoke_its_tasks_but_not_end_run(synth: Synth) ->
     functions = synth.built.pipeline.functions
     tasks = {f"{{{logical_id(fn)}.Arn}}" for fn in functions.by_state.values()}
     assert invoked == tasks | {f"{arn}:*" for arn in tasks}
-    assert not [arn for arn in invoked if logical_id(functions.end_run) in arn]
-    assert len(logical_ids(synth.pipeline, "AWS::Lambda::Function")) == len(tasks) + 1
+    for not_a_task in (functions.end_run, functions.watch_runs):
+        assert not [arn for arn in invoked if logical_id(not_a_task) in arn]
+    # Every function is a task but EndRun and WatchRuns, which EventBridge rules invoke.
+    assert len(logical_ids(synth.pipeline, "AWS::Lambda::Function")) == len(tasks) + 2
 
 
 def test_bundles_install_aarch64_wheels_for_the_lambda_python(tmp_path) -> None:  # type: ignore[no-untyped-def]

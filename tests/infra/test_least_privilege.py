@@ -23,7 +23,7 @@ from report_exporter.models.settings import ExporterEnv
 from tests.infra.conftest import Synth
 from tests.infra.support import as_list, cross_stack_exports, logical_id, resolved, resources, statements_of_role
 
-POWERTOOLS = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_LOG_LEVEL"}
+POWERTOOLS = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_LOG_LEVEL", "POWERTOOLS_METRICS_NAMESPACE"}
 
 # What each handler reads from its environment (besides Powertools' own variables).
 HANDLER_VARIABLES: dict[str, set[str]] = {
@@ -34,6 +34,7 @@ HANDLER_VARIABLES: dict[str, set[str]] = {
     names.WRITE_PARQUET: {"LEDGER_TABLE", "RAW_BUCKET", "CURATED_BUCKET"},
     names.RECORD_FAILURE: {"LEDGER_TABLE", "ALERT_TOPIC_ARN"},
     names.END_RUN: {"LEDGER_TABLE", "ALERT_TOPIC_ARN"},
+    names.WATCH_RUNS: {"LEDGER_TABLE", "ALERT_TOPIC_ARN"},
 }
 
 # Every role: its own log group, and X-Ray (which has no resource-level permissions).
@@ -76,6 +77,8 @@ PERMISSIONS: dict[str, dict[str, set[str]]] = {
     # Lambda sends EndRun's failed asynchronous invocations to the cleanup queue under EndRun's role.
     names.END_RUN: _BASE | _LEDGER | _ALERTS
     | {action: {"<cleanup queue>"} for action in ("sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl")},
+    # Reads the ledger (GetItem only: it never writes) and alerts what it finds.
+    names.WATCH_RUNS: _BASE | {"dynamodb:GetItem": {"<ledger>"}} | _ALERTS,
 }
 
 

@@ -62,7 +62,7 @@ def test_one_error_of_record_failure_or_end_run_alarms(synth: Synth) -> None:
     }
     for name, fn in synth.built.pipeline.functions.by_name.items():
         alarm = by_function[logical_id(fn)]
-        if name in (names.RECORD_FAILURE, names.END_RUN):
+        if name in (names.RECORD_FAILURE, names.END_RUN, names.WATCH_RUNS):
             assert (alarm["Threshold"], alarm["Period"]) == (1, 300), name
         else:
             assert (alarm["Threshold"], alarm["Period"]) == (5, 3600), name
@@ -103,7 +103,7 @@ def test_alert_topic_is_encrypted_with_a_rotated_key_cloudwatch_may_use(pipeline
     assert any(s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"} for s in key["KeyPolicy"]["Statement"])
 
 
-def test_record_failure_and_end_run_may_publish_to_the_alert_topic(synth: Synth) -> None:
+def test_record_failure_end_run_and_watch_runs_may_publish_to_the_alert_topic(synth: Synth) -> None:
     topic = _topic(synth.pipeline)
     publishers = [
         role["Ref"]
@@ -113,9 +113,9 @@ def test_record_failure_and_end_run_may_publish_to_the_alert_topic(synth: Synth)
         for role in p["Properties"]["Roles"]
     ]
     functions = synth.built.pipeline.functions.by_name
-    roles = [functions[name].role for name in (names.RECORD_FAILURE, names.END_RUN)]
+    roles = [functions[name].role for name in (names.RECORD_FAILURE, names.END_RUN, names.WATCH_RUNS)]
     assert sorted(publishers) == sorted(logical_id(role) for role in roles if role is not None)
-    assert len(publishers) == 2
+    assert len(publishers) == 3
     assert all(s["Resource"] == {"Ref": topic}
                for p in resources(synth.pipeline, "AWS::IAM::Policy")
                for s in p["Properties"]["PolicyDocument"]["Statement"] if "sns:Publish" in s["Action"])

@@ -13,11 +13,22 @@ from tests.infra.support import logical_id, logical_ids, resources
 SIX_HOURS = 6 * 3600
 
 
+def _rule_id(synth: Synth) -> str:
+    """The run-cleanup rule's logical id (the stack has one more rule: WatchRuns' hourly one)."""
+    return logical_id(synth.built.pipeline.cleanup.rule)
+
+
 @pytest.fixture(scope="module")
 def rule(synth: Synth) -> dict[str, Any]:
-    (found,) = resources(synth.pipeline, "AWS::Events::Rule")
-    properties: dict[str, Any] = found["Properties"]
+    properties: dict[str, Any] = synth.pipeline.find_resources("AWS::Events::Rule")[_rule_id(synth)]["Properties"]
     return properties
+
+
+def test_end_run_has_one_rule_and_it_is_the_run_cleanup_rule(synth: Synth) -> None:
+    end_run = {"Fn::GetAtt": [_end_run(synth), "Arn"]}
+    invoking = [rule_id for rule_id, r in synth.pipeline.find_resources("AWS::Events::Rule").items()
+                if any(t["Arn"] == end_run for t in r["Properties"].get("Targets", []))]
+    assert invoking == [_rule_id(synth)]
 
 
 def _end_run(synth: Synth) -> str:
@@ -61,7 +72,7 @@ def test_end_run_failures_after_lambdas_retries_go_to_the_same_queue(synth: Synt
 
 
 def test_only_this_rule_may_invoke_end_run(synth: Synth) -> None:
-    (rule_id,) = logical_ids(synth.pipeline, "AWS::Events::Rule")
+    rule_id = _rule_id(synth)
     permissions = [p["Properties"] for p in resources(synth.pipeline, "AWS::Lambda::Permission")
                    if p["Properties"]["FunctionName"] == {"Fn::GetAtt": [_end_run(synth), "Arn"]}]
     assert permissions == [{
@@ -74,7 +85,7 @@ def test_only_this_rule_may_invoke_end_run(synth: Synth) -> None:
 
 def test_cleanup_queue_is_encrypted_refuses_plain_http_and_takes_only_this_rules_events(synth: Synth) -> None:
     queue = _queue(synth)
-    (rule_id,) = logical_ids(synth.pipeline, "AWS::Events::Rule")
+    rule_id = _rule_id(synth)
     assert queue != logical_id(synth.built.pipeline.schedules.dead_letter_queue)
     assert synth.pipeline.find_resources("AWS::SQS::Queue")[queue]["Properties"]["SqsManagedSseEnabled"] is True
     (policy,) = [p for p in resources(synth.pipeline, "AWS::SQS::QueuePolicy")

@@ -26,6 +26,7 @@ NAMED: dict[str, Identity] = {
     "AWS::Athena::NamedQuery": lambda p, refs: (refs(p["WorkGroup"]), p["Name"]),
     "AWS::Scheduler::ScheduleGroup": lambda p, refs: (p["Name"],),
     "AWS::Scheduler::Schedule": lambda p, refs: (refs(p["GroupName"]), p["Name"]),
+    "AWS::CloudWatch::Dashboard": lambda p, refs: (p["DashboardName"],),
 }
 # ``*Name`` properties that are no physical name: labels, metrics, references, names local to their parent.
 NOT_NAMES = {

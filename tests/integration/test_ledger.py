@@ -318,3 +318,46 @@ def test_an_execution_ended_between_its_claim_and_its_request_loses_the_claim(le
         ledger.requested(late, job="1001", report_id="1001", ready=False, now=NOW)
     # The month's item does not hold the dead execution's claim: the next run requests afresh
     assert ledger.claim(run("next"), now=NOW + limits.REQUEST_LEASE + timedelta(seconds=1)).adopt is False
+
+
+def test_a_runs_figures_and_cost_are_added_beside_the_lifecycle(ledger: DynamoLedger) -> None:
+    # Given a month being requested
+    owner = run("a")
+    requested(ledger, owner)
+    before = item(ledger)
+    # When two invocations record their usage and figures
+    from decimal import Decimal
+
+    assert ledger.record_run(export=EXPORT.name, period="2026-10", add={"usage_lambda_requests": 2,
+                             "cost_usd": Decimal("0.0001"), "waited_seconds": 15}, values={"cost_region": "eu-west-1"})
+    assert ledger.record_run(export=EXPORT.name, period="2026-10", add={"usage_lambda_requests": 1,
+                             "cost_usd": Decimal("0.00005"), "waited_seconds": 30, "usage_sns_publishes": 0},
+                             values={"report_age_seconds": 45})
+    # Then the counters add up, the figures are set, and the lifecycle (status, lease, version) is untouched
+    after = item(ledger)
+    assert (after["usage_lambda_requests"], after["cost_usd"], after["waited_seconds"]) == (3, 0.00015, 45)
+    assert (after["cost_region"], after["report_age_seconds"]) == ("eu-west-1", 45)
+    assert "usage_sns_publishes" not in after
+    for key in ("status", "lease_owner", "lease_expires", "version"):
+        assert after[key] == before[key], key
+    # And nothing is recorded for a month without an item
+    assert not ledger.record_run(export=EXPORT.name, period="2026-09", add={"cost_usd": Decimal(1)}, values={})
+    assert ledger.get(EXPORT.name, "2026-09") is None
+
+
+def test_a_new_request_starts_the_months_figures_afresh(ledger: DynamoLedger) -> None:
+    from decimal import Decimal
+
+    first = run("a")
+    requested(ledger, first)
+    ledger.polled(first, job="1001", polls=1, ready=True, now=NOW, link_expires_at=NOW + timedelta(days=7))
+    assert item(ledger)["link_expires_at"] == (NOW + timedelta(days=7)).isoformat()
+    ledger.record_run(export=EXPORT.name, period="2026-10", add={"usage_state_transitions": 18, "cost_usd":
+                      Decimal("0.0005"), "vendor_error_VendorThrottledError": 1}, values={"run_seconds": 165})
+    ledger.failed(export=EXPORT.name, period="2026-10", execution=first.execution_id, error="E", message="m", now=NOW)
+    # When a rerun requests a new report
+    assert not ledger.claim(run("b"), now=NOW + timedelta(hours=1)).adopt
+    # Then the previous run's usage, cost, errors, figures and link are gone
+    fresh = item(ledger)
+    assert not [k for k in fresh if k.startswith(("usage_", "vendor_error_", "cost_", "link_", "ready_"))]
+    assert "run_seconds" not in fresh

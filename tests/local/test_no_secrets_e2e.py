@@ -1,4 +1,5 @@
-"""For every vendor: a full run leaks no credential or issued token into logs, state payloads or errors."""
+"""For every vendor: a full run leaks no credential, issued token or signed link into logs, state payloads, errors,
+metrics (the EMF documents) or the ledger (its figures and cost)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,9 @@ def test_full_run_leaks_no_secret(vendor: str, local_env: LocalEnvironment, capt
     # Then it succeeded and none of the credentials, nor any token the vendor issued, appears anywhere
     assert result.succeeded, result.cause
     assert "report requested" in logs
-    haystack = "\n".join([logs, str(result.history), str(result.output)])
+    assert result.metrics
+    haystack = "\n".join([logs, str(result.history), str(result.output), str(result.metrics),
+                          str(local_env.ledger_items())])
     assert secrets
     for secret in secrets:
         assert secret not in haystack

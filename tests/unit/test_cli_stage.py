@@ -61,7 +61,7 @@ def test_backfill_starts_on_the_stages_state_machine_with_the_stages_secret(
     started: list[tuple[ExportSpec, str]] = []
 
     def backfill(export: ExportSpec, periods: list[str], *, state_machine_arn: str, region: str | None = None,
-                 ) -> list[Any]:
+                 on_start: Any = None) -> list[Any]:
         started.append((export, state_machine_arn))
         return []
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 import httpx
@@ -28,11 +29,13 @@ class RequestResult:
 
 @dataclass(frozen=True)
 class PollResult:
-    """One status check. ``retry_after`` is the vendor's hint (seconds) to wait before the next one."""
+    """One status check. ``retry_after`` is the vendor's hint (seconds) to wait before the next one;
+    ``expires_at`` when a ready report's download link expires, for vendors that say."""
 
     status: JobStatus
     retry_after: float | None = None
     detail: str = ""
+    expires_at: datetime | None = None
 
 
 class RawWriter(Protocol):

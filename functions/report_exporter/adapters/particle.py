@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -60,6 +61,17 @@ MAX_OUTSTANDING_REPORTS = 3
 # How a refused create call may say the account is at its cap (undocumented; see the module docstring).
 _CAP_STATUSES = (400, 403, 409, 422, 429)
 _CAP_WORDS = ("outstanding", "limit", "maximum", "too many")
+
+
+def _expiry(value: object) -> datetime | None:
+    """``expires_at`` (ISO 8601; reports can be downloaded for 7 days, vendors.md §1.5); None if absent or odd."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 class ParticleAdapter:
@@ -138,19 +150,20 @@ class ParticleAdapter:
             raise VendorContractError("particle create usage report: no data.id in the answer")
         return RequestResult(status=JobStatus.PENDING, report_id=str(report_id))
 
-    def _status(self, report_id: str) -> tuple[str, str | None]:
+    def _status(self, report_id: str) -> tuple[str, str | None, datetime | None]:
         body = self._api("GET", _STATUS.format(prefix=self._prefix, report=report_id), "get usage report")
         attributes = ((body.get("data") or {}).get("attributes") or {}) if isinstance(body, dict) else {}
         state = attributes.get("state", attributes.get("status"))
         if not isinstance(state, str):
             raise VendorContractError(f"particle report {report_id}: no data.attributes.state in the answer")
         url = attributes.get("download_url")
-        return state.lower(), url if isinstance(url, str) and url else None
+        return state.lower(), url if isinstance(url, str) and url else None, _expiry(attributes.get("expires_at"))
 
     def poll(self, plan: RunPlan, report_id: str) -> PollResult:
-        state, _ = self._status(report_id)
+        state, _, expires_at = self._status(report_id)
         if state in _STATES:
-            return PollResult(status=_STATES[state], detail=state)
+            ready = _STATES[state] is JobStatus.READY
+            return PollResult(status=_STATES[state], detail=state, expires_at=expires_at if ready else None)
         if state in _FAILED:
             raise ReportFailedError(
                 f"particle report {report_id} for export {plan.export.name!r} {plan.period}: {state}"
@@ -160,7 +173,7 @@ class ParticleAdapter:
         raise VendorContractError(f"particle report {report_id}: unknown report state {state!r}")
 
     def _current_link(self, report_id: str) -> str:
-        state, url = self._status(report_id)
+        state, url, _ = self._status(report_id)
         if state in _EXPIRED:
             raise DownloadExpiredError(f"particle report {report_id}: the vendor says it is {state}")
         if _STATES.get(state) is not JobStatus.READY or url is None:

@@ -1,4 +1,8 @@
-"""boto3 clients, created on first use (never at import time) and cached per process."""
+"""boto3 clients, created on first use (never at import time) and cached per process.
+
+Each client reports its every call to the invocation's usage meter (``report_exporter.usage``), which
+the cost estimate of a run is built from.
+"""
 
 from __future__ import annotations
 
@@ -8,27 +12,44 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from report_exporter import usage
+
 _CONFIG = Config(retries={"max_attempts": 5, "mode": "standard"})
+
+
+def _count(model: Any, **_: Any) -> None:
+    usage.count_call(str(model.service_model.endpoint_prefix), str(model.name))
+
+
+def _client(service: str) -> Any:
+    client = boto3.client(service, config=_CONFIG)
+    client.meta.events.register("before-call", _count)
+    return client
 
 
 @cache
 def s3() -> Any:
-    return boto3.client("s3", config=_CONFIG)
+    return _client("s3")
 
 
 @cache
 def dynamodb() -> Any:
-    return boto3.client("dynamodb", config=_CONFIG)
+    return _client("dynamodb")
 
 
 @cache
 def sns() -> Any:
-    return boto3.client("sns", config=_CONFIG)
+    return _client("sns")
+
+
+@cache
+def secretsmanager() -> Any:
+    return _client("secretsmanager")
 
 
 def reset() -> None:
     """Forget cached clients (tests and the local runner call this when a moto mock starts)."""
-    for getter in (s3, dynamodb, sns):
+    for getter in (s3, dynamodb, sns, secretsmanager):
         getter.cache_clear()
     from aws_lambda_powertools.utilities import parameters
 
@@ -36,3 +57,6 @@ def reset() -> None:
     from aws_lambda_powertools.utilities.parameters import base
 
     base.DEFAULT_PROVIDERS.clear()  # type: ignore[attr-defined]
+    from report_exporter.aws import secrets
+
+    secrets.provider.cache_clear()

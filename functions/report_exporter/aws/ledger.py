@@ -42,9 +42,10 @@ holders do not count and are dropped on the next write. An execution that ends w
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -68,6 +69,12 @@ class RunStatus(StrEnum):
     FAILED = "FAILED"
 
 
+# What a run records about itself beside the lifecycle (``record_run``): telemetry.py's figures, its AWS usage
+# (``usage_<unit>``), its estimated cost and the vendor errors it met (``vendor_error_<name>``).
+RUN_FIELDS = frozenset({"waited_seconds", "report_age_seconds", "link_headroom_seconds", "parquet_bytes",
+                        "run_seconds", "cost_usd", "cost_region"})
+RUN_FIELD_PREFIXES = ("usage_", "vendor_error_")
+
 # A report in one of these states can be adopted by another execution of the same export and period.
 ADOPTABLE = frozenset({RunStatus.PENDING, RunStatus.READY, RunStatus.DOWNLOADING, RunStatus.DOWNLOADED,
                        RunStatus.PUBLISHING})
@@ -90,7 +97,8 @@ class Ledger(Protocol):
     def acquire_slot(self, plan: RunPlan, cap: int, *, now: datetime) -> None: ...
     def release_slot(self, account: str, execution: str) -> None: ...
     def requested(self, plan: RunPlan, *, job: str, report_id: str | None, ready: bool, now: datetime) -> None: ...
-    def polled(self, plan: RunPlan, *, job: str, polls: int, ready: bool, now: datetime) -> None: ...
+    def polled(self, plan: RunPlan, *, job: str, polls: int, ready: bool, now: datetime,
+               link_expires_at: datetime | None = None) -> None: ...
     def begin_download(self, plan: RunPlan, *, job: str, now: datetime) -> list[RawObject] | None: ...
     def downloaded(self, plan: RunPlan, *, job: str, objects: list[RawObject], now: datetime) -> list[RawObject]: ...
     def download_cursor(self, plan: RunPlan, *, job: str) -> dict[str, Any] | None: ...
@@ -102,6 +110,8 @@ class Ledger(Protocol):
     def failed(self, *, export: str, period: str, execution: str, error: str, message: str, now: datetime,
                only_if_owner: bool = False) -> bool: ...
     def ended(self, *, export: str, period: str, account: str | None, execution: str, now: datetime) -> None: ...
+    def record_run(self, *, export: str, period: str, add: Mapping[str, int | Decimal], values: Mapping[str, Any],
+                   ) -> bool: ...
 
 
 def _key(export: str, period: str) -> dict[str, Any]:
@@ -239,8 +249,11 @@ class DynamoLedger:
                       "vendor": plan.export.vendor_name.value, "claimed_at": now.isoformat(),
                       **self._lease(plan, now + limits.REQUEST_LEASE, now)}
             condition = "attribute_not_exists(pk)" if item is None else "#version = :expected"
-            # A new request starts clean: nothing of the previous report may be reused for it.
-            stale = ("job", "report_id", "polls", "requested_at", "last_polled_at", "download_cursor") if item else ()
+            # A new request starts clean: nothing of the previous report may be reused for it, and the new run
+            # counts its own metrics and cost.
+            stale = ("job", "report_id", "polls", "requested_at", "last_polled_at", "ready_at", "link_expires_at",
+                     "download_cursor",
+                     *(k for k in item if k in RUN_FIELDS or k.startswith(RUN_FIELD_PREFIXES))) if item else ()
             if self._run(plan, values, condition=condition, condition_values={} if item is None else expected,
                          remove=stale):
                 return Claim(adopt=False)
@@ -268,10 +281,15 @@ class DynamoLedger:
                 "requesting; this run will adopt its report"
             )
 
-    def polled(self, plan: RunPlan, *, job: str, polls: int, ready: bool, now: datetime) -> None:
+    def polled(self, plan: RunPlan, *, job: str, polls: int, ready: bool, now: datetime,
+               link_expires_at: datetime | None = None) -> None:
         values: dict[str, Any] = {"polls": polls, "last_polled_at": now.isoformat(), "updated_at": now.isoformat()}
         if ready:
             values["status"] = RunStatus.READY.value
+            values["ready_at"] = now.isoformat()
+            if link_expires_at is not None:
+                # WatchRuns alerts when a ready report is still not downloaded close to this.
+                values["link_expires_at"] = link_expires_at.isoformat()
         self._run(plan, values, condition="#job = :job AND #status IN (:pending, :ready)",
                   condition_values={"job": job, "pending": RunStatus.PENDING.value, "ready": RunStatus.READY.value})
 
@@ -425,6 +443,35 @@ class DynamoLedger:
             self._update(key, {"last_failure": f"{text} (execution {_short(execution)}, {now.isoformat()})"[:1200]},
                          condition="attribute_exists(pk)")
         return recorded
+
+    def record_run(self, *, export: str, period: str, add: Mapping[str, int | Decimal], values: Mapping[str, Any],
+                   ) -> bool:
+        """Add an invocation's usage, cost and counters (``add``) and set its figures (``values``) on the month's
+        item; False when there is no item (nothing is created). Statuses, leases and the item's version are
+        left alone: this is bookkeeping beside the lifecycle, and no transition waits for it.
+        """
+        add = {k: v for k, v in add.items() if v}
+        names = {f"#{i}": name for i, name in enumerate([*add, *values])}
+        by_name = {name: key for key, name in names.items()}
+        clauses = []
+        if values:
+            clauses.append("SET " + ", ".join(f"{by_name[k]} = :{by_name[k][1:]}" for k in values))
+        if add:
+            clauses.append("ADD " + ", ".join(f"{by_name[k]} :{by_name[k][1:]}" for k in add))
+        if not clauses:
+            return True
+        attribute_values = {f":{by_name[k][1:]}": _SER.serialize(v) for k, v in {**add, **values}.items()}
+        try:
+            clients.dynamodb().update_item(
+                TableName=self._table, Key=_key(export, period), UpdateExpression=" ".join(clauses),
+                ConditionExpression="attribute_exists(pk)", ExpressionAttributeNames=names,
+                ExpressionAttributeValues=attribute_values,
+            )
+        except ClientError as exc:
+            if _conditional_failed(exc):
+                return False
+            raise
+        return True
 
     def ended(self, *, export: str, period: str, account: str | None, execution: str, now: datetime) -> None:
         """EndRun: ``execution`` has ended without its Catch. Free its slot and make sure that none of its

@@ -7,18 +7,20 @@ from typing import Any
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from report_exporter import runtime
+from report_exporter import limits, runtime
 from report_exporter.aws.ledger import ledger
 from report_exporter.aws.s3 import S3RawStore
 from report_exporter.logic.download_report import download_report
 from report_exporter.models.payloads import DownloadInput
 from report_exporter.models.settings import settings
 from report_exporter.observability import logger
+from report_exporter.telemetry import instrument
 from report_exporter.wiring import adapter_for
 
 
 @logger.inject_lambda_context(log_event=False)
 @event_parser(model=DownloadInput)
+@instrument(limits.DOWNLOAD_REPORT, ledger=ledger)
 def lambda_handler(event: DownloadInput, context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(export=event.plan.export.name, period=event.plan.period, report_id=event.job.report_id)
     raw = download_report(event, adapter=adapter_for(event.plan.export, context),

@@ -7,17 +7,19 @@ from typing import Any
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from report_exporter import runtime
+from report_exporter import limits, runtime
 from report_exporter.aws.ledger import ledger
 from report_exporter.aws.notify import sns_notifier
 from report_exporter.logic.end_run import end_run
 from report_exporter.models.payloads import EndRunInput
 from report_exporter.models.settings import settings
 from report_exporter.observability import logger
+from report_exporter.telemetry import instrument
 
 
 @logger.inject_lambda_context(log_event=False)
 @event_parser(model=EndRunInput)
+@instrument(limits.END_RUN, ledger=ledger)
 def lambda_handler(event: EndRunInput, context: LambdaContext) -> dict[str, Any]:
     record = end_run(event, ledger=ledger(), notify=sns_notifier(settings().ALERT_TOPIC_ARN),
                      now=runtime.clock().now())

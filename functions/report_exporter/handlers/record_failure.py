@@ -7,17 +7,19 @@ from typing import Any
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from report_exporter import runtime
+from report_exporter import limits, runtime
 from report_exporter.aws.ledger import ledger
 from report_exporter.aws.notify import sns_notifier
 from report_exporter.logic.record_failure import record_failure
 from report_exporter.models.payloads import FailureInput
 from report_exporter.models.settings import settings
 from report_exporter.observability import logger
+from report_exporter.telemetry import instrument
 
 
 @logger.inject_lambda_context(log_event=False)
 @event_parser(model=FailureInput)
+@instrument(limits.RECORD_FAILURE, ledger=ledger)
 def lambda_handler(event: FailureInput, context: LambdaContext) -> dict[str, Any]:
     record = record_failure(event, notify=sns_notifier(settings().ALERT_TOPIC_ARN), ledger=ledger(),
                             now=runtime.clock().now())

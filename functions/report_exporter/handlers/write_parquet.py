@@ -7,16 +7,18 @@ from typing import Any
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from report_exporter import runtime
+from report_exporter import limits, runtime
 from report_exporter.aws.ledger import ledger
 from report_exporter.logic.write_parquet import write_parquet
 from report_exporter.models.payloads import ParquetInput
 from report_exporter.models.settings import settings
 from report_exporter.observability import logger
+from report_exporter.telemetry import instrument
 
 
 @logger.inject_lambda_context(log_event=False)
 @event_parser(model=ParquetInput)
+@instrument(limits.WRITE_PARQUET, ledger=ledger)
 def lambda_handler(event: ParquetInput, context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(export=event.plan.export.name, period=event.plan.period, report_id=event.job.report_id)
     env = settings()

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from report_exporter.local.runner import RunResult
+if TYPE_CHECKING:  # `status` prints tables with this module where only the operator commands are installed
+    from report_exporter.local.runner import RunResult
 
 
 def _size(n: int) -> str:
@@ -18,8 +19,9 @@ def _size(n: int) -> str:
     return f"{value:,.1f} GiB"
 
 
-def describe(result: RunResult) -> list[str]:
-    """One line per step: planning, the request, each wait and poll, the raw file, the Parquet rows."""
+def describe(result: RunResult, item: dict[str, Any] | None = None) -> list[str]:
+    """One line per step: planning, the request, each wait and poll, the raw file, the Parquet rows; with the
+    month's ledger ``item``, the run's estimated AWS cost."""
     lines: list[str] = []
     waits = iter(result.waits)
     current: str | None = None
@@ -72,7 +74,23 @@ def describe(result: RunResult) -> list[str]:
         lines.append(f"  {verdict} after {elapsed:,.0f} s of virtual time ({result.seconds:.1f} s wall)")
     else:
         lines.append(f"  {verdict} in {result.seconds:.1f} s wall")
+    if item and item.get("cost_usd") is not None:
+        lines.append(f"  Estimated AWS cost ${float(item['cost_usd']):.6f} at {item.get('cost_region')} prices: "
+                     f"{cost_summary(item)}")
     return lines
+
+
+def cost_summary(item: dict[str, Any]) -> str:
+    """The usage a ledger item recorded, in the units AWS bills."""
+    def n(name: str) -> float:
+        return float(item.get(f"usage_{name}") or 0)
+
+    s3 = n("s3_write_requests") + n("s3_read_requests")
+    dynamodb = n("dynamodb_read_units") + n("dynamodb_write_units")
+    parts = [f"{n('state_transitions'):.0f} state transitions", f"{n('lambda_requests'):.0f} Lambda requests",
+             f"{n('lambda_gb_seconds'):.2f} GB-s", f"{s3:.0f} S3 requests", f"{dynamodb:.0f} DynamoDB units",
+             f"{n('secrets_api_calls'):.0f} secret reads"]
+    return ", ".join(parts)
 
 
 def table(columns: list[str], rows: list[tuple[Any, ...]], limit: int = 10) -> list[str]:

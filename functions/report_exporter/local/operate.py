@@ -8,7 +8,7 @@ them) unless given explicitly.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -44,12 +44,23 @@ def deployed_export(export: ExportSpec, stage: str = DEFAULT_STAGE) -> ExportSpe
 
 
 def stack_output(stack: str, key: str, *, region: str | None = None) -> str:
-    """An output of a deployed stack, or a clear error naming the stack and the output."""
+    """An output of a deployed stack, or a clear error naming the stack and the output.
+
+    Raises:
+        StackNotFoundError: no such stack in the account and region of the caller's credentials.
+        botocore.exceptions.BotoCoreError, ClientError: no credentials, access denied, ... (see :func:`aws_problem`).
+    """
+    from botocore.exceptions import ClientError
+
     cloudformation = boto3.client("cloudformation", region_name=region)
     try:
         (described,) = cloudformation.describe_stacks(StackName=stack)["Stacks"]
-    except Exception:
-        raise InvalidExportError(f"stack {stack} not found (deployed? right region/credentials?)") from None
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "ValidationError":
+            raise
+        where = cloudformation.meta.region_name
+        raise StackNotFoundError(f"stack {stack} not found in {where} (deployed? right --stage, --region and "
+                                 "credentials?)") from None
     for output in described.get("Outputs", []):
         if output["OutputKey"] == key:
             return str(output["OutputValue"])
@@ -68,6 +79,33 @@ def months(first: str, last: str) -> Iterator[str]:
     yield from reversed(found)
 
 
+class StackNotFoundError(InvalidExportError):
+    """The stage's stack is not deployed where the caller's credentials point."""
+
+
+def aws_problem(exc: BaseException) -> str | None:
+    """One line saying what went wrong talking to AWS, or None when ``exc`` is not an AWS error."""
+    from botocore import exceptions as boto
+
+    if isinstance(exc, boto.NoCredentialsError | boto.PartialCredentialsError):
+        return ("no AWS credentials found: configure them (aws configure, aws sso login, AWS_PROFILE, or "
+                "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY) and try again")
+    if isinstance(exc, boto.NoRegionError):
+        return "no AWS region configured: pass --region or set AWS_REGION (or a region in your AWS profile)"
+    if isinstance(exc, boto.ProfileNotFound | boto.TokenRetrievalError | boto.SSOTokenLoadError
+                  | boto.CredentialRetrievalError):
+        return f"AWS credentials could not be loaded: {exc}"
+    if isinstance(exc, boto.EndpointConnectionError | boto.ConnectTimeoutError):
+        return f"AWS could not be reached: {exc}"
+    if isinstance(exc, boto.ClientError):
+        error = exc.response.get("Error", {})
+        operation = getattr(exc, "operation_name", "the call")
+        return f"AWS refused {operation}: {error.get('Code', 'error')}: {error.get('Message', '')}".rstrip(": ")
+    if isinstance(exc, boto.BotoCoreError):
+        return f"AWS error: {exc}"
+    return None
+
+
 @dataclass(frozen=True)
 class Started:
     period: str
@@ -81,8 +119,9 @@ def execution_input(export: ExportSpec, period: str) -> str:
 
 
 def backfill(export: ExportSpec, periods: list[str], *, state_machine_arn: str, region: str | None = None,
-             ) -> list[Started]:
-    """Start one execution per period, named ``<export>-<period>`` (``-2``, ``-3``, ... when reused)."""
+             on_start: Callable[[Started], None] | None = None) -> list[Started]:
+    """Start one execution per period, named ``<export>-<period>`` (``-2``, ``-3``, ... when reused);
+    ``on_start`` hears of each one as it starts."""
     sfn = boto3.client("stepfunctions", region_name=region)
     taken = {e["name"] for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=state_machine_arn)
              for e in page["executions"]}
@@ -94,6 +133,8 @@ def backfill(export: ExportSpec, periods: list[str], *, state_machine_arn: str, 
         arn = sfn.start_execution(stateMachineArn=state_machine_arn, name=name,
                                   input=execution_input(export, period))["executionArn"]
         started.append(Started(period=period, name=name, arn=arn))
+        if on_start is not None:
+            on_start(started[-1])
     return started
 
 
@@ -113,22 +154,73 @@ def ledger_rows(table: str, export: str | None = None, *, region: str | None = N
     return sorted(items, key=lambda i: (str(i.get("export")), str(i.get("period"))), reverse=True)
 
 
+def run_record(item: dict[str, Any]) -> dict[str, Any]:
+    """One ledger item as ``status --json`` shows it: the run, its metrics and its estimated cost."""
+    raw = json.loads(str(item.get("raw") or "[]"))
+    usage = {key.removeprefix("usage_"): item[key] for key in sorted(item) if key.startswith("usage_")}
+    errors = {key.removeprefix("vendor_error_"): item[key] for key in sorted(item) if key.startswith("vendor_error_")}
+    cost = item.get("cost_usd")
+    return {
+        "export": item.get("export"),
+        "period": item.get("period"),
+        "status": item.get("status"),
+        "report_id": item.get("report_id"),
+        "updated_at": item.get("updated_at"),
+        "last_error": item.get("last_error"),
+        "metrics": {
+            "polls": item.get("polls"),
+            "waited_seconds": item.get("waited_seconds"),
+            "report_age_seconds": item.get("report_age_seconds"),
+            "link_expires_at": item.get("link_expires_at"),
+            "link_headroom_seconds": item.get("link_headroom_seconds"),
+            "raw_bytes": item.get("raw_bytes", sum(o.get("bytes", 0) for o in raw) if raw else None),
+            "parquet_bytes": item.get("parquet_bytes"),
+            "rows": item.get("rows"),
+            "rows_outside_period": item.get("rows_outside_period"),
+            "run_seconds": item.get("run_seconds"),
+            "vendor_errors": errors,
+        },
+        "cost": None if cost is None else {"usd": cost, "prices_region": item.get("cost_region"), "usage": usage},
+    }
+
+
+def _usd(value: Any) -> str:
+    return "" if value is None else f"${float(value):.6f}"
+
+
 def status_lines(items: list[dict[str, Any]]) -> list[tuple[str, ...]]:
     rows: list[tuple[str, ...]] = []
     for item in items:
-        raw = json.loads(str(item.get("raw", "[]")))
+        record = run_record(item)
+        metrics = record["metrics"]
         rows.append((
             str(item.get("export", "")), str(item.get("period", "")), str(item.get("status", "")),
             str(item.get("report_id", "") or ""), str(item.get("polls", "")), str(item.get("rows", "")),
-            str(item.get("rows_outside_period", "")),
-            str(sum(o.get("bytes", 0) for o in raw) or ""), str(item.get("updated_at", ""))[:19],
+            str(item.get("rows_outside_period", "")), str(metrics["raw_bytes"] or ""),
+            _usd(item.get("cost_usd")), str(item.get("updated_at", ""))[:19],
             str(item.get("last_error", "") or "")[:80],
         ))
     return rows
 
 
-STATUS_COLUMNS = ["export", "period", "status", "report", "polls", "rows", "outside period", "raw bytes", "updated",
-                  "last error"]
+STATUS_COLUMNS = ["export", "period", "status", "report", "polls", "rows", "outside period", "raw bytes",
+                  "cost (est.)", "updated", "last error"]
+
+
+def local_ledger(folder: str) -> list[dict[str, Any]]:
+    """The ledger items a local run saved (``demo`` and ``run`` write ``ledger.json`` into their ``--out``)."""
+    from pathlib import Path
+
+    path = Path(folder)
+    path = path / "ledger.json" if path.is_dir() else path
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InvalidExportError(f"{path} does not exist: run `report-exporter demo` (or `run`) first") from None
+    except json.JSONDecodeError as exc:
+        raise InvalidExportError(f"{path} is not a saved ledger: {exc}") from None
+    items: list[dict[str, Any]] = saved.get("ledger", []) if isinstance(saved, dict) else []
+    return items
 
 
 def link(arn: str) -> str:

@@ -52,7 +52,7 @@ from report_exporter.clock import SYSTEM, Clock, VirtualClock
 from report_exporter.local import moto_hooks
 from report_exporter.local.faults import FaultPlan
 from report_exporter.local.persist import LocalState
-from report_exporter.local.sandbox import Sandbox, SandboxClock, aws_checkpoint
+from report_exporter.local.sandbox import CURRENT, Sandbox, SandboxClock, aws_checkpoint
 from report_exporter.local.simulators.base import Simulator
 from report_exporter.local.template import ACCOUNT, REGION, Resolver, definition, resources
 from report_exporter.local.transport import VendorTransport
@@ -83,6 +83,15 @@ class RunResult:
     """Time that passed on the runner's clock (virtual or real)."""
     ended: list[dict[str, Any]] = field(default_factory=list)
     """What the EventBridge rules' targets (EndRun) returned for this execution's end."""
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+    """The EMF documents the execution's handlers emitted (what CloudWatch would turn into metrics), in order,
+    each with the emitting state under ``state``."""
+
+    def metric_values(self, name: str) -> list[float]:
+        """Every value of metric ``name`` this execution emitted, in order."""
+        from report_exporter.telemetry import values
+
+        return [found[name] for blob in self.metrics if name in (found := values(blob))]
 
     @property
     def succeeded(self) -> bool:
@@ -141,6 +150,7 @@ class _Execution:
     retries: list[float] = field(default_factory=list)
     invocations: dict[str, int] = field(default_factory=dict)
     ended: list[dict[str, Any]] = field(default_factory=list)
+    metrics: list[dict[str, Any]] = field(default_factory=list)
     stopped_at: datetime | None = None
 
 
@@ -288,7 +298,8 @@ class LocalEnvironment:
         self._stack.callback(setattr, boto3, "DEFAULT_SESSION", None)
         clients.reset()
         self._stack.callback(clients.reset)
-        self._stack.enter_context(runtime.override(clock=self._handler_clock, transport=self._transport))
+        self._stack.enter_context(runtime.override(clock=self._handler_clock, transport=self._transport,
+                                                   metrics=self._record_metrics))
         self._stack.callback(self._transport.close)
         self._create_resources()
         if self.state is not None:
@@ -353,7 +364,8 @@ class LocalEnvironment:
         for _logical, props in resources(self.templates, "AWS::Events::Rule"):
             targets = [function_arns[arn] for t in props.get("Targets") or []
                        if (arn := resolve(t.get("Arn"))) in function_arns]
-            if targets and props.get("State", "ENABLED") == "ENABLED":
+            # Rules on events only: a scheduled rule (WatchRuns, hourly) is no execution's business here.
+            if targets and props.get("EventPattern") and props.get("State", "ENABLED") == "ENABLED":
                 self._rules.append(_Rule(pattern=resolve(props.get("EventPattern") or {}), targets=targets))
         sfn = boto3.client("stepfunctions", region_name=REGION)
         (logical, props), = machines
@@ -397,6 +409,14 @@ class LocalEnvironment:
                                                             invocation=invocation):
             self.stop(execution.arn)
         return result, error
+
+    def _record_metrics(self, blob: dict[str, Any]) -> None:
+        """The handlers' EMF output (stdout in Lambda): kept per execution, as CloudWatch would receive it."""
+        sandbox = CURRENT.get()
+        execution = self._executions.get(sandbox.execution) if sandbox is not None else None
+        if execution is not None and sandbox is not None:
+            with self._lock:
+                execution.metrics.append({**blob, "state": sandbox.state})
 
     # Waiting, on the runner's clock.
     def _wait(self, env: Any, seconds: float) -> None:
@@ -593,7 +613,7 @@ class LocalEnvironment:
             retries=list(execution.retries),
             history=[{k: v for k, v in e.items() if k != "timestamp"} for e in history],
             seconds=time.monotonic() - started, elapsed=self.clock.now() - execution.started,
-            ended=list(execution.ended),
+            ended=list(execution.ended), metrics=list(execution.metrics),
         )
 
     def run(self, export: ExportSpec, *, period: str | None = None, scheduled_time: str | None = None,
@@ -629,6 +649,18 @@ class LocalEnvironment:
         from report_exporter.aws.ledger import DynamoLedger
 
         return DynamoLedger(self.env["LEDGER_TABLE"]).get(export, period) or {}
+
+    def ledger_items(self) -> list[dict[str, Any]]:
+        """Every run item of the ledger (export and month), as ``report-exporter status`` reads them."""
+        from report_exporter.local.operate import ledger_rows
+
+        return ledger_rows(self.env["LEDGER_TABLE"], region=REGION)
+
+    def save_ledger(self, path: Path) -> Path:
+        """Write the ledger's run items to ``path`` (JSON), for ``report-exporter status --local``."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"ledger": self.ledger_items()}, indent=1, default=str) + "\n", encoding="utf-8")
+        return path
 
     def download(self, out_dir: Path, *, skip: set[str] | frozenset[str] = frozenset()) -> list[Path]:
         """Mirror every raw and curated object into ``out_dir`` (``out_dir/raw/...``, ``out_dir/curated/...``),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from datetime import datetime
 
-from report_exporter.adapters.base import ReportAdapter, next_wait
+from report_exporter.adapters.base import PollResult, ReportAdapter, next_wait
 from report_exporter.aws.ledger import Ledger
 from report_exporter.errors import ReportTimedOutError, VendorContractError, VendorThrottledError
 from report_exporter.models.payloads import CheckInput, JobStatus, ReportJob
@@ -38,6 +38,7 @@ def check_report(event: CheckInput, *, adapter: ReportAdapter, ledger: Ledger, n
         raise VendorContractError("CheckReport needs a vendor report id; synchronous vendors skip the wait loop")
     polls = job.polls + 1
     cadence_wait = next_wait(adapter.cadence, polls)
+    result: PollResult | None = None
     try:
         result = adapter.poll(plan, job.report_id)
     except VendorThrottledError as exc:
@@ -49,12 +50,13 @@ def check_report(event: CheckInput, *, adapter: ReportAdapter, ledger: Ledger, n
         if result.retry_after:
             wait = max(wait, math.ceil(result.retry_after))
     ready = status is JobStatus.READY
-    ledger.polled(plan, job=job.job, polls=polls, ready=ready, now=now)
+    expires = result.expires_at if ready and result is not None else None
+    ledger.polled(plan, job=job.job, polls=polls, ready=ready, now=now, link_expires_at=expires)
     if ready:
         # Ready is no longer outstanding at the vendor: free the account's slot for another run.
         if plan.export.max_outstanding_reports() is not None:
             ledger.release_slot(plan.export.account_key(), plan.execution_id)
-        return job.model_copy(update={"status": status, "polls": polls, "wait_seconds": 0})
+        return job.model_copy(update={"status": status, "polls": polls, "wait_seconds": 0, "link_expires_at": expires})
     if now >= plan.deadline:
         minutes = round((now - job.requested_at).total_seconds() / 60)
         error = getattr(adapter, "timeout_error", ReportTimedOutError)

@@ -72,6 +72,8 @@ class ReportJob(Frozen):
     polls: int = Field(default=0, ge=0)
     wait_seconds: int = Field(default=0, ge=0, le=3600)
     adopted: bool = False
+    link_expires_at: AwareDatetime | None = None
+    """When the vendor's download link expires, if the vendor says (Particle's ``expires_at``)."""
 
 
 class RequestInput(Frozen):
@@ -200,3 +202,58 @@ class EndRunRecord(Frozen):
     status: str
     ledger_updated: bool
     notified: bool
+
+
+class WatchedExport(Frozen):
+    """What WatchRuns needs of one export (kept small: the hourly rule's input is at most 8 KB)."""
+
+    name: str = Field(min_length=1)
+    vendor: str
+    timezone: str = "UTC"
+    publish_by_day: int | None = Field(default=None, ge=1, le=31)
+    """From the export's ``publish_by()``: the day of the following month from which it is late; None: never."""
+    schedule_timezone: str = "UTC"
+
+
+class WatchInput(Frozen):
+    """WatchRuns' input, from its hourly EventBridge rule (constructs/run_watch.py)."""
+
+    exports: tuple[WatchedExport, ...]
+    state_machine_arn: str = ""
+    interval_minutes: int = Field(default=60, ge=1, le=1440)
+    """How often the rule fires: a finding is alerted once, at the first check that sees it."""
+    link_margin_hours: int = Field(default=24, ge=1, le=24 * 6)
+    """A ready report whose link expires within this margin and is not downloaded is at risk."""
+    lookback_months: int = Field(default=6, ge=1, le=24)
+    """How many past months of each export are checked for open reports (backfills included)."""
+
+
+class WatchFinding(Frozen):
+    """One thing an operator must act on: a link about to expire, or a month not published in time."""
+
+    kind: str
+    """``link_expiring`` or ``month_late``."""
+    export: str
+    period: str
+    detail: str
+    link: str
+    alerted: bool
+    """True when this check is the first to see it (the alert was published now)."""
+
+
+class WatchReport(Frozen):
+    checked_at: AwareDatetime
+    open_reports: dict[str, int]
+    """Per export: months with a report requested and not yet published or failed."""
+    oldest_open_seconds: dict[str, int]
+    link_headroom_seconds: dict[str, int]
+    """Per export: the least time left on the link of a ready report not downloaded yet."""
+    findings: tuple[WatchFinding, ...]
+
+    @property
+    def links_at_risk(self) -> int:
+        return sum(f.kind == "link_expiring" for f in self.findings)
+
+    @property
+    def months_late(self) -> int:
+        return sum(f.kind == "month_late" for f in self.findings)

@@ -1,4 +1,5 @@
-"""The seven Lambdas, one per task state plus EndRun: arm64, python3.12, JSON logs, one role each, least privilege.
+"""The eight Lambdas, one per task state plus EndRun and WatchRuns: arm64, python3.12, JSON logs, one role each,
+least privilege.
 
 Each function has its own role with no managed policy: it may write to its own log group and send
 X-Ray traces, plus exactly what its step does. ``ACCESS`` says what that is, function by function, and
@@ -36,6 +37,7 @@ _MEMORY = {
     names.WRITE_PARQUET: 1769,
     names.RECORD_FAILURE: 256,
     names.END_RUN: 256,
+    names.WATCH_RUNS: 256,
 }
 RAW_OBJECTS = f"{RAW_PREFIX}*"
 CURATED_OBJECTS = f"{CURATED_PREFIX}*"
@@ -43,8 +45,9 @@ STAGED_OBJECTS = f"{STAGING_PREFIX}*"
 # Every call the job ledger makes (aws/ledger.py: conditional GetItem, PutItem, UpdateItem on single items);
 # no Scan, Query, batch or delete. tests/infra checks this against the module's calls.
 LEDGER_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
-# Set for every function: Powertools' logger reads them.
+# Set for every function: Powertools' logger reads them (and telemetry.py the stage's metrics namespace).
 COMMON_ENVIRONMENT = {"POWERTOOLS_SERVICE_NAME": "report-exporter", "POWERTOOLS_LOG_LEVEL": "INFO"}
+METRICS_NAMESPACE_VARIABLE = "POWERTOOLS_METRICS_NAMESPACE"
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,7 @@ class Access:
 
     Attributes:
         ledger: the job ledger's items (``LEDGER_TABLE``).
+        ledger_read: only read the job ledger's items (GetItem; ``LEDGER_TABLE``).
         secrets: GetSecretValue on the configured exports' secrets (names come in the execution input).
         raw: ``"put"`` new raw objects and resume their uploads (DownloadReport) or ``"read"`` them
             (WriteParquet) (``RAW_BUCKET``).
@@ -61,6 +65,7 @@ class Access:
     """
 
     ledger: bool = False
+    ledger_read: bool = False
     secrets: bool = False
     raw: Literal["", "put", "read"] = ""
     curated: bool = False
@@ -77,14 +82,16 @@ ACCESS: dict[str, Access] = {
     # RecordFailure reports a failed run; EndRun a run that died without it (failed, timed out, aborted).
     names.RECORD_FAILURE: Access(ledger=True, alerts=True),
     names.END_RUN: Access(ledger=True, alerts=True),
+    # Reads the recent months of each export and alerts what is at risk; writes nothing.
+    names.WATCH_RUNS: Access(ledger_read=True, alerts=True),
 }
 
 
 class ExporterFunctions(Construct):
     """Builds the functions and grants each exactly what its step does (``ACCESS``).
 
-    ``by_name`` holds all of them; ``by_state`` only the state machine's tasks (EndRun is not one: an
-    EventBridge rule invokes it, never the state machine).
+    ``by_name`` holds all of them; ``by_state`` only the state machine's tasks (EndRun and WatchRuns are
+    not: EventBridge rules invoke them, never the state machine).
     """
 
     def __init__(
@@ -98,8 +105,10 @@ class ExporterFunctions(Construct):
         alerts: sns.ITopic,
         secrets: ExportSecrets,
         bundle: bool,
+        metrics_namespace: str,
     ) -> None:
         super().__init__(scope, id_)
+        self._metrics_namespace = metrics_namespace
         self._raw_bucket = raw_bucket
         self._curated_bucket = curated_bucket
         self._ledger = ledger
@@ -140,13 +149,15 @@ class ExporterFunctions(Construct):
             self.by_name[state] = fn
             _acknowledge_function_findings(fn)
             self._grant(fn, access)
-        self.by_state = {state: fn for state, fn in self.by_name.items() if state != names.END_RUN}
+        self.by_state = {state: fn for state, fn in self.by_name.items()
+                         if state not in (names.END_RUN, names.WATCH_RUNS)}
         self.end_run = self.by_name[names.END_RUN]
+        self.watch_runs = self.by_name[names.WATCH_RUNS]
 
     def _environment(self, access: Access) -> dict[str, str]:
         """The variables the handler asks for (``settings().need(...)``) and nothing else; never a secret value."""
-        environment = dict(COMMON_ENVIRONMENT)
-        if access.ledger:
+        environment = {**COMMON_ENVIRONMENT, METRICS_NAMESPACE_VARIABLE: self._metrics_namespace}
+        if access.ledger or access.ledger_read:
             environment[names.ENV_LEDGER_TABLE] = self._ledger.table_name
         if access.raw:
             environment[names.ENV_RAW_BUCKET] = self._raw_bucket.bucket_name
@@ -159,6 +170,8 @@ class ExporterFunctions(Construct):
     def _grant(self, fn: lambda_.Function, access: Access) -> None:
         if access.ledger:
             self._ledger.grant(fn, *LEDGER_ACTIONS)
+        elif access.ledger_read:
+            self._ledger.grant(fn, "dynamodb:GetItem")
         if access.secrets:
             # GetSecretValue on exactly the configured exports' secrets; values never enter env vars. Not
             # narrower: one function serves every export, and which one arrives only with the execution input.

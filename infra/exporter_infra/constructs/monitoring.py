@@ -1,6 +1,9 @@
 """Alarms on what needs an operator: failed, timed-out and throttled executions, Lambda errors,
-schedule starts that ended in their dead-letter queue and ended runs EndRun could not clean up.
-Every alarm notifies the alert topic, which RecordFailure and EndRun also publish to.
+schedule starts that ended in their dead-letter queue, ended runs EndRun could not clean up, and the two
+WatchRuns counts: ready reports whose vendor link is about to expire, and months not published by
+their day. Every alarm notifies the alert topic, which RecordFailure, EndRun and WatchRuns also publish
+to (WatchRuns' message names the export, the month and the console link; the alarm stays in ALARM
+while any such finding lasts).
 """
 
 from __future__ import annotations
@@ -16,7 +19,17 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from report_exporter import telemetry
+
 PERIOD = Duration.minutes(5)
+# WatchRuns reports its counts once an hour.
+WATCH_PERIOD = Duration.hours(1)
+
+
+def watch_metric(namespace: str, name: str) -> cloudwatch.Metric:
+    """A WatchRuns count over all exports (its EMF document with only Powertools' ``service`` dimension)."""
+    return cloudwatch.Metric(namespace=namespace, metric_name=name, dimensions_map={"service": telemetry.SERVICE},
+                             statistic="Maximum", period=WATCH_PERIOD)
 # Lambda errors include the retried transient ones (a vendor's 429), so one alone is not news; failed
 # runs alarm through ExecutionsFailed. RecordFailure and EndRun are the exceptions (alert_on_any_error):
 # if they fail, an alert or a cleanup is missing.
@@ -41,6 +54,8 @@ class Monitoring(Construct):
         cleanup_dead_letters: sqs.IQueue,
         topic: sns.ITopic,
         alert_on_any_error: Mapping[str, str],
+        metrics_namespace: str,
+        link_margin_hours: int,
     ) -> None:
         super().__init__(scope, id_)
         self.alarms: dict[str, cloudwatch.Alarm] = {}
@@ -84,3 +99,12 @@ class Monitoring(Construct):
               "EndRun did not clean up after an execution that failed, timed out or was aborted (not delivered, "
               "or failing after its retries): its outstanding-report slot or ledger lease may still be held. "
               "The message holds the execution's status-change event; replay it to EndRun.")
+        self.links_at_risk = watch_metric(metrics_namespace, telemetry.LINKS_AT_RISK)
+        self.months_late = watch_metric(metrics_namespace, telemetry.MONTHS_LATE)
+        alarm("ReportLinkExpiring", self.links_at_risk,
+              f"A ready vendor report is still not downloaded less than {link_margin_hours} h before its download "
+              "link expires (after that the vendor deletes it). WatchRuns' alert names the export, the month and "
+              "the execution; see `report-exporter status` and rerun the month if its run is gone.")
+        alarm("MonthNotPublished", self.months_late,
+              "A configured export's last month is not published by its publish_by_day. WatchRuns' alert names the "
+              "export, the month and a console link; see `report-exporter status`, then backfill the month.")

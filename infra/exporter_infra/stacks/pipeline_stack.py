@@ -1,4 +1,5 @@
-"""STATELESS: functions, the state machine, run cleanup, schedules, alarms, alerts. Safe to destroy and redeploy."""
+"""STATELESS: functions, the state machine, run cleanup, schedules, the run watch, alarms, alerts, the dashboard.
+Safe to destroy and redeploy."""
 
 from __future__ import annotations
 
@@ -13,10 +14,12 @@ from constructs import Construct
 
 from exporter_infra import nag, names
 from exporter_infra.config import StageConfig
+from exporter_infra.constructs.dashboard import Dashboard
 from exporter_infra.constructs.exporter_functions import ExporterFunctions
 from exporter_infra.constructs.monitoring import Monitoring
 from exporter_infra.constructs.report_state_machine import ReportStateMachine
 from exporter_infra.constructs.run_cleanup import RunCleanup
+from exporter_infra.constructs.run_watch import RunWatch
 from exporter_infra.constructs.schedules import ExportSchedules
 from exporter_infra.stacks.storage_stack import StorageStack
 
@@ -27,6 +30,8 @@ ALERT_ON_ANY_ERROR = {
     names.END_RUN: "EndRun failed: an execution that failed, timed out or was aborted may still hold its "
                    "outstanding-report slot or ledger lease (and was not alerted). Lambda retries it; what still "
                    "fails lands in the run-cleanup dead-letter queue.",
+    names.WATCH_RUNS: "WatchRuns failed: this hour nobody checked for vendor links about to expire or months "
+                      "published late.",
 }
 
 
@@ -60,6 +65,7 @@ class PipelineStack(Stack):
             alerts=self.alerts,
             secrets=storage.secrets,
             bundle=config.bundle,
+            metrics_namespace=config.names.metrics_namespace,
         )
         # The longest report deadline plus room for download and conversion.
         timeout = Duration.minutes(max(config.max_deadline_minutes + 120, 480))
@@ -89,6 +95,27 @@ class PipelineStack(Stack):
             cleanup_dead_letters=self.cleanup.dead_letter_queue,
             topic=self.alerts,
             alert_on_any_error=ALERT_ON_ANY_ERROR,
+            metrics_namespace=config.names.metrics_namespace,
+            link_margin_hours=config.link_margin_hours,
+        )
+        self.watch = RunWatch(
+            self,
+            "RunWatch",
+            exports=config.deployed_exports.exports,
+            watch_runs=self.functions.watch_runs,
+            state_machine=self.machine.state_machine,
+            link_margin_hours=config.link_margin_hours,
+        )
+        self.dashboard = Dashboard(
+            self,
+            "Operations",
+            dashboard_name=config.names.dashboard,
+            metrics_namespace=config.names.metrics_namespace,
+            state_machine=self.machine.state_machine,
+            functions=self.functions.by_name,
+            queues={"schedules": self.schedules.dead_letter_queue, "run cleanup": self.cleanup.dead_letter_queue},
+            alarms=list(self.monitoring.alarms.values()),
+            link_margin_hours=config.link_margin_hours,
         )
 
     def _acknowledge_state_machine_role(self) -> None:

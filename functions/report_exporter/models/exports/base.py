@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator, model_validator
 
 from report_exporter.errors import InvalidExportError
 from report_exporter.models.exports.rate_card import RateCard
@@ -67,11 +67,35 @@ class ExportBase(Frozen):
     timezone: str = "UTC"
     schedule: ScheduleSpec = ScheduleSpec()
     report_deadline_minutes: int = Field(default=360, ge=1, le=24 * 60)
+    publish_by_day: int | None = Field(default=None, ge=2, le=31)
+    """The day of the following month by which the month must be published: from 00:00 that day (in the
+    schedule's time zone; the month's last day when it is shorter) WatchRuns alerts that it is late. Default:
+    two days after the schedule fires; an unscheduled export is never late unless this is set."""
     description: str = ""
     rate_card: RateCard | None = None
     """Prices for the usage in the ``focus_usage`` view when the vendor reports none (rate_card.py)."""
 
     _zone = field_validator("timezone")(_check_zone)
+
+    @field_validator("publish_by_day")
+    @classmethod
+    def _after_the_schedule(cls, value: int | None, info: ValidationInfo) -> int | None:
+        schedule = info.data.get("schedule")
+        if value is not None and isinstance(schedule, ScheduleSpec) and schedule.enabled \
+                and value <= schedule.day_of_month:
+            raise ValueError(f"must be after schedule.day_of_month ({schedule.day_of_month}): the month is due "
+                             "after its run is scheduled")
+        return value
+
+    def publish_by(self) -> int | None:
+        """The day of the following month from which an unpublished month is late (None: never)."""
+        if self.publish_by_day is not None:
+            return self.publish_by_day
+        return self.schedule.day_of_month + 2 if self.schedule.enabled else None
+
+    def late_from(self, period: str) -> datetime | None:
+        """When ``period`` counts as late if it is not published by then (None: never)."""
+        return late_from(period, self.publish_by(), self.schedule.timezone)
 
     @model_validator(mode="after")
     def _rate_card_prices_known_metrics(self) -> ExportBase:
@@ -180,6 +204,16 @@ def previous_period(moment: datetime, timezone: str) -> str:
     first = local.replace(day=1)
     last_month = first - timedelta(days=1)
     return f"{last_month.year:04d}-{last_month.month:02d}"
+
+
+def late_from(period: str, publish_by_day: int | None, timezone: str) -> datetime | None:
+    """00:00 (in ``timezone``) of day ``publish_by_day`` of the month after ``period``, or of its last day when
+    it is shorter; None when ``publish_by_day`` is None."""
+    if publish_by_day is None:
+        return None
+    following = month_window(period, timezone).end
+    last = (month_window(f"{following.year:04d}-{following.month:02d}", timezone).end - timedelta(days=1)).day
+    return following.replace(day=min(publish_by_day, last))
 
 
 def refuse(export: ExportBase, window: Window, reason: str) -> InvalidExportError:
