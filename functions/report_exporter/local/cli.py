@@ -220,6 +220,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         env.put_secret(export.secret_name, secrets[export.secret_name])
         time_note = "virtual time" if args.virtual_time else "real time: waits really elapse"
         progress.line(f"{export.name} {args.period}: running against {export.resolved_base_url()} ({time_note})")
+        if (left := env.left_open(export.name, args.period)) is not None:
+            name, item = left
+            progress.line(f"{name}: resuming the execution an earlier run left with report "
+                          f"{item.get('report_id') or item.get('job')} {item.get('status')} (state in {state.dir})")
         result = env.run(export, period=args.period, timeout=timeout)
         progress.close()
         item = env.ledger_item(export.name, args.period)

@@ -523,7 +523,8 @@ class LocalEnvironment:
         # StartExecution is idempotent for a running execution with the same name and input (as on AWS),
         # so pick a name no execution has used: <export>-<period>[-<n>]; or, for a month an earlier process
         # left open, that process's execution, which goes on from what the ledger kept.
-        resumed = self._left_open(export.name, period) if name is None else None
+        left = self.left_open(export.name, period) if name is None else None
+        resumed = left[0] if left is not None else None
         with self._lock:
             started_here = {e["name"] for page in sfn.get_paginator("list_executions").paginate(
                 stateMachineArn=self.state_machine_arn) for e in page["executions"]}
@@ -554,8 +555,9 @@ class LocalEnvironment:
         assert started == arn, (started, arn)
         return export, arn
 
-    def _left_open(self, export: str, period: str | None) -> str | None:
-        """The execution of an earlier process that holds ``export``'s open report for ``period``, if any."""
+    def left_open(self, export: str, period: str | None) -> tuple[str, dict[str, Any]] | None:
+        """The execution name of an earlier process that holds ``export``'s open report for ``period``, and
+        the ledger item, if any (only with ``state``): starting that export and month resumes it."""
         if self.state is None or period is None:
             return None
         from report_exporter.aws.ledger import ADOPTABLE, RunStatus
@@ -567,12 +569,7 @@ class LocalEnvironment:
         ended = item.get("ended") or ()
         if not open_ or not owner.startswith(prefix) or owner in ended or owner in self._executions:
             return None
-        name = owner[len(prefix):]
-        if self.progress is not None:
-            report = item.get("report_id") or item.get("job")
-            self.progress(f"{name}: resuming the execution an earlier run left with report {report} "
-                          f"{item.get('status')} (state in {self.state.dir})")
-        return name
+        return owner[len(prefix):], item
 
     def _time_out(self, arn: str) -> None:
         if moto_hooks.time_out(ACCOUNT, REGION, arn) and isinstance(self.clock, VirtualClock):
