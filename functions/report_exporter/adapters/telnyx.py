@@ -13,7 +13,15 @@ from typing import Any
 
 import httpx
 
-from report_exporter.adapters.base import Credentials, PollResult, RawSink, RawWriter, RequestResult, secret_field
+from report_exporter.adapters.base import (
+    Cadence,
+    Credentials,
+    PollResult,
+    RawSink,
+    RawWriter,
+    RequestResult,
+    secret_field,
+)
 from report_exporter.adapters.http_client import json_body, send
 from report_exporter.adapters.ndjson import envelope_line
 from report_exporter.clock import Clock
@@ -30,7 +38,7 @@ from report_exporter.models.payloads import JobStatus, RunPlan
 VENDOR = "telnyx"
 DATASET = "telnyx_usage"
 CONTENT_TYPE = "application/x-ndjson"
-CADENCE = (60,)
+CADENCE = Cadence(steps=(60,))
 
 _USAGE = "/usage_reports"
 # page[size] may be at most 5000 (default 20): fewer, larger pages mean fewer rate-limited calls.
@@ -59,7 +67,7 @@ def _count(value: Any, field: str) -> int | None:
 class TelnyxAdapter:
     """``GET /v2/usage_reports`` for one product, paged with ``page[number]``/``page[size]``."""
 
-    cadence: tuple[int, ...] = CADENCE
+    cadence: Cadence = CADENCE
     timeout_error: type[ExporterError] = ReportTimedOutError
 
     def __init__(self, export: ExportBase, client: httpx.Client, credentials: Credentials, clock: Clock) -> None:
