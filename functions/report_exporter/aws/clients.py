@@ -1,29 +1,47 @@
-"""boto3 clients, created on first use (never at import time) and cached per process."""
+"""boto3 clients, created on first use (never at import time) and cached per process.
+
+boto3 itself is imported on first use too (0.15-0.25 s): a cold start pays it only in the invocation that
+needs AWS, and PlanRun never does.
+"""
 
 from __future__ import annotations
 
 from functools import cache
 from typing import Any
 
-import boto3
-from botocore.config import Config
 
-_CONFIG = Config(retries={"max_attempts": 5, "mode": "standard"})
+def _client(service: str) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(service, config=Config(retries={"max_attempts": 5, "mode": "standard"}))
 
 
 @cache
 def s3() -> Any:
-    return boto3.client("s3", config=_CONFIG)
+    return _client("s3")
 
 
 @cache
 def dynamodb() -> Any:
-    return boto3.client("dynamodb", config=_CONFIG)
+    return _client("dynamodb")
 
 
 @cache
 def sns() -> Any:
-    return boto3.client("sns", config=_CONFIG)
+    return _client("sns")
+
+
+def client_error() -> type[Exception]:
+    """botocore's ``ClientError``, for ``except clients.client_error() as exc:``.
+
+    An ``except`` clause's expression is evaluated only when an exception reaches it, by which time a client
+    has imported botocore: a module that catches it does not import botocore itself.
+    """
+    from botocore.exceptions import ClientError
+
+    error: type[Exception] = ClientError
+    return error
 
 
 def reset() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.utilities import parameters
 from pydantic import SecretStr
 
 from report_exporter.errors import SecretError
@@ -18,6 +17,9 @@ def export_credentials(secret_name: str) -> dict[str, SecretStr]:
     Raises:
         SecretError: the secret is missing, unreadable or not a JSON object (never echoes its value).
     """
+    # Powertools' parameters import boto3: on first use, not at the handler's import (see aws/clients.py).
+    from aws_lambda_powertools.utilities import parameters
+
     try:
         raw: Any = parameters.get_secret(secret_name, transform="json", max_age=CACHE_SECONDS)
     except parameters.exceptions.TransformParameterError:
