@@ -97,6 +97,7 @@ class PipLocalBundling:
     def try_bundle(self, output_dir: str, *, image: Any = None, **_: Any) -> bool:
         python = target_python(self._python_version)  # before the install: no half-built bundle
         subprocess.run(self.install_command(output_dir), check=True)
+        Path(output_dir, ".lock").unlink(missing_ok=True)  # uv's lock file for the target folder
         ours, _third_party = import_closure(self._handlers)
         for module in sorted(ours):
             source = module_file(module)
