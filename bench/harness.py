@@ -499,32 +499,6 @@ def load_pyarrow_as_deployed() -> None:
     import report_exporter.logic.write_parquet  # noqa: F401
 
 
-def write_row_groups(data: Any, batches: Iterator[Any], out: Path) -> int:
-    """Encode ``batches`` of ``data``'s reader schema into local Parquet row groups on this thread.
-
-    Row groups are gathered as logic/write_parquet does (same row-group size and dictionary columns),
-    without the lineage columns or the writer thread (perf-baseline.md variant a): the reader's cost
-    without S3, on the same input as pandas.
-    """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    schema = data.reader_schema
-    dictionary = [n for n in data.dictionary_columns or schema.names if n in schema.names]
-    rows, pending, pending_rows = 0, [], 0
-    with pq.ParquetWriter(out, schema, compression="zstd", use_dictionary=dictionary) as writer:
-        for batch in batches:
-            pending.append(batch)
-            rows += batch.num_rows
-            pending_rows += batch.num_rows
-            if pending_rows >= data.row_group_size:
-                writer.write_table(pa.Table.from_batches(pending), row_group_size=data.row_group_size)
-                pending, pending_rows = [], 0
-        if pending:
-            writer.write_table(pa.Table.from_batches(pending), row_group_size=data.row_group_size)
-    return rows
-
-
 class _NoLedger:
     """The steps' ledger calls, answered as for a first run: nothing kept, nothing published (no DynamoDB)."""
 
@@ -566,20 +540,31 @@ def prepare_download(world: dict[str, Any], plan: Any, adapter_class: Any) -> Ca
 
 def prepare_convert(dataset_module: str, plan: Any, report_id: str, source: Path, scratch: Path
                     ) -> Callable[[], dict[str, Any]]:
-    """The dataset's reader on the local file into local Parquet: the same input pandas gets, no S3."""
+    """WriteParquet's conversion on the local file into local Parquet: the same input the peers get, no S3.
+
+    The deployed code path: the dataset's reader, the lineage columns and the row-group writer thread of
+    ``logic/write_parquet.py``, writing to a local file instead of an S3 multipart upload.
+    """
     load_pyarrow_as_deployed()
     import importlib
+    from datetime import UTC, datetime
 
     from report_exporter.datasets.base import ReadContext
+    from report_exporter.logic.write_parquet import _Lineage, _RowGroupWriter, _with_lineage
 
     dataset = importlib.import_module(dataset_module).DATASET
     context = ReadContext(plan=plan, report_id=report_id, source_key="local")
     out = scratch / "convert.parquet"
 
     def work() -> dict[str, Any]:
+        writer = _RowGroupWriter(dataset, str(out))
+        lineage = _Lineage(dataset, {"vendor": plan.export.vendor_name.value, "report_id": report_id,
+                                     "exported_at": datetime.now(UTC), "source_key": "local"})
         with source.open("rb") as data:
-            rows = write_row_groups(dataset, dataset.read(data, context), out)
-        return {"rows": rows, "bytes": out.stat().st_size, "path": str(out)}
+            for batch in dataset.read(data, context):
+                writer.write(_with_lineage(batch, dataset, lineage))
+        writer.close()
+        return {"rows": writer.rows, "bytes": out.stat().st_size, "path": str(out)}
 
     return work
 
