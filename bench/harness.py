@@ -65,6 +65,8 @@ class Vendor:
     prepare: dict[str, Prepare]
     check_column: str
     pipeline: tuple[str, ...] = ("download", "parquet")
+    peak_goal: float = 0.5
+    """Goal P1: WriteParquet's peak at most this fraction of pandas'."""
 
     def source(self, rows: int) -> Path:
         return DATA / f"{self.name}_{rows}{self.suffix}"
@@ -410,41 +412,91 @@ def report(vendor: Vendor, results: dict[str, list[dict[str, Any]]], rows: int, 
         print(f"sum of {vendor.check_column}: {checks} ({agree})")
     sizes = {v: f"{r[-1]['bytes'] / 1e6:.1f} MB" for v, r in results.items() if "bytes" in r[-1]}
     print(f"output sizes: {sizes}")
+    goals(vendor, results)
+
+
+def goals(vendor: Vendor, results: dict[str, list[dict[str, Any]]]) -> None:
+    """Goal P1 of issue 11, each figure beside its goal: ratios taken round by round (the variants of a round
+    run one after the other), then the median."""
+    peers = [p for p in ("duckdb", "polars") if p in results]
+    rows: list[tuple[str, str, str]] = []
+
+    def paired(variant: str, against: Callable[[int], float], key: str = "wall") -> float:
+        rounds = min(len(results[v]) for v in [variant, *peers, *([BASELINE] if BASELINE in results else [])])
+        return statistics.median(results[variant][i][key] / against(i) for i in range(rounds))
+
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "NOT MET"
+
+    if peers and "convert" in results:
+        def fastest(i: int) -> float:
+            return min(results[p][i]["wall"] for p in peers)
+
+        ratio = paired("convert", fastest)
+        rows.append(("conversion (raw stream -> Parquet) wall ÷ faster of " + " and ".join(peers), f"{ratio:.2f}",
+                     f"≤ 0.90: {verdict(ratio <= 0.9)}"))
+        if "parquet" in results:
+            rows.append(("as deployed (WriteParquet, S3 -> S3, imports included) ÷ the same",
+                         f"{paired('parquet', fastest):.2f}", "reported"))
+    if "parquet" in results and BASELINE in results:
+        peak = paired("parquet", lambda i: results[BASELINE][i]["rss_mib"], "rss_mib")
+        rows.append(("WriteParquet peak ÷ pandas' peak", f"{peak:.2f}",
+                     f"≤ {vendor.peak_goal}: {verdict(peak <= vendor.peak_goal)}"))
+    if "convert" in results and "duckdb" in results:
+        ours, theirs = results["convert"][-1]["bytes"], results["duckdb"][-1]["bytes"]
+        rows.append(("Parquet bytes ÷ duckdb's", f"{ours / theirs:.2f} ({ours / 1e6:.1f} / {theirs / 1e6:.1f} MB)",
+                     f"≤ 1.00: {verdict(ours <= theirs)}"))
+    if rows:
+        print(f"\nP1 normalize, {vendor.title} (medians of per-round ratios, whole processes):\n")
+        print("| goal | figure | verdict |")
+        print("| --- | --- | --- |")
+        for goal, figure, result in rows:
+            print(f"| {goal} | {figure} | {result} |")
 
 
 # Helpers for the vendors' variants.
+
+
+def prepare_duckdb(source: Path, scratch: Path, select: str, *, skip: int = 0) -> Callable[[], dict[str, Any]]:
+    """duckdb ``COPY (SELECT ...) TO 'x.parquet'`` over ``read_csv`` of ``source`` (every field read as text,
+    ``select`` types and names the columns), zstd, with the setting perf-baseline.md found fastest and
+    flattest (``preserve_insertion_order=false``)."""
+    import duckdb
+
+    out = scratch / "duckdb.parquet"
+    con = duckdb.connect()
+    con.execute("SET preserve_insertion_order = false")
+
+    def work() -> dict[str, Any]:
+        csv = f"read_csv('{source}', header = true, skip = {skip}, all_varchar = true)"
+        con.execute(f"COPY (SELECT {select} FROM {csv}) TO '{out}' (FORMAT parquet, COMPRESSION zstd)")
+        rows = con.execute(f"SELECT count(*) FROM read_parquet('{out}')").fetchone()
+        return {"rows": rows[0] if rows else None, "bytes": out.stat().st_size, "path": str(out)}
+
+    return work
+
+
+def prepare_polars(source: Path, scratch: Path, columns: Callable[[Any], list[Any]], *,
+                   skip: int = 0) -> Callable[[], dict[str, Any]]:
+    """polars ``scan_csv(...).select(columns(pl)).sink_parquet(...)``: streaming, every field read as text and
+    typed by ``columns``; an empty field is null, as in the other engines; zstd."""
+    import polars as pl
+
+    out = scratch / "polars.parquet"
+
+    def work() -> dict[str, Any]:
+        frame = pl.scan_csv(source, skip_rows=skip, infer_schema=False, null_values=[""])
+        frame.select(columns(pl)).sink_parquet(out, compression="zstd")
+        return {"rows": pl.scan_parquet(out).select(pl.len()).collect().item(), "bytes": out.stat().st_size,
+                "path": str(out)}
+
+    return work
 
 
 def load_pyarrow_as_deployed() -> None:
     """Load pyarrow the way the WriteParquet Lambda does: ``logic.write_parquet`` first (it sets Arrow's
     allocator options before pyarrow loads), so the local variants run with the same allocator."""
     import report_exporter.logic.write_parquet  # noqa: F401
-
-
-def write_row_groups(data: Any, batches: Iterator[Any], out: Path) -> int:
-    """Encode ``batches`` of ``data``'s reader schema into local Parquet row groups on this thread.
-
-    Row groups are gathered as logic/write_parquet does (same row-group size and dictionary columns),
-    without the lineage columns or the writer thread (perf-baseline.md variant a): the reader's cost
-    without S3, on the same input as pandas.
-    """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    schema = data.reader_schema
-    dictionary = [n for n in data.dictionary_columns or schema.names if n in schema.names]
-    rows, pending, pending_rows = 0, [], 0
-    with pq.ParquetWriter(out, schema, compression="zstd", use_dictionary=dictionary) as writer:
-        for batch in batches:
-            pending.append(batch)
-            rows += batch.num_rows
-            pending_rows += batch.num_rows
-            if pending_rows >= data.row_group_size:
-                writer.write_table(pa.Table.from_batches(pending), row_group_size=data.row_group_size)
-                pending, pending_rows = [], 0
-        if pending:
-            writer.write_table(pa.Table.from_batches(pending), row_group_size=data.row_group_size)
-    return rows
 
 
 class _NoLedger:
@@ -488,20 +540,31 @@ def prepare_download(world: dict[str, Any], plan: Any, adapter_class: Any) -> Ca
 
 def prepare_convert(dataset_module: str, plan: Any, report_id: str, source: Path, scratch: Path
                     ) -> Callable[[], dict[str, Any]]:
-    """The dataset's reader on the local file into local Parquet: the same input pandas gets, no S3."""
+    """WriteParquet's conversion on the local file into local Parquet: the same input the peers get, no S3.
+
+    The deployed code path: the dataset's reader, the lineage columns and the row-group writer thread of
+    ``logic/write_parquet.py``, writing to a local file instead of an S3 multipart upload.
+    """
     load_pyarrow_as_deployed()
     import importlib
+    from datetime import UTC, datetime
 
     from report_exporter.datasets.base import ReadContext
+    from report_exporter.logic.write_parquet import _Lineage, _RowGroupWriter, _with_lineage
 
     dataset = importlib.import_module(dataset_module).DATASET
     context = ReadContext(plan=plan, report_id=report_id, source_key="local")
     out = scratch / "convert.parquet"
 
     def work() -> dict[str, Any]:
+        writer = _RowGroupWriter(dataset, str(out))
+        lineage = _Lineage(dataset, {"vendor": plan.export.vendor_name.value, "report_id": report_id,
+                                     "exported_at": datetime.now(UTC), "source_key": "local"})
         with source.open("rb") as data:
-            rows = write_row_groups(dataset, dataset.read(data, context), out)
-        return {"rows": rows, "bytes": out.stat().st_size, "path": str(out)}
+            for batch in dataset.read(data, context):
+                writer.write(_with_lineage(batch, dataset, lineage))
+        writer.close()
+        return {"rows": writer.rows, "bytes": out.stat().st_size, "path": str(out)}
 
     return work
 

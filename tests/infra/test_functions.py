@@ -6,16 +6,20 @@ Each function's environment and grants, function by function, are held by the ta
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from aws_cdk.assertions import Template
 
 from exporter_infra import names
-from exporter_infra.bundling import source_hash
+from exporter_infra.bundling import FUNCTIONS_DIR, module_file, source_hash
+from exporter_infra.constructs.exporter_functions import PARQUET_HANDLERS
 from report_exporter import limits
 from tests.infra.conftest import Synth
 from tests.infra.support import as_list, joined, logical_id, logical_ids, resources, statements_of_role
 
+# Bytecode magic of CPython 3.12 (fixed for every 3.12.x release), the Lambda runtime's Python.
+MAGIC_312 = (3531).to_bytes(2, "little") + b"\r\n"
 VENDOR_FACING = {names.REQUEST_REPORT, names.CHECK_REPORT, names.DOWNLOAD_REPORT}
 
 
@@ -118,7 +122,31 @@ def test_the_state_machine_may_invoke_its_tasks_but_not_end_run_or_watch_runs(sy
 def test_bundles_install_aarch64_wheels_for_the_lambda_python(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from exporter_infra.bundling import FUNCTIONS_DIR, PipLocalBundling
 
-    command = PipLocalBundling(FUNCTIONS_DIR / "requirements-parquet.txt").install_command(str(tmp_path))
+    command = PipLocalBundling(FUNCTIONS_DIR / "requirements-parquet.txt",
+                               handlers=PARQUET_HANDLERS).install_command(str(tmp_path))
     text = " ".join(command)
     assert "aarch64" in text and "3.12" in text and ":all:" in text
     assert str(tmp_path) in command and str(FUNCTIONS_DIR / "requirements-parquet.txt") in command
+
+
+def test_a_bundle_holds_its_handlers_modules_compiled_for_the_lambda_python(tmp_path: Path) -> None:
+    from exporter_infra.bundling import PipLocalBundling, import_closure
+
+    # Given a bundle of WriteParquet's modules (with no wheels: an empty requirements file)
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("# none\n")
+    out = tmp_path / "bundle"
+    PipLocalBundling(requirements, handlers=PARQUET_HANDLERS).try_bundle(str(out))
+    # Then it holds exactly the modules the handler's imports reach: no vendor adapters, no local runner
+    sources = {str(p.relative_to(out)) for p in out.rglob("*.py")}
+    ours, _ = import_closure(PARQUET_HANDLERS)
+    assert sources == {str(module_file(m).relative_to(FUNCTIONS_DIR)) for m in ours}  # type: ignore[union-attr]
+    assert "report_exporter/handlers/write_parquet.py" in sources
+    assert not [s for s in sources if s.startswith(("report_exporter/adapters", "report_exporter/local"))]
+    # And every module has python3.12 bytecode that is used without checking the source's time
+    for source in sources:
+        path = out / source
+        pyc = path.parent / "__pycache__" / f"{path.stem}.cpython-312.pyc"
+        header = pyc.read_bytes()[:16]
+        assert header[:4] == MAGIC_312, source
+        assert int.from_bytes(header[4:8], "little") == 0b01, source  # hash-based, check_source off

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from report_exporter import limits
-from report_exporter.adapters.base import RequestResult
+from report_exporter.adapters.base import Cadence, RequestResult
 from report_exporter.aws.ledger import DynamoLedger, RunStatus
 from report_exporter.errors import (
     OutstandingReportCapError,
@@ -266,7 +266,7 @@ def test_slots_hold_at_most_the_cap_and_expire_with_their_run(ledger: DynamoLedg
 class _Vendor:
     """Counts create calls; RequestReport must not reach it once the run's deadline has passed."""
 
-    cadence = (15, 30, 60)
+    cadence = Cadence(steps=(15, 30, 60))
     requests = 0
 
     def request(self, plan: RunPlan) -> RequestResult:

@@ -7,6 +7,7 @@ import io
 import pyarrow.parquet as pq
 
 from report_exporter.local import query
+from report_exporter.local.polling import poll_loop
 from report_exporter.local.runner import LocalEnvironment
 from report_exporter.local.simulators.particle import ParticleSimulator
 from report_exporter.models.exports import ParticleExport
@@ -31,6 +32,8 @@ def test_ready_after_polls_downloads_once_with_escalating_waits(local_env: Local
     # Then it succeeded after waits of 15, 30, 60, then once a minute
     assert result.succeeded, result.cause
     assert result.waits == [15, 30, 60, 60, 60]
+    # And its history has exactly the events the polling model counts for five polls (what `make bench` uses)
+    assert len(result.history) == poll_loop(local_env.definition).history_events(polls=5)
     # And the report was requested and downloaded exactly once
     assert downloads == [1]
     # And the Parquet partition holds every CSV row

@@ -21,7 +21,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import SecretStr
 
-from report_exporter.adapters.base import Credentials, PollResult, RawSink, RequestResult, secret_field
+from report_exporter.adapters.base import Cadence, Credentials, PollResult, RawSink, RequestResult, secret_field
 from report_exporter.adapters.http_client import json_body, raise_for_status, send, vendor_detail
 from report_exporter.adapters.in_place import InPlace
 from report_exporter.clock import Clock
@@ -40,7 +40,7 @@ VENDOR = "kore"
 DATASET = "kore_usage_records"
 CONTENT_TYPE = "application/x-ndjson"
 # Synchronous: RequestReport answers READY and the wait loop is skipped; the cadence is never used.
-CADENCE = (5,)
+CADENCE = Cadence(steps=(5,))
 
 _ACCOUNT_RECORDS = "/v1/UsageRecords"
 _SIM_RECORDS = "/v1/Sims/{sim}/UsageRecords"
@@ -94,7 +94,7 @@ def _one_line(content: bytes) -> bytes:
 class KoreAdapter:
     """Account usage records (``/v1/UsageRecords``) or one SIM's (``/v1/Sims/{sim}/UsageRecords``)."""
 
-    cadence: tuple[int, ...] = CADENCE
+    cadence: Cadence = CADENCE
     timeout_error: type[ExporterError] = ReportTimedOutError
 
     def __init__(self, export: ExportBase, client: httpx.Client, credentials: Credentials, clock: Clock) -> None:

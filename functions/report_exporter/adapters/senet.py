@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from report_exporter.adapters.base import Credentials, PollResult, RawSink, RequestResult, secret_field
+from report_exporter.adapters.base import Cadence, Credentials, PollResult, RawSink, RequestResult, secret_field
 from report_exporter.adapters.csv_records import CsvRecordCounter
 from report_exporter.adapters.http_client import json_body, raise_for_status, send
 from report_exporter.adapters.in_place import InPlace
@@ -39,7 +39,7 @@ SUMMARY_DATASET = "senet_application_month"
 DEVICE_DATASET = "senet_device_month"
 # The file appears once, on the 1st (docs above): probing often gains nothing. CheckReport caps each
 # wait at the export's deadline.
-CADENCE = (900, 1800, 3600)
+CADENCE = Cadence(steps=(900, 1800, 3600))
 AVAILABILITY = "availability"
 """Pseudo report id of a run that waits for the month's data to be generated."""
 
@@ -54,7 +54,7 @@ _IN_PLACE = InPlace(tries=5, max_wait=60.0)
 class SenetAdapter:
     """``/summary`` and ``/details`` for every Application EUI of the export."""
 
-    cadence: tuple[int, ...] = CADENCE
+    cadence: Cadence = CADENCE
     timeout_error: type[ExporterError] = ReportNotAvailableError
 
     def __init__(self, export: ExportBase, client: httpx.Client, credentials: Credentials, clock: Clock) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 
 from report_exporter.adapters.base import (
+    Cadence,
     Credentials,
     PollResult,
     RawSink,
@@ -44,7 +45,7 @@ from report_exporter.models.payloads import JobStatus, RunPlan
 VENDOR = "telnyx"
 DATASET = "telnyx_usage"
 CONTENT_TYPE = "application/x-ndjson"
-CADENCE = (60,)
+CADENCE = Cadence(steps=(60,))
 
 _USAGE = "/usage_reports"
 # page[size] may be at most 5000 (default 20): fewer, larger pages mean fewer rate-limited calls.
@@ -102,7 +103,7 @@ def _count(value: Any, field: str) -> int | None:
 class TelnyxAdapter:
     """``GET /v2/usage_reports`` for one product, paged with ``page[number]``/``page[size]``."""
 
-    cadence: tuple[int, ...] = CADENCE
+    cadence: Cadence = CADENCE
     timeout_error: type[ExporterError] = ReportTimedOutError
 
     def __init__(self, export: ExportBase, client: httpx.Client, credentials: Credentials, clock: Clock) -> None:

@@ -47,10 +47,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from functools import cache
 from typing import Any, Protocol
-
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.exceptions import ClientError
 
 from report_exporter import limits
 from report_exporter.aws import clients
@@ -79,8 +77,21 @@ RUN_FIELD_PREFIXES = ("usage_", "vendor_error_")
 ADOPTABLE = frozenset({RunStatus.PENDING, RunStatus.READY, RunStatus.DOWNLOADING, RunStatus.DOWNLOADED,
                        RunStatus.PUBLISHING})
 
-_SER = TypeSerializer()
-_DES = TypeDeserializer()
+
+@cache
+def _codec() -> tuple[Any, Any]:
+    """boto3's DynamoDB (serializer, deserializer), imported on first use (see aws/clients.py)."""
+    from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+    return TypeSerializer(), TypeDeserializer()
+
+
+def _ser(value: Any) -> Any:
+    return _codec()[0].serialize(value)
+
+
+def _des(value: Any) -> Any:
+    return _codec()[1].deserialize(value)
 
 
 @dataclass(frozen=True)
@@ -131,7 +142,7 @@ def _short(execution: str) -> str:
     return execution.rsplit(":", 1)[-1]
 
 
-def _conditional_failed(exc: ClientError) -> bool:
+def _conditional_failed(exc: Any) -> bool:
     return bool(exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
 
 
@@ -169,7 +180,7 @@ class DynamoLedger:
 
     def _get(self, key: dict[str, Any]) -> dict[str, Any] | None:
         item = clients.dynamodb().get_item(TableName=self._table, Key=key, ConsistentRead=True).get("Item")
-        return {k: _plain(_DES.deserialize(v)) for k, v in item.items()} if item else None
+        return {k: _plain(_des(v)) for k, v in item.items()} if item else None
 
     # Writing.
     def _update(self, key: dict[str, Any], values: dict[str, Any], *, condition: str | None = None,
@@ -179,20 +190,20 @@ class DynamoLedger:
         expression = ("SET " + ", ".join(f"#{k} = :{k}" for k in values) + " " if values else "") + "ADD #version :one"
         if remove:
             expression += " REMOVE " + ", ".join(f"#{k}" for k in remove)
-        attribute_values = {f":{k}": _SER.serialize(v) for k, v in values.items()} | {":one": {"N": "1"}}
+        attribute_values = {f":{k}": _ser(v) for k, v in values.items()} | {":one": {"N": "1"}}
         kwargs: dict[str, Any] = {}
         if condition:
             import re
 
             kwargs["ConditionExpression"] = condition
             names |= {f"#{word}": word for word in re.findall(r"#(\w+)", condition)}
-            attribute_values |= {f":{k}": _SER.serialize(v) for k, v in (condition_values or {}).items()}
+            attribute_values |= {f":{k}": _ser(v) for k, v in (condition_values or {}).items()}
         try:
             clients.dynamodb().update_item(
                 TableName=self._table, Key=key, UpdateExpression=expression,
                 ExpressionAttributeNames=names, ExpressionAttributeValues=attribute_values, **kwargs,
             )
-        except ClientError as exc:
+        except clients.client_error() as exc:
             if _conditional_failed(exc):
                 return False
             raise
@@ -460,14 +471,14 @@ class DynamoLedger:
             clauses.append("ADD " + ", ".join(f"{by_name[k]} :{by_name[k][1:]}" for k in add))
         if not clauses:
             return True
-        attribute_values = {f":{by_name[k][1:]}": _SER.serialize(v) for k, v in {**add, **values}.items()}
+        attribute_values = {f":{by_name[k][1:]}": _ser(v) for k, v in {**add, **values}.items()}
         try:
             clients.dynamodb().update_item(
                 TableName=self._table, Key=_key(export, period), UpdateExpression=" ".join(clauses),
                 ConditionExpression="attribute_exists(pk)", ExpressionAttributeNames=names,
                 ExpressionAttributeValues=attribute_values,
             )
-        except ClientError as exc:
+        except clients.client_error() as exc:
             if _conditional_failed(exc):
                 return False
             raise
@@ -556,14 +567,14 @@ class DynamoLedger:
             try:
                 clients.dynamodb().put_item(
                     TableName=self._table,
-                    Item={**_slot_key(account), "holders": _SER.serialize(holders),
-                          "ended": _SER.serialize(tombstones), "version": {"N": str(version + 1)},
+                    Item={**_slot_key(account), "holders": _ser(holders),
+                          "ended": _ser(tombstones), "version": {"N": str(version + 1)},
                           "updated_at": {"S": now.isoformat()}},
                     ConditionExpression="attribute_not_exists(pk) OR #version = :expected",
                     ExpressionAttributeNames={"#version": "version"},
                     ExpressionAttributeValues={":expected": {"N": str(version)}},
                 )
-            except ClientError as exc:
+            except clients.client_error() as exc:
                 if _conditional_failed(exc):
                     continue
                 raise
@@ -580,7 +591,7 @@ class DynamoLedger:
                 ExpressionAttributeNames={"#holders": "holders", "#me": execution, "#version": "version"},
                 ExpressionAttributeValues={":one": {"N": "1"}},
             )
-        except ClientError as exc:
+        except clients.client_error() as exc:
             if not _conditional_failed(exc):
                 raise
 

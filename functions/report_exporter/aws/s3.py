@@ -7,8 +7,6 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import IO, Any, Protocol
 
-from botocore.exceptions import ClientError
-
 from report_exporter.aws import clients
 from report_exporter.errors import TransientError
 from report_exporter.models.payloads import RawObject, RunPlan
@@ -275,8 +273,8 @@ def _listed_etags(bucket: str, key: str, upload_id: str, count: int) -> list[str
         pages = clients.s3().get_paginator("list_parts").paginate(Bucket=bucket, Key=key, UploadId=upload_id)
         for page in pages:
             etags.update({int(p["PartNumber"]): str(p["ETag"]) for p in page.get("Parts", [])})
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("NoSuchUpload", "NoSuchKey", "404"):
+    except clients.client_error() as exc:
+        if getattr(exc, "response", {}).get("Error", {}).get("Code") in ("NoSuchUpload", "NoSuchKey", "404"):
             return None
         raise
     listed = [etags.get(n) for n in range(1, count + 1)]
@@ -286,8 +284,8 @@ def _listed_etags(bucket: str, key: str, upload_id: str, count: int) -> list[str
 def _abort_quietly(bucket: str, key: str, upload_id: str) -> None:
     try:
         clients.s3().abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") not in ("NoSuchUpload", "404"):
+    except clients.client_error() as exc:
+        if getattr(exc, "response", {}).get("Error", {}).get("Code") not in ("NoSuchUpload", "404"):
             raise
 
 

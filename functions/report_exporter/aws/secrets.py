@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities import parameters
 from pydantic import SecretStr
 
 from report_exporter.aws import clients
 from report_exporter.errors import SecretError
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
 CACHE_SECONDS = 300
 
 
 @cache
-def provider() -> parameters.SecretsProvider:
+def provider() -> SecretsProvider:
     """Powertools' secrets provider on our own client, so that its calls count in the run's usage."""
+    from aws_lambda_powertools.utilities import parameters
+
     return parameters.SecretsProvider(boto3_client=clients.secretsmanager())
 
 
@@ -26,6 +30,9 @@ def export_credentials(secret_name: str) -> dict[str, SecretStr]:
     Raises:
         SecretError: the secret is missing, unreadable or not a JSON object (never echoes its value).
     """
+    # Powertools' parameters import boto3: on first use, not at the handler's import (see aws/clients.py).
+    from aws_lambda_powertools.utilities import parameters
+
     try:
         raw: Any = provider().get(secret_name, transform="json", max_age=CACHE_SECONDS)
     except parameters.exceptions.TransformParameterError:

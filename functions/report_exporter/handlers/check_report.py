@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from report_exporter import limits, runtime
 from report_exporter.aws.ledger import ledger
+from report_exporter.handlers.parsing import event_parser
 from report_exporter.logic.check_report import check_report
 from report_exporter.models.payloads import CheckInput
 from report_exporter.observability import logger

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from report_exporter import limits, runtime
 from report_exporter.aws.ledger import ledger
 from report_exporter.aws.s3 import S3RawStore
+from report_exporter.handlers.parsing import event_parser
 from report_exporter.logic.download_report import download_report
 from report_exporter.models.payloads import DownloadInput
 from report_exporter.models.settings import settings

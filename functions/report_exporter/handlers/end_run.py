@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from report_exporter import limits, runtime
 from report_exporter.aws.ledger import ledger
 from report_exporter.aws.notify import sns_notifier
+from report_exporter.handlers.parsing import event_parser
 from report_exporter.logic.end_run import end_run
 from report_exporter.models.payloads import EndRunInput
 from report_exporter.models.settings import settings

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from report_exporter import limits, runtime
+from report_exporter.handlers.parsing import event_parser
 from report_exporter.logic.plan_run import plan_run
 from report_exporter.models.payloads import PlanInput
 from report_exporter.observability import logger

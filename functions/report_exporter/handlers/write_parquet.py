@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from report_exporter import limits, runtime
 from report_exporter.aws.ledger import ledger
+from report_exporter.handlers.parsing import event_parser
 from report_exporter.logic.write_parquet import write_parquet
 from report_exporter.models.payloads import ParquetInput
 from report_exporter.models.settings import settings

@@ -254,6 +254,7 @@ class LocalEnvironment:
         self.env: dict[str, str] = {}
         self.state_machine_arn = ""
         self.state_machine_timeout: timedelta | None = None
+        self.definition: dict[str, Any] = {}
         self.buckets: dict[str, str] = {}
         self._functions: dict[str, _Function] = {}
         self._rules: list[_Rule] = []
@@ -370,6 +371,7 @@ class LocalEnvironment:
         sfn = boto3.client("stepfunctions", region_name=REGION)
         (logical, props), = machines
         asl = definition(props, resolve)
+        self.definition = asl
         if "TimeoutSeconds" in asl:
             self.state_machine_timeout = timedelta(seconds=int(asl["TimeoutSeconds"]))
         created = sfn.create_state_machine(

@@ -17,8 +17,9 @@ MIN_WAIT_SECONDS = 1
 def check_report(event: CheckInput, *, adapter: ReportAdapter, ledger: Ledger, now: datetime) -> ReportJob:
     """Ask the vendor for the job's state and plan the next wait.
 
-    A throttled poll (429) is not a failure: it waits longer (the vendor's hint, at least twice the
-    cadence). The report is given up only when it is still pending at the export's deadline.
+    The wait follows the adapter's cadence, which escalates with the report's age. A throttled poll (429)
+    is not a failure: it waits longer (the vendor's hint, at least twice the cadence); a ``Retry-After`` on a
+    normal answer is waited out too. The report is given up only when it is still pending at the export's deadline.
 
     Args:
         event: The run plan and the job so far.
@@ -37,7 +38,9 @@ def check_report(event: CheckInput, *, adapter: ReportAdapter, ledger: Ledger, n
     if job.report_id is None:
         raise VendorContractError("CheckReport needs a vendor report id; synchronous vendors skip the wait loop")
     polls = job.polls + 1
-    cadence_wait = next_wait(adapter.cadence, polls)
+    # The cadence escalates with the report's age, so a wait lengthened by throttling is not paid back
+    # with extra polls afterwards.
+    cadence_wait = next_wait(adapter.cadence, polls, (now - job.requested_at).total_seconds())
     result: PollResult | None = None
     try:
         result = adapter.poll(plan, job.report_id)

@@ -39,6 +39,11 @@ _MEMORY = {
     names.END_RUN: 256,
     names.WATCH_RUNS: 256,
 }
+# Two bundles, each with only what its handlers import: pyarrow for WriteParquet, httpx for the others.
+PARQUET_HANDLERS = (names.HANDLERS[names.WRITE_PARQUET],)
+COMMON_HANDLERS = tuple(handler for handler in names.HANDLERS.values() if handler not in PARQUET_HANDLERS)
+PARQUET_REQUIREMENTS = "requirements-parquet.txt"
+COMMON_REQUIREMENTS = "requirements.txt"
 RAW_OBJECTS = f"{RAW_PREFIX}*"
 CURATED_OBJECTS = f"{CURATED_PREFIX}*"
 STAGED_OBJECTS = f"{STAGING_PREFIX}*"
@@ -114,8 +119,8 @@ class ExporterFunctions(Construct):
         self._ledger = ledger
         self._alerts = alerts
         self._secrets = secrets
-        common = lambda_code("requirements.txt", bundle=bundle)
-        parquet = lambda_code("requirements-parquet.txt", bundle=bundle)
+        common = lambda_code(COMMON_REQUIREMENTS, handlers=COMMON_HANDLERS, bundle=bundle)
+        parquet = lambda_code(PARQUET_REQUIREMENTS, handlers=PARQUET_HANDLERS, bundle=bundle)
         self.by_name: dict[str, lambda_.Function] = {}
         for state, handler in names.HANDLERS.items():
             access = ACCESS[state]

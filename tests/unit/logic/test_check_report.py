@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from report_exporter.adapters.base import PollResult, RawSink, RequestResult
+from report_exporter.adapters.base import Cadence, PollResult, RawSink, RequestResult
+from report_exporter.adapters.particle import CADENCE as PARTICLE_CADENCE
 from report_exporter.errors import ReportTimedOutError, VendorThrottledError
 from report_exporter.logic.check_report import check_report
 from report_exporter.logic.request_report import request_report
@@ -24,7 +25,7 @@ class ScriptedAdapter:
     """Answers polls from a script: a status, or an exception to raise."""
 
     script: list[PollResult | Exception]
-    cadence: tuple[int, ...] = (15, 30, 60)
+    cadence: Cadence = PARTICLE_CADENCE
     timeout_error: type[Exception] = ReportTimedOutError
     polls: list[str] = field(default_factory=list)
 

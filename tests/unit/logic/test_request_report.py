@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from report_exporter.adapters.base import PollResult, RawSink, RequestResult
+from report_exporter.adapters.base import Cadence, PollResult, RawSink, RequestResult
+from report_exporter.adapters.particle import CADENCE
 from report_exporter.aws.ledger import Claim
 from report_exporter.errors import OutstandingReportCapError, ReportTimedOutError, VendorAuthError
 from report_exporter.logic.request_report import request_report
@@ -24,7 +25,7 @@ TELNYX = TelnyxExport(name="telnyx-demo", secret_name="s", product="messaging", 
 @dataclass
 class Adapter:
     answer: RequestResult | Exception = field(default_factory=lambda: RequestResult(JobStatus.PENDING, "1001"))
-    cadence: tuple[int, ...] = (15, 30, 60)
+    cadence: Cadence = CADENCE
     timeout_error: type[Exception] = ReportTimedOutError
     requests: int = 0
 

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import SecretStr
 
+from report_exporter.adapters.base import Cadence
 from report_exporter.adapters.http_client import build_client
 from report_exporter.adapters.senet import CADENCE, SenetAdapter
 from report_exporter.clock import VirtualClock
@@ -49,7 +50,7 @@ def test_senet_check_report_waits_slowly_and_raises_report_not_available_past_th
             job = check_report(CheckInput(plan=plan, job=job), adapter=senet, ledger=ledger, now=now)
             waits.append(job.wait_seconds)
     # Then it probed after 15, 30, 60, 60 min and at the deadline, and the error names export and period
-    assert CADENCE == (900, 1800, 3600)
+    assert Cadence(steps=(900, 1800, 3600)) == CADENCE
     assert waits == [900, 1800, 3600, 3600, 900]
     assert sum(waits) == 180 * 60
     assert "senet-fleet" in str(caught.value) and "2026-10" in str(caught.value)
