@@ -155,17 +155,74 @@ class _Execution:
 
 
 _SYNTHESIZED: dict[str, dict[str, dict[str, Any]]] = {}
+# What the templates depend on besides the exports: the CDK libraries' versions and our own sources.
+_SYNTH_DISTRIBUTIONS = ("aws-cdk-lib", "constructs", "cdk-nag")
 
 
-def synthesize(exports: ExportsFile) -> dict[str, dict[str, Any]]:
-    """Both stack templates for ``exports`` (no bundling, no Docker); synthesized once per process."""
+def synthesize(exports: ExportsFile, *, cache: Path | None = None) -> dict[str, dict[str, Any]]:
+    """Both stack templates for ``exports`` (no bundling, no Docker).
+
+    Synthesizing imports the CDK app and runs it (15-120 s); the templates are kept on disk under
+    ``cache`` (default: ``$REPORT_EXPORTER_CACHE``, else ``~/.cache/report-exporter``), named by a hash
+    of the exports, the sources of both packages and the CDK libraries' versions, so a second ``run``
+    or ``demo`` reads a file and never imports the CDK. Once per process in any case.
+    """
     import copy
 
-    key = exports.model_dump_json()
+    key = template_key(exports)
     if key not in _SYNTHESIZED:
         _SYNTHESIZED.clear()  # one set of exports at a time is what a process runs
-        _SYNTHESIZED[key] = _synthesize(exports)
+        path = (cache or _cache_dir()) / "templates" / f"{key}.json"
+        try:
+            templates: dict[str, dict[str, Any]] = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            templates = _synthesize(exports)
+            _write_quietly(path, json.dumps(templates))
+        _SYNTHESIZED[key] = templates
     return copy.deepcopy(_SYNTHESIZED[key])
+
+
+def template_key(exports: ExportsFile) -> str:
+    """A hash of everything the synthesized templates depend on."""
+    import hashlib
+    import importlib.metadata
+    import sys
+
+    import exporter_infra
+    import report_exporter
+
+    digest = hashlib.sha256(exports.model_dump_json().encode())
+    digest.update(sys.version.encode())
+    for name in _SYNTH_DISTRIBUTIONS:
+        try:
+            digest.update(f"{name}=={importlib.metadata.version(name)}".encode())
+        except importlib.metadata.PackageNotFoundError:
+            digest.update(f"{name} missing".encode())
+    for package in (report_exporter, exporter_infra):
+        root = Path(next(iter(package.__path__)))
+        for source in sorted(root.rglob("*.py")):
+            digest.update(str(source.relative_to(root)).encode())
+            digest.update(source.read_bytes())
+    return digest.hexdigest()[:32]
+
+
+def _cache_dir() -> Path:
+    configured = os.environ.get("REPORT_EXPORTER_CACHE")
+    return Path(configured) if configured else Path.home() / ".cache" / "report-exporter"
+
+
+def _write_quietly(path: Path, text: str) -> None:
+    """Keep the templates for the next process; a cache that cannot be written only costs the next synth."""
+    import tempfile
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        Path(temporary).replace(path)
+    except OSError:
+        return
 
 
 def _synthesize(exports: ExportsFile) -> dict[str, dict[str, Any]]:
