@@ -500,13 +500,23 @@ def load_pyarrow_as_deployed() -> None:
 
 
 class _NoLedger:
-    """The steps' ledger calls, answered as for a first run: nothing kept, nothing published (no DynamoDB)."""
+    """The steps' ledger calls, answered as for a first run: nothing kept, nothing published, the download's
+    resume cursor kept nowhere (no DynamoDB)."""
 
     def begin_download(self, plan: Any, *, job: str, now: Any) -> None:
         return None
 
     def downloaded(self, plan: Any, *, job: str, objects: Any, now: Any) -> Any:
         return objects
+
+    def download_cursor(self, plan: Any, *, job: str) -> None:
+        return None
+
+    def save_download_cursor(self, plan: Any, *, job: str, cursor: Any) -> None:
+        return None
+
+    def clear_download_cursor(self, plan: Any, *, job: str) -> None:
+        return None
 
     def begin_publish(self, plan: Any, *, job: str, now: Any) -> None:
         return None

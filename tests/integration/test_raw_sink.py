@@ -297,3 +297,16 @@ def test_an_upload_error_on_the_uploader_thread_is_raised_by_the_download_and_ab
     assert [entry for entry in log if entry[0] == "uploaded"] == [("uploaded", 1)]
     assert log == ([("uploaded", 1), ("saved", 1)] if resumable else [("uploaded", 1)])
     assert store.cursor is None and open_uploads(aws.raw) == [] and sink.objects == []
+
+
+def test_a_plain_object_of_several_parts_is_whole_and_hashed_on_the_uploader_thread(aws: Buckets) -> None:
+    # Given a non-resumable raw file of two parts and a tail, written in odd-sized chunks
+    sink = S3RawSink(aws.raw, PLAN)
+    with sink.open(dataset="d", name="r.csv", content_type="text/csv") as out:
+        for at in range(0, len(BODY), 1_000_003):
+            out.write(BODY[at:at + 1_000_003])
+    # Then the object is the bytes in order, and its sha256 and size are theirs
+    (raw,) = sink.objects
+    stored = boto3.client("s3").get_object(Bucket=aws.raw, Key=raw.key)["Body"].read()
+    assert stored == BODY
+    assert (raw.bytes, raw.sha256) == (len(BODY), hashlib.sha256(BODY).hexdigest())

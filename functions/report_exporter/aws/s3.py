@@ -121,8 +121,9 @@ class MultipartWriter:
 
     Nothing is visible until :meth:`commit`; :meth:`abort` drops the uploaded parts. Also computes the
     sha256 and size of what was written. With ``window`` 0 each part is uploaded by :meth:`write` (memory:
-    one part); with ``window`` n > 0 a :class:`PartUploader` thread uploads them while the caller writes
-    on (memory: n + 1 parts), and an upload's error is raised by a later ``write`` or by ``commit``.
+    one part); with ``window`` n > 0 a :class:`PartUploader` thread hashes and uploads them while the
+    caller writes on (memory: n + 1 parts), and an upload's error is raised by a later ``write`` or by
+    ``commit``.
     """
 
     def __init__(self, bucket: str, key: str, *, content_type: str, part_size: int = PART_SIZE,
@@ -169,7 +170,8 @@ class MultipartWriter:
         if self._uploader is not None:
             self._uploader.raise_error()  # stop the download as soon as an upload failed
         view = memoryview(data).cast("B")
-        self._hash.update(view)
+        if not self._window:
+            self._hash.update(view)
         self._size += len(view)
         self._buffer += view
         if len(self._buffer) >= self._part_size:
@@ -196,7 +198,15 @@ class MultipartWriter:
         self._collect()
         return number
 
+    def _hashed(self) -> bool:
+        """Whether this writer's sha256 covers what it writes."""
+        return True
+
     def _send_part(self, number: int, body: bytearray) -> str:
+        if self._window and self._hashed():
+            # On the uploader thread, part after part: hashlib lets go of the GIL, so the hash costs the
+            # download's thread nothing.
+            self._hash.update(body)
         etag: str = clients.s3().upload_part(Bucket=self.bucket, Key=self.key, UploadId=self._upload_id,
                                              PartNumber=number, Body=body)["ETag"]
         return etag
@@ -232,6 +242,8 @@ class MultipartWriter:
         """Make the object visible (one PUT when it fit in one part)."""
         s3 = clients.s3()
         if self._upload_id is None:
+            if self._window and self._hashed():
+                self._hash.update(self._buffer)
             s3.put_object(
                 Bucket=self.bucket,
                 Key=self.key,
@@ -348,7 +360,7 @@ class ResumableMultipartWriter(MultipartWriter):
     def write(self, data: bytes | bytearray | memoryview) -> int:
         """Buffer ``data``; parts are uploaded at checkpoints only."""
         view = memoryview(data).cast("B")
-        if not self.resumed_at:
+        if not self._window and self._hashed():
             self._hash.update(view)
         self._size += len(view)
         self._buffer += view
@@ -418,6 +430,9 @@ class ResumableMultipartWriter(MultipartWriter):
         self._size = 0
         self.resumed = None
         self.resumed_at = 0
+
+    def _hashed(self) -> bool:
+        return not self.resumed_at
 
     @property
     def sha256(self) -> str:
