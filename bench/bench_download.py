@@ -32,7 +32,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,10 @@ import harness
 PART = 8 * 1024 * 1024
 WALL_GOAL = 1.15
 PEAK_GOAL_MIB = 64
+# Each world serves at most this many Mbit/s (100 MB/s), about what one connection of a Lambda function
+# moves to or from S3: unpaced, the vendor, S3 and the function all want CPU from the same two vCPUs, and
+# the bench would measure their sum (bench/README.md).
+LINK_MBPS = 800.0
 
 
 def generate(path: Path, mib: int) -> None:
@@ -73,7 +77,19 @@ def generate(path: Path, mib: int) -> None:
     print(f"generated {path.relative_to(harness.ROOT)} ({path.stat().st_size / 2**20:.0f} MiB)", flush=True)
 
 
-def serve_null_s3() -> None:
+def paced(chunks: Iterator[bytes], rate: float) -> Iterator[bytes]:
+    """``chunks``, each taking at least its size ÷ ``rate`` seconds (0: as fast as they come).
+
+    A link, not this host's CPU: time lost while the other end was not reading is not made up later.
+    """
+    for chunk in chunks:
+        started = time.perf_counter()
+        yield chunk
+        if rate:
+            time.sleep(max(0.0, len(chunk) / rate - (time.perf_counter() - started)))
+
+
+def serve_null_s3(rate: float) -> None:
     """S3's world process: the multipart calls answered as S3 does, each body read and counted, nothing kept.
 
     moto keeps every object and spends about a CPU-second per 100 MB doing it, on the same two vCPUs as
@@ -102,11 +118,17 @@ def serve_null_s3() -> None:
 
         def _drain(self) -> None:
             left = int(self.headers.get("Content-Length") or 0)
-            while left:
-                chunk = self.rfile.read(min(left, 1 << 20))
-                if not chunk:
-                    break
-                left -= len(chunk)
+
+            def body() -> Iterator[bytes]:
+                nonlocal left
+                while left:
+                    chunk = self.rfile.read(min(left, 1 << 20))
+                    if not chunk:
+                        return
+                    left -= len(chunk)
+                    yield chunk
+
+            for chunk in paced(body(), rate):
                 received["bytes"] += len(chunk)
 
         def do_POST(self) -> None:
@@ -134,8 +156,10 @@ def serve_null_s3() -> None:
         time.sleep(3600)
 
 
-def serve_vendor(source: Path) -> None:
+def serve_vendor(source: Path, rate: float) -> None:
     """The vendor's world process: the Particle simulator whose signed link serves ``source``."""
+    whole = harness.file_chunks
+    harness.file_chunks = lambda path, size=1 << 20: paced(whole(path, size), rate)
     print(json.dumps(bench_particle.serve(source)), flush=True)
     while True:
         time.sleep(3600)
@@ -236,16 +260,20 @@ def main() -> None:
     parser.add_argument("--mib", type=int, default=1024, help="size of the report in MiB (default 1024)")
     parser.add_argument("--runs", type=int, default=3, help="rounds; the table shows medians (default 3)")
     parser.add_argument("--warmup", type=int, default=1, help="unrecorded rounds first (default 1)")
+    parser.add_argument("--link-mbps", type=float, default=LINK_MBPS,
+                        help=f"the vendor's and S3's link, each, in Mbit/s (default {LINK_MBPS:.0f}; 0: unpaced, "
+                             "as fast as this host's CPUs serve it)")
     parser.add_argument("--measure", help=argparse.SUPPRESS)
     parser.add_argument("--world", choices=["s3", "vendor"], help=argparse.SUPPRESS)
     parser.add_argument("--source", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--scratch", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    rate = args.link_mbps * 1e6 / 8
     if args.world == "s3":
-        serve_null_s3()
+        serve_null_s3(rate)
         return
     if args.world == "vendor":
-        serve_vendor(args.source)
+        serve_vendor(args.source, rate)
         return
     if args.measure:
         harness.measured_main(VENDOR, args.measure, args.source, args.scratch)
@@ -255,7 +283,8 @@ def main() -> None:
     generate(source, args.mib)
     scratch = harness.DATA / "scratch" / VENDOR.name
     scratch.mkdir(parents=True, exist_ok=True)
-    worlds = [subprocess.Popen([sys.executable, VENDOR.script, "--world", role, "--source", str(source)],
+    worlds = [subprocess.Popen([sys.executable, VENDOR.script, "--world", role, "--source", str(source),
+                                "--link-mbps", str(args.link_mbps)],
                                stdout=subprocess.PIPE, cwd=harness.ROOT) for role in ("s3", "vendor")]
     results: dict[str, list[dict[str, Any]]] = {}
     try:
@@ -278,15 +307,16 @@ def main() -> None:
         for proc in worlds:
             proc.terminate()
             proc.wait(timeout=30)
-    report(results, source)
+    report(results, source, args.link_mbps)
 
 
-def report(results: dict[str, list[dict[str, Any]]], source: Path) -> None:
+def report(results: dict[str, list[dict[str, Any]]], source: Path, link_mbps: float) -> None:
     def median(variant: str, key: str) -> float:
         return statistics.median(r[key] for r in results[variant])
 
     rounds = min(len(r) for r in results.values())
     print(f"\n{VENDOR.title}: {source.stat().st_size / 2**20:.0f} MiB Particle CSV, {os.cpu_count()} CPUs; "
+          f"links {f'{link_mbps:.0f} Mbit/s each' if link_mbps else 'unpaced'}; "
           f"medians of {rounds} interleaved round(s), whole processes\n")
     print("| variant | wall s | CPU s | peak MiB | post-import MiB | peak - post-import MiB |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
