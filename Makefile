@@ -67,6 +67,7 @@ deploy: setup infra/node_modules  ## cdk deploy both stacks into the account of 
 bench: setup  ## every performance goal with its figure and verdict (bench/README.md)
 	$(BIN)/python bench/bench_polling.py
 	$(BIN)/python bench/bench_cold_start.py
+	$(BIN)/python bench/bench_download.py
 	$(BIN)/python bench/bench_particle.py && $(BIN)/python bench/bench_here.py
 
 clean:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -170,3 +172,141 @@ def test_restart_drops_what_was_kept(aws: Buckets) -> None:
         out.write(b"x" * 10)
     assert open_uploads(aws.raw) == []
     assert sink.objects[0].bytes == 10 and sink.objects[0].sha256 == hashlib.sha256(b"x" * 10).hexdigest()
+
+
+# The uploader thread: parts go up while the download goes on, in order, and only their own cursors are saved.
+
+class Gated:
+    """Wraps the S3 client's ``upload_part``: logs each call and holds part ``hold`` until :meth:`release`."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, log: list[tuple[str, int]], *, hold: int = 0,
+                 refuse: int = 0) -> None:
+        s3 = clients.s3()
+        self._real = s3.upload_part
+        self._log = log
+        self._hold, self._refuse = hold, refuse
+        self.started = threading.Event()
+        self._gate = threading.Event()
+        self.threads: set[str] = set()
+        monkeypatch.setattr(s3, "upload_part", self)
+
+    def release(self) -> None:
+        self._gate.set()
+
+    def __call__(self, **kwargs: Any) -> Any:
+        number = int(kwargs["PartNumber"])
+        self.threads.add(threading.current_thread().name)
+        if number == self._hold:
+            self.started.set()
+            # (a bound so that a broken writer fails the test instead of hanging it; never reached when it works)
+            assert self._gate.wait(timeout=60), "part held for ever: the writer waited for its own upload"
+        if number == self._refuse:
+            raise Refused(f"part {number}")
+        answer = self._real(**kwargs)
+        self._log.append(("uploaded", number))
+        return answer
+
+
+class LoggedStore(MemoryStore):
+    def __init__(self, log: list[tuple[str, int]]) -> None:
+        super().__init__()
+        self._log = log
+
+    def save(self, cursor: dict[str, Any]) -> None:
+        self._log.append(("saved", len(cursor["etags"])))
+        super().save(cursor)
+
+
+def chunks(upto: int) -> Iterator[tuple[int, bytes]]:
+    for at in range(0, upto, 1 << 20):
+        yield at + (1 << 20), BODY[at:at + (1 << 20)]
+
+
+def test_the_download_goes_on_while_a_part_uploads_and_its_cursor_waits_for_it(
+        aws: Buckets, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given an S3 that holds on to the first part until told
+    log: list[tuple[str, int]] = []
+    store = LoggedStore(log)
+    gate = Gated(monkeypatch, log, hold=1)
+    sink = S3RawSink(aws.raw, PLAN, resume=store)
+    with sink.open_resumable(dataset="d", name="r.csv", content_type="text/csv", recount=Lines) as out:
+        # When the download fills the first part and goes on
+        for offset, chunk in chunks(PART + (3 << 20)):
+            out.write(chunk)
+            out.checkpoint({"offset": offset})
+        # Then it wrote 3 MiB past the part while the part was still on its way (on another thread)...
+        assert gate.started.wait(timeout=60) and out.tell() == PART + (3 << 20)
+        # ...and no cursor was saved: the part it names is not uploaded yet
+        assert store.saves == 0 and log == []
+        gate.release()
+        for offset, chunk in chunks(len(BODY)):
+            if offset > PART + (3 << 20):
+                out.write(chunk)
+                out.checkpoint({"offset": offset})
+    # And the parts went up in order, each cursor saved after its part, and the object is whole
+    assert gate.threads == {"s3-part-uploader"}
+    assert [n for what, n in log if what == "uploaded"] == [1, 2, 3]
+    assert [n for what, n in log if what == "saved"] == [1, 2]
+    assert all(log.index(("uploaded", n)) < log.index(("saved", n)) for n in (1, 2))
+    stored = boto3.client("s3").get_object(Bucket=aws.raw, Key=sink.objects[0].key)["Body"].read()
+    assert stored == BODY and sink.objects[0].sha256 == hashlib.sha256(BODY).hexdigest()
+
+
+def test_a_part_in_flight_when_the_vendor_fails_is_kept_with_its_cursor(
+        aws: Buckets, monkeypatch: pytest.MonkeyPatch) -> None:
+    from report_exporter.errors import VendorUnavailableError
+
+    # Given the first part still on its way when the vendor's stream breaks at 12 MiB
+    log: list[tuple[str, int]] = []
+    store = LoggedStore(log)
+    gate = Gated(monkeypatch, log, hold=1)
+    sink = S3RawSink(aws.raw, PLAN, resume=store)
+    with pytest.raises(VendorUnavailableError), sink.open_resumable(dataset="d", name="r.csv",
+                                                                    content_type="text/csv") as out:
+        for offset, chunk in chunks(12 << 20):
+            out.write(chunk)
+            out.checkpoint({"offset": offset})
+        assert store.saves == 0
+        gate.release()
+        raise VendorUnavailableError("reset")
+    # Then the attempt waited for the part and kept it, with its cursor, for the next attempt
+    assert log == [("uploaded", 1), ("saved", 1)]
+    assert store.cursor is not None and store.cursor["bytes"] == PART and store.cursor["state"] == {"offset": PART}
+    assert len(open_uploads(aws.raw)) == 1
+
+
+@pytest.mark.parametrize("resumable", [False, True], ids=["open", "open_resumable"])
+def test_an_upload_error_on_the_uploader_thread_is_raised_by_the_download_and_aborts(
+        aws: Buckets, monkeypatch: pytest.MonkeyPatch, resumable: bool) -> None:
+    # Given an S3 that refuses the second part
+    log: list[tuple[str, int]] = []
+    store = LoggedStore(log)
+    gate = Gated(monkeypatch, log, refuse=2)
+    sink = S3RawSink(aws.raw, PLAN, resume=store)
+    opened = (sink.open_resumable(dataset="d", name="r.csv", content_type="text/csv") if resumable
+              else sink.open(dataset="d", name="r.csv", content_type="text/csv"))
+    # When the download streams three parts' worth into it
+    with pytest.raises(Refused, match="part 2"), opened as out:
+        for offset, chunk in chunks(len(BODY)):
+            out.write(chunk)
+            if resumable:
+                out.checkpoint({"offset": offset})  # type: ignore[attr-defined]
+    # Then the refusal reached the download's thread, no later part was sent, the cursor of part 1 was saved
+    # and then dropped with the upload (not a transient error): nothing is left open or visible
+    assert gate.threads == {"s3-part-uploader"}
+    assert [entry for entry in log if entry[0] == "uploaded"] == [("uploaded", 1)]
+    assert log == ([("uploaded", 1), ("saved", 1)] if resumable else [("uploaded", 1)])
+    assert store.cursor is None and open_uploads(aws.raw) == [] and sink.objects == []
+
+
+def test_a_plain_object_of_several_parts_is_whole_and_hashed_on_the_uploader_thread(aws: Buckets) -> None:
+    # Given a non-resumable raw file of two parts and a tail, written in odd-sized chunks
+    sink = S3RawSink(aws.raw, PLAN)
+    with sink.open(dataset="d", name="r.csv", content_type="text/csv") as out:
+        for at in range(0, len(BODY), 1_000_003):
+            out.write(BODY[at:at + 1_000_003])
+    # Then the object is the bytes in order, and its sha256 and size are theirs
+    (raw,) = sink.objects
+    stored = boto3.client("s3").get_object(Bucket=aws.raw, Key=raw.key)["Body"].read()
+    assert stored == BODY
+    assert (raw.bytes, raw.sha256) == (len(BODY), hashlib.sha256(BODY).hexdigest())

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
+import queue
+import threading
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from typing import IO, Any, Protocol
 
 from report_exporter.aws import clients
@@ -12,6 +16,8 @@ from report_exporter.errors import TransientError
 from report_exporter.models.payloads import RawObject, RunPlan
 
 PART_SIZE = 8 * 1024 * 1024
+UPLOAD_WINDOW = 1
+"""Parts a raw download hands to its uploader thread ahead of the one it is filling (memory: 2 parts)."""
 _READ_BACK_CHUNK = 1 << 20
 # Key prefixes: the Lambdas' S3 grants are limited to them (infra/exporter_infra/constructs/exporter_functions.py).
 RAW_PREFIX = "raw/"
@@ -34,20 +40,103 @@ def staging_key(dataset: str, export: str, period: str, run: str) -> str:
     return f"{STAGING_PREFIX}{dataset}/{export}/{period}/{run}.parquet"
 
 
+class PartUploader:
+    """One background thread that uploads the parts of one multipart upload, in order.
+
+    At most ``window`` parts are handed over and not yet uploaded, so the download goes on filling the
+    next part while one is on its way to S3, in bounded memory (``window`` + 1 parts). The first error of
+    an upload is kept; every later part is dropped, and the error is raised on the caller's thread by
+    :meth:`submit`, :meth:`raise_error` or :meth:`wait`.
+    """
+
+    def __init__(self, send: Callable[[int, bytearray], str], *, window: int) -> None:
+        self._send = send
+        self._slots = threading.Semaphore(window)
+        self._todo: queue.SimpleQueue[tuple[int, bytearray] | None] = queue.SimpleQueue()
+        self._done: queue.SimpleQueue[tuple[int, str]] = queue.SimpleQueue()
+        self._idle = threading.Condition()
+        self._pending = 0
+        self._cancelled = False
+        self.error: BaseException | None = None
+        # In the caller's context: what it carries (log keys, the local runner's sandbox) holds for the uploads.
+        context = contextvars.copy_context()
+        self._thread = threading.Thread(target=context.run, args=(self._run,), name="s3-part-uploader", daemon=True)
+        self._thread.start()
+
+    def submit(self, number: int, body: bytearray) -> None:
+        """Hand part ``number`` over; blocks while ``window`` parts are still on their way."""
+        self.raise_error()
+        self._slots.acquire()
+        if self.error is not None:
+            self._slots.release()
+            self.raise_error()
+        with self._idle:
+            self._pending += 1
+        self._todo.put((number, body))
+
+    def finished(self) -> list[tuple[int, str]]:
+        """Part numbers and ETags uploaded since the last call, in order."""
+        done: list[tuple[int, str]] = []
+        with suppress(queue.Empty):
+            while True:
+                done.append(self._done.get_nowait())
+        return done
+
+    def raise_error(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def wait(self) -> None:
+        """Until every part handed over is uploaded (or dropped after an error); then raise that error."""
+        with self._idle:
+            while self._pending:
+                self._idle.wait()
+        self.raise_error()
+
+    def close(self, *, cancel: bool = False) -> None:
+        """Stop the thread once the part on its way is sent; with ``cancel``, drop the parts not yet started."""
+        self._cancelled = cancel
+        self._todo.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        while (item := self._todo.get()) is not None:
+            number, body = item
+            item = None
+            try:
+                if self.error is None and not self._cancelled:
+                    self._done.put((number, self._send(number, body)))
+            except BaseException as exc:  # raised again on the download thread
+                self.error = exc
+            finally:
+                del body
+                self._slots.release()
+                with self._idle:
+                    self._pending -= 1
+                    self._idle.notify_all()
+
+
 class MultipartWriter:
     """A write-only file object that streams into one S3 object, part by part.
 
-    Memory stays at one part. Nothing is visible until :meth:`commit`; :meth:`abort` drops the
-    uploaded parts. Also computes the sha256 and size of what was written.
+    Nothing is visible until :meth:`commit`; :meth:`abort` drops the uploaded parts. Also computes the
+    sha256 and size of what was written. With ``window`` 0 each part is uploaded by :meth:`write` (memory:
+    one part); with ``window`` n > 0 a :class:`PartUploader` thread hashes and uploads them while the
+    caller writes on (memory: n + 1 parts), and an upload's error is raised by a later ``write`` or by
+    ``commit``.
     """
 
-    def __init__(self, bucket: str, key: str, *, content_type: str, part_size: int = PART_SIZE) -> None:
+    def __init__(self, bucket: str, key: str, *, content_type: str, part_size: int = PART_SIZE,
+                 window: int = 0) -> None:
         self.bucket = bucket
         self.key = key
         self.content_type = content_type
         self._part_size = part_size
+        self._window = window
+        self._uploader: PartUploader | None = None
         self._buffer = bytearray()
         self._parts: list[dict[str, Any]] = []
+        self._submitted = 0
         self._upload_id: str | None = None
         self._hash = hashlib.sha256()
         self._size = 0
@@ -78,28 +167,68 @@ class MultipartWriter:
         return None
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
+        if self._uploader is not None:
+            self._uploader.raise_error()  # stop the download as soon as an upload failed
         view = memoryview(data).cast("B")
-        self._hash.update(view)
+        if not self._window:
+            self._hash.update(view)
         self._size += len(view)
         self._buffer += view
         if len(self._buffer) >= self._part_size:
             # Parts may be any size >= 5 MiB but the last: ship the whole buffer as it is (boto3 takes a
             # bytearray), no copy, no slicing; then start a new one rather than resize what was sent.
-            self._upload_part(self._buffer)
+            self._submit_part(self._buffer)
             self._buffer = bytearray()
         return len(view)
 
-    def _upload_part(self, body: bytes | bytearray) -> None:
-        s3 = clients.s3()
+    def _submit_part(self, body: bytearray) -> int:
+        """Upload ``body`` as the next part (on the uploader thread when there is one); its number."""
         if self._upload_id is None:
-            self._upload_id = s3.create_multipart_upload(
+            self._upload_id = clients.s3().create_multipart_upload(
                 Bucket=self.bucket, Key=self.key, ContentType=self.content_type, ServerSideEncryption="AES256"
             )["UploadId"]
-        number = len(self._parts) + 1
-        etag = s3.upload_part(Bucket=self.bucket, Key=self.key, UploadId=self._upload_id, PartNumber=number, Body=body)[
-            "ETag"
-        ]
-        self._parts.append({"PartNumber": number, "ETag": etag})
+        self._submitted += 1
+        number = self._submitted
+        if self._window <= 0:
+            self._parts.append({"PartNumber": number, "ETag": self._send_part(number, body)})
+            return number
+        if self._uploader is None:
+            self._uploader = PartUploader(self._send_part, window=self._window)
+        self._uploader.submit(number, body)
+        self._collect()
+        return number
+
+    def _hashed(self) -> bool:
+        """Whether this writer's sha256 covers what it writes."""
+        return True
+
+    def _send_part(self, number: int, body: bytearray) -> str:
+        if self._window and self._hashed():
+            # On the uploader thread, part after part: hashlib lets go of the GIL, so the hash costs the
+            # download's thread nothing.
+            self._hash.update(body)
+        etag: str = clients.s3().upload_part(Bucket=self.bucket, Key=self.key, UploadId=self._upload_id,
+                                             PartNumber=number, Body=body)["ETag"]
+        return etag
+
+    def _collect(self) -> None:
+        """Take the parts the uploader has finished into :attr:`_parts` (in order: one thread uploads them)."""
+        if self._uploader is not None:
+            self._parts.extend({"PartNumber": n, "ETag": etag} for n, etag in self._uploader.finished())
+
+    def _settle(self) -> None:
+        """Wait until every part handed over is uploaded; raise the first upload error."""
+        if self._uploader is not None:
+            try:
+                self._uploader.wait()
+            finally:
+                self._collect()
+
+    def _stop_uploader(self, *, cancel: bool) -> None:
+        if self._uploader is not None:
+            self._uploader.close(cancel=cancel)
+            self._collect()
+            self._uploader = None
 
     @property
     def sha256(self) -> str:
@@ -113,6 +242,8 @@ class MultipartWriter:
         """Make the object visible (one PUT when it fit in one part)."""
         s3 = clients.s3()
         if self._upload_id is None:
+            if self._window and self._hashed():
+                self._hash.update(self._buffer)
             s3.put_object(
                 Bucket=self.bucket,
                 Key=self.key,
@@ -122,7 +253,10 @@ class MultipartWriter:
             )
         else:
             if self._buffer:
-                self._upload_part(self._buffer)
+                self._submit_part(self._buffer)
+                self._buffer = bytearray()
+            self._settle()
+            self._stop_uploader(cancel=False)
             s3.complete_multipart_upload(
                 Bucket=self.bucket, Key=self.key, UploadId=self._upload_id, MultipartUpload={"Parts": self._parts}
             )
@@ -130,6 +264,8 @@ class MultipartWriter:
         self._done = True
 
     def abort(self) -> None:
+        # The part on its way is let finish first: a part uploaded after the abort would be billed for ever.
+        self._stop_uploader(cancel=True)
         if self._upload_id is not None and not self._done:
             clients.s3().abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self._upload_id)
         self._buffer = bytearray()
@@ -157,22 +293,34 @@ class RecordCounter(Protocol):
     def records(self) -> int: ...
 
 
+@dataclass(frozen=True)
+class _Checkpoint:
+    """The cursor to save once part ``number`` is uploaded (None: forget the saved one there)."""
+
+    number: int
+    bytes: int
+    state: dict[str, Any] | None
+
+
 class ResumableMultipartWriter(MultipartWriter):
     """A :class:`MultipartWriter` whose parts outlive a failed attempt (``adapters.base.ResumableWriter``).
 
     Parts are cut only at the adapter's checkpoints, once a part's worth is buffered, so every kept part ends
-    on a unit the adapter can resume after (a page, a byte of a file); after each part the cursor is saved
-    to the store. A writer opened on a saved cursor continues that upload: its parts are checked against S3
-    first (ListParts), and an upload that is gone (completed, aborted, expired by the bucket's lifecycle rule)
-    or whose parts differ is dropped for a fresh start.
+    on a unit the adapter can resume after (a page, a byte of a file). A part's cursor is saved to the store
+    only once that part and every part before it are uploaded, in order, on the caller's thread (at a later
+    checkpoint, at :meth:`commit`, or by :meth:`settle` when the attempt fails). A writer opened on a saved
+    cursor continues that upload: its parts are checked against S3 first (ListParts), and an upload that is
+    gone (completed, aborted, expired by the bucket's lifecycle rule) or whose parts differ is dropped for a
+    fresh start.
     """
 
     def __init__(self, bucket: str, key: str, *, content_type: str, dataset: str, store: ResumeStore | None,
-                 part_size: int = PART_SIZE) -> None:
-        super().__init__(bucket, key, content_type=content_type, part_size=part_size)
+                 part_size: int = PART_SIZE, window: int = 0) -> None:
+        super().__init__(bucket, key, content_type=content_type, part_size=part_size, window=window)
         self._dataset = dataset
         self._store = store
         self._saved = False
+        self._checkpoints: list[_Checkpoint] = []
         self.resumed: dict[str, Any] | None = None
         self.resumed_at = 0
         """Bytes an earlier attempt kept (0: this attempt wrote, and hashed, every byte)."""
@@ -199,6 +347,7 @@ class ResumableMultipartWriter(MultipartWriter):
         self.key = key
         self._upload_id = upload_id
         self._parts = [{"PartNumber": n, "ETag": etag} for n, etag in enumerate(etags, start=1)]
+        self._submitted = len(etags)
         self._size = self.resumed_at = size
         self._saved = True
         self.resumed = state
@@ -211,39 +360,79 @@ class ResumableMultipartWriter(MultipartWriter):
     def write(self, data: bytes | bytearray | memoryview) -> int:
         """Buffer ``data``; parts are uploaded at checkpoints only."""
         view = memoryview(data).cast("B")
-        if not self.resumed_at:
+        if not self._window and self._hashed():
             self._hash.update(view)
         self._size += len(view)
         self._buffer += view
         return len(view)
 
     def checkpoint(self, cursor: Mapping[str, Any] | None) -> None:
-        if len(self._buffer) < self._part_size:
+        if self._uploader is not None:
+            self._uploader.raise_error()  # stop the download as soon as an upload failed
+        if len(self._buffer) >= self._part_size:
+            number = self._submit_part(self._buffer)
+            self._buffer = bytearray()
+            state = dict(cursor) if cursor is not None and self._store is not None else None
+            self._checkpoints.append(_Checkpoint(number, self._size, state))
+        self._save_uploaded()
+
+    def _save_uploaded(self) -> None:
+        """Save (in order) the cursor of every part uploaded since the last save."""
+        self._collect()
+        uploaded = len(self._parts)
+        while self._checkpoints and self._checkpoints[0].number <= uploaded:
+            point = self._checkpoints.pop(0)
+            if point.state is None or self._store is None:
+                if self._saved:
+                    self._forget()  # the saved cursor no longer matches the parts
+                continue
+            self._store.save({
+                "key": self.key, "upload_id": self._upload_id,
+                "etags": [p["ETag"] for p in self._parts[:point.number]], "bytes": point.bytes,
+                "dataset": self._dataset, "content_type": self.content_type, "state": point.state,
+            })
+            self._saved = True
+
+    def _settle(self) -> None:
+        try:
+            super()._settle()
+        finally:
+            self._save_uploaded()
+
+    def settle(self) -> None:
+        """When the attempt fails: wait for the parts on their way and save the cursors of those uploaded.
+
+        Never raises: an upload's error was, or will be, raised by ``write``/``checkpoint``/``commit``; a
+        save that fails (the lease is lost) leaves the last saved cursor, as a failing checkpoint would.
+        """
+        if self._uploader is None:
             return
-        self._upload_part(self._buffer)
-        self._buffer = bytearray()
-        if cursor is None or self._store is None:
-            if self._saved:
-                self._forget()  # the saved cursor no longer matches the parts
-            return
-        self._store.save({
-            "key": self.key, "upload_id": self._upload_id, "etags": [p["ETag"] for p in self._parts],
-            "bytes": self._size, "dataset": self._dataset, "content_type": self.content_type, "state": dict(cursor),
-        })
-        self._saved = True
+        with suppress(Exception):
+            self._uploader.close(cancel=False)
+        self._collect()
+        self._uploader = None
+        with suppress(Exception):
+            self._save_uploaded()
+        self._checkpoints.clear()
 
     def restart(self) -> None:
+        self._stop_uploader(cancel=True)
+        self._checkpoints.clear()
         if self._upload_id is not None:
             _abort_quietly(self.bucket, self.key, self._upload_id)
         if self._saved:
             self._forget()
         self._upload_id = None
         self._parts = []
+        self._submitted = 0
         self._buffer = bytearray()
         self._hash = hashlib.sha256()
         self._size = 0
         self.resumed = None
         self.resumed_at = 0
+
+    def _hashed(self) -> bool:
+        return not self.resumed_at
 
     @property
     def sha256(self) -> str:
@@ -256,12 +445,14 @@ class ResumableMultipartWriter(MultipartWriter):
 
         Kept when the ledger names it and the error is transient (a vendor or the lease will be back) or
         the process is dying (a timeout, a kill: nothing would run anyway). Anything else fails the run.
+        Call :meth:`settle` first, so the parts on their way count.
         """
         transient = isinstance(error, TransientError) or not isinstance(error, Exception)
         return self._saved and self._upload_id is not None and transient and not self._done
 
     def abort(self) -> None:
         super().abort()
+        self._checkpoints.clear()
         if self._saved:
             self._forget()
 
@@ -319,7 +510,8 @@ class S3RawSink:
     def open(
         self, *, dataset: str, name: str, content_type: str, records: Callable[[], int | None] | None = None
     ) -> Iterator[MultipartWriter]:
-        writer = MultipartWriter(self._bucket, raw_key(self._plan, name), content_type=content_type)
+        writer = MultipartWriter(self._bucket, raw_key(self._plan, name), content_type=content_type,
+                                 window=UPLOAD_WINDOW)
         try:
             yield writer
             writer.commit()
@@ -348,11 +540,12 @@ class S3RawSink:
             raise RuntimeError("one resumable raw object per download: the ledger keeps one cursor")
         self._resumable_opened = True
         writer = ResumableMultipartWriter(self._bucket, raw_key(self._plan, name), content_type=content_type,
-                                          dataset=dataset, store=self._resume)
+                                          dataset=dataset, store=self._resume, window=UPLOAD_WINDOW)
         try:
             yield writer
             writer.commit()
         except BaseException as exc:
+            writer.settle()
             if not writer.keeps(exc):
                 writer.abort()
             raise

@@ -69,9 +69,12 @@ COLUMNS = pa.schema(
 # HERE dates are UTC (vendors.md §2.3) but the CSV's usageDateTime format is not documented: ISO 8601
 # without a zone or with Z, date-only, or year-month (month detail) are read (``values.timestamp_text``).
 # Amounts are nearly unique per row: dictionary-encoding them only costs memory and time before the writer
-# falls back to plain encoding. Every other column repeats a lot.
+# falls back to plain encoding. ``resource_hrn`` (~28k distinct HRNs that share long prefixes) is smaller plain
+# and zstd-compressed than as a dictionary repeated in every row group (0.29 against 0.89 MB per 1M rows).
+# Every other column repeats a lot.
 _DICTIONARY_COLUMNS = tuple(
-    name for name in [*COLUMNS.names, *LINEAGE.names] if name not in ("usage_value", "billable_value")
+    name for name in [*COLUMNS.names, *LINEAGE.names]
+    if name not in ("usage_value", "billable_value", "resource_hrn")
 )
 
 # Header token -> column, in order of preference where several fill one column. Sync /csv header from
