@@ -79,7 +79,8 @@ class RecordingLedger:
         self.calls.append(("requested", {"job": job, "report_id": report_id, "ready": ready}))
 
     def polled(self, plan: RunPlan, *, job: str, polls: int, ready: bool, now: datetime) -> None:
-        self.calls.append(("polled", {"job": job, "polls": polls, "ready": ready}))
+        self.calls.append(("polled", {"job": job, "polls": polls, "ready": ready, "execution": plan.execution_id,
+                                      "now": now}))
 
     def begin_download(self, plan: RunPlan, *, job: str, now: datetime) -> list[RawObject] | None:
         self.calls.append(("begin_download", {"job": job}))
