@@ -154,13 +154,13 @@ def test_check_report_tells_the_ledger_which_run_polled_when_and_frees_that_runs
 
 
 def test_check_report_returns_the_poll_count_with_a_ready_report() -> None:
-    adapter = ScriptedAdapter([PENDING, PENDING, READY])
     plan = plan_for(EXPORT, now=NOW)
     job = ReportJob(job="r-1", report_id="r-1", status=JobStatus.PENDING, requested_at=NOW, polls=2, wait_seconds=60)
-    out = check_report(CheckInput(plan=plan, job=job), adapter=ScriptedAdapter([READY]),  # type: ignore[arg-type]
+    adapter = ScriptedAdapter([READY])
+    out = check_report(CheckInput(plan=plan, job=job), adapter=adapter,  # type: ignore[arg-type]
                        ledger=RecordingLedger(), now=NOW + timedelta(minutes=2))
     assert (out.status, out.polls, out.wait_seconds) == (JobStatus.READY, 3, 0)
-    assert adapter.polls == []
+    assert adapter.polls == ["r-1"]
 
 
 @pytest.mark.parametrize(("answer", "said"), [
@@ -185,3 +185,16 @@ def test_check_report_refuses_a_job_without_a_vendor_report_id() -> None:
     with pytest.raises(VendorContractError, match="CheckReport needs a vendor report id"):
         check_report(CheckInput(plan=plan_for(EXPORT, now=NOW), job=job), adapter=ScriptedAdapter([]),  # type: ignore[arg-type]
                      ledger=RecordingLedger(), now=NOW)
+
+
+def test_check_report_at_the_deadline_counts_minutes_from_the_request_and_names_the_plans_deadline() -> None:
+    # Given a run with a 90-minute deadline whose report was requested 2 minutes into the run
+    plan = plan_for(EXPORT, now=NOW, deadline_minutes=90)
+    job = ReportJob(job="r-1", report_id="r-1", status=JobStatus.PENDING, requested_at=NOW + timedelta(minutes=2),
+                    polls=40, wait_seconds=60)
+    # When a poll 95 minutes into the run still finds it pending
+    with pytest.raises(ReportTimedOutError) as caught:
+        check_report(CheckInput(plan=plan, job=job), adapter=ScriptedAdapter([PENDING]),  # type: ignore[arg-type]
+                     ledger=RecordingLedger(), now=NOW + timedelta(minutes=95))
+    # Then it has waited 93 minutes for the report, against the run's 90
+    assert str(caught.value).endswith("still pending after 41 polls over 93 min (deadline 90 min)")
