@@ -125,7 +125,8 @@ def test_rows_of_several_raw_objects_keep_their_own_lineage_and_counts(aws: Buck
     # And the result and the ledger carry the rows read back from the published file
     assert out.objects == (CuratedObject(dataset=NAME, table=NAME, key=FINAL, rows=205, bytes=out.objects[0].bytes),)
     assert out.objects[0].bytes == boto3.client("s3").head_object(Bucket=aws.curated, Key=FINAL)["ContentLength"]
-    assert ledger.args("published") == [{"job": "1001", "rows": 205}]
+    assert ledger.args("published") == [{"job": "1001", "rows": 205, "objects": list(out.objects),
+                                         "execution": PLAN.execution_id, "now": EXPORTED}]
     assert ledger.names() == ["begin_publish", "published"]
 
 
@@ -162,7 +163,8 @@ def test_a_replay_rebuilds_the_partition_without_asking_who_published(aws: Bucke
     out = run(aws, [obj], ledger, replay=True)
     assert (out.rows, out.published) == (12, True)
     assert published(aws).metadata.num_rows == 12
-    assert ledger.calls == [("record_replay", {"rows": 12})]
+    assert ledger.calls == [("record_replay", {"rows": 12, "objects": list(out.objects),
+                                               "execution": PLAN.execution_id, "now": EXPORTED})]
 
 
 def test_a_report_another_execution_published_is_reported_not_written(aws: Buckets) -> None:

@@ -60,7 +60,7 @@ def test_end_run_releases_what_a_stopped_execution_held_without_alerting() -> No
     record = end_run(ended("ABORTED", StartInput(export=PARTICLE, period="2026-09")), ledger=ledger,
                      notify=lambda s, b: sent.append(s), now=NOW)
     assert ledger.args("ended") == [{"export": "particle-demo", "period": "2026-09",
-                                     "account": PARTICLE.account_key(), "execution": ARN}]
+                                     "account": PARTICLE.account_key(), "execution": ARN, "now": NOW}]
     (failed,) = ledger.args("failed")
     assert (failed["period"], failed["error"], failed["only_if_owner"]) == ("2026-09", "ExecutionAborted", True)
     assert record.ledger_updated and not record.notified and sent == []
