@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -281,3 +282,169 @@ def test_an_execution_ended_between_its_claim_and_its_request_loses_the_claim(le
         ledger.requested(late, job="1001", report_id="1001", ready=False, now=NOW)
     # The month's item does not hold the dead execution's claim: the next run requests afresh
     assert ledger.claim(run("next"), now=NOW + limits.REQUEST_LEASE + timedelta(seconds=1)).adopt is False
+
+
+def at(minutes: int) -> datetime:
+    return NOW + timedelta(minutes=minutes)
+
+
+def ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def fields(ledger: DynamoLedger, *names: str) -> dict[str, object]:
+    current = item(ledger)
+    return {name: current.get(name) for name in names}
+
+
+def test_the_month_item_tells_the_operator_where_a_run_is_at_every_step(ledger: DynamoLedger) -> None:
+    owner = run("a")
+    arn = owner.execution_id
+    # Claimed: requesting, under a lease as long as RequestReport may run
+    ledger.claim(owner, now=at(0))
+    assert item(ledger) == {
+        "pk": "EXPORT#particle-fleet", "sk": "PERIOD#2026-10", "status": "REQUESTING", "export": "particle-fleet",
+        "period": "2026-10", "vendor": "particle", "claimed_at": at(0).isoformat(), "lease_owner": arn,
+        "lease_expires": ms(at(0) + limits.REQUEST_LEASE), "updated_at": at(0).isoformat(), "version": 1}
+    # Requested: pending, leased until the run's deadline (plus grace)
+    ledger.requested(owner, job="1001", report_id="1001", ready=False, now=at(1))
+    assert fields(ledger, "status", "job", "report_id", "requested_at", "requested_by", "polls", "lease_owner",
+                  "lease_expires", "updated_at", "version") == {
+        "status": "PENDING", "job": "1001", "report_id": "1001", "requested_at": at(1).isoformat(),
+        "requested_by": arn, "polls": 0, "lease_owner": arn, "lease_expires": ms(owner.deadline + limits.LEASE_GRACE),
+        "updated_at": at(1).isoformat(), "version": 2}
+    # Polled: the count and the time of the last poll; ready once the vendor says so
+    ledger.polled(owner, job="1001", polls=1, ready=False, now=at(2))
+    assert fields(ledger, "status", "polls", "last_polled_at", "updated_at") == {
+        "status": "PENDING", "polls": 1, "last_polled_at": at(2).isoformat(), "updated_at": at(2).isoformat()}
+    ledger.polled(owner, job="1001", polls=2, ready=True, now=at(3))
+    assert fields(ledger, "status", "polls", "last_polled_at") == {"status": "READY", "polls": 2,
+                                                                   "last_polled_at": at(3).isoformat()}
+    # Downloading, then downloaded: the raw objects and their size, each step under its own lease
+    assert ledger.begin_download(owner, job="1001", now=at(4)) is None
+    assert fields(ledger, "status", "lease_expires", "updated_at") == {
+        "status": "DOWNLOADING", "lease_expires": ms(at(4) + limits.DOWNLOAD_LEASE), "updated_at": at(4).isoformat()}
+    ledger.downloaded(owner, job="1001", objects=RAW, now=at(5))
+    assert fields(ledger, "status", "raw_job", "raw_bytes", "downloaded_at", "lease_expires") == {
+        "status": "DOWNLOADED", "raw_job": "1001", "raw_bytes": 10, "downloaded_at": at(5).isoformat(),
+        "lease_expires": ms(at(5) + limits.PUBLISH_LEASE)}
+    assert [RawObject.model_validate(o) for o in json.loads(str(item(ledger)["raw"]))] == RAW
+    # Publishing, then published: rows, the curated objects, who published which report; the lease is gone
+    assert ledger.begin_publish(owner, job="1001", now=at(6)) is None
+    assert fields(ledger, "status", "lease_expires") == {"status": "PUBLISHING",
+                                                         "lease_expires": ms(at(6) + limits.PUBLISH_LEASE)}
+    outside = [CURATED[0].model_copy(update={"rows_outside_period": 2})]
+    ledger.published(owner, job="1001", objects=outside, now=at(7))
+    assert fields(ledger, "status", "published_at", "updated_at", "rows", "rows_outside_period", "published_by",
+                  "published_job", "lease_owner", "lease_expires") == {
+        "status": "PUBLISHED", "published_at": at(7).isoformat(), "updated_at": at(7).isoformat(), "rows": 42,
+        "rows_outside_period": 2, "published_by": arn, "published_job": "1001", "lease_owner": None,
+        "lease_expires": None}
+    assert [CuratedObject.model_validate(o) for o in json.loads(str(item(ledger)["curated"]))] == outside
+    # And what the next run of the month gets back for the same report is what was published
+    assert ledger.begin_publish(run("b"), job="1001", now=at(8)) == outside
+
+
+def test_a_new_request_after_publishing_starts_clean(ledger: DynamoLedger) -> None:
+    owner = run("a")
+    downloaded(ledger, owner)
+    ledger.polled(owner, job="1001", polls=3, ready=True, now=NOW)
+    rerun = run("b")
+    # When the month is requested again (the previous report failed)
+    ledger.failed(export=EXPORT.name, period="2026-10", execution=owner.execution_id, error="E", message="m",
+                  now=NOW)
+    assert ledger.claim(rerun, now=at(10)).adopt is False
+    # Then nothing of the previous report is left to be reused by mistake
+    assert fields(ledger, "job", "report_id", "polls", "requested_at", "last_polled_at") == dict.fromkeys(
+        ("job", "report_id", "polls", "requested_at", "last_polled_at"))
+    assert fields(ledger, "status", "lease_owner", "claimed_at") == {
+        "status": "REQUESTING", "lease_owner": rerun.execution_id, "claimed_at": at(10).isoformat()}
+
+
+def test_a_synchronous_run_is_ready_at_once_under_a_download_lease(ledger: DynamoLedger) -> None:
+    plan = run("a")
+    ledger.claim(plan, now=NOW)
+    ledger.requested(plan, job="run:a", report_id=None, ready=True, now=at(1))
+    assert fields(ledger, "status", "job", "report_id", "lease_expires") == {
+        "status": "READY", "job": "run:a", "report_id": None, "lease_expires": ms(at(1) + limits.DOWNLOAD_LEASE)}
+
+
+def test_a_failure_is_recorded_with_its_error_who_failed_and_when(ledger: DynamoLedger) -> None:
+    owner = run("a")
+    requested(ledger, owner)
+    assert ledger.failed(export=EXPORT.name, period="2026-10", execution=owner.execution_id,
+                         error="ReportFailedError", message="x" * 2000, now=at(9))
+    text = ("ReportFailedError: " + "x" * 2000)[:1000]
+    assert fields(ledger, "status", "last_error", "failed_at", "failed_by", "updated_at", "lease_owner",
+                  "lease_expires", "last_failure") == {
+        "status": "FAILED", "last_error": text, "failed_at": at(9).isoformat(), "failed_by": owner.execution_id,
+        "updated_at": at(9).isoformat(), "lease_owner": None, "lease_expires": None,
+        "last_failure": f"{text} (execution a, {at(9).isoformat()})"[:1200]}
+
+
+def test_a_failure_of_a_month_never_claimed_is_recorded_too(ledger: DynamoLedger) -> None:
+    # Given PlanRun's month was never claimed (RequestReport did not run)
+    assert ledger.failed(export=EXPORT.name, period="2026-10", execution=run("a").execution_id,
+                         error="InvalidExportError", message="bad", now=NOW)
+    assert fields(ledger, "status", "export", "period", "last_error") == {
+        "status": "FAILED", "export": EXPORT.name, "period": "2026-10", "last_error": "InvalidExportError: bad"}
+
+
+def test_a_failure_of_an_execution_that_no_longer_owns_the_month_only_notes_it(ledger: DynamoLedger) -> None:
+    owner = run("a")
+    requested(ledger, owner)
+    assert not ledger.failed(export=EXPORT.name, period="2026-10", execution=run("b").execution_id,
+                             error="VendorAuthError", message="refused", now=at(3))
+    assert fields(ledger, "status", "last_failure", "failed_at") == {
+        "status": "PENDING", "last_failure": f"VendorAuthError: refused (execution b, {at(3).isoformat()})",
+        "failed_at": None}
+
+
+def test_end_run_of_the_owner_fails_the_month_but_not_another_executions(ledger: DynamoLedger) -> None:
+    owner = run("a")
+    requested(ledger, owner)
+    # EndRun of an execution that never held the month changes nothing, not even the failure note
+    assert not ledger.failed(export=EXPORT.name, period="2026-10", execution=run("b").execution_id,
+                             error="ExecutionTimedOut", message="timed out", now=NOW, only_if_owner=True)
+    assert fields(ledger, "status", "last_failure") == {"status": "PENDING", "last_failure": None}
+    # EndRun of the owner fails it, even before its lease has expired
+    assert ledger.failed(export=EXPORT.name, period="2026-10", execution=owner.execution_id,
+                         error="ExecutionTimedOut", message="timed out", now=NOW, only_if_owner=True)
+    assert item(ledger)["status"] == "FAILED"
+
+
+def test_a_replay_notes_the_new_row_count_and_when(ledger: DynamoLedger) -> None:
+    owner = run("a")
+    downloaded(ledger, owner)
+    ledger.begin_publish(owner, job="1001", now=NOW)
+    ledger.published(owner, job="1001", objects=CURATED, now=NOW)
+    rebuilt = [CURATED[0].model_copy(update={"rows": 41})]
+    ledger.record_replay(run("replay"), rebuilt, now=at(30))
+    assert fields(ledger, "status", "rows", "replayed_at") == {"status": "PUBLISHED", "rows": 41,
+                                                                "replayed_at": at(30).isoformat()}
+    assert [CuratedObject.model_validate(o) for o in json.loads(str(item(ledger)["curated"]))] == rebuilt
+
+
+def test_the_slot_item_lists_each_holder_with_its_month_until_its_runs_deadline(ledger: DynamoLedger) -> None:
+    plan = run("a")
+    ledger.acquire_slot(plan, 3, now=NOW)
+    assert ledger.slots(EXPORT.account_key()) == {plan.execution_id: {
+        "export": EXPORT.name, "period": "2026-10", "expires": ms(plan.deadline + limits.LEASE_GRACE)}}
+    # A full account names the months that hold it
+    for name, period in (("b", "2026-09"), ("c", "2026-08")):
+        ledger.acquire_slot(run(name, period), 3, now=NOW)
+    with pytest.raises(OutstandingReportCapError) as caught:
+        ledger.acquire_slot(run("d", "2026-07"), 3, now=NOW)
+    assert str(caught.value) == ("particle account of export 'particle-fleet' already has 3 reports outstanding "
+                                 "(particle-fleet 2026-08, particle-fleet 2026-09, particle-fleet 2026-10); "
+                                 "waiting for one to finish")
+
+
+def test_a_holder_is_dropped_the_moment_its_lease_ends_not_before(ledger: DynamoLedger) -> None:
+    old = run("a")
+    ledger.acquire_slot(old, 1, now=NOW)
+    expiry = old.deadline + limits.LEASE_GRACE
+    with pytest.raises(OutstandingReportCapError):
+        ledger.acquire_slot(run("b", "2026-09"), 1, now=expiry - timedelta(milliseconds=1))
+    ledger.acquire_slot(run("b", "2026-09"), 1, now=expiry)
+    assert set(ledger.slots(EXPORT.account_key())) == {run("b", "2026-09").execution_id}
