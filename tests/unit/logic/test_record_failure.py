@@ -75,7 +75,7 @@ def test_end_run_alerts_a_timed_out_execution_and_finds_its_month_like_plan_run(
     end_run(ended("TIMED_OUT", scheduled), ledger=ledger, notify=lambda s, b: sent.append(s), now=NOW)
     # No period, no scheduled time: the month before the execution's start
     end_run(ended("TIMED_OUT", StartInput(export=PARTICLE), started=datetime(2027, 1, 1, 0, 5, tzinfo=UTC)),
-            ledger=ledger, notify=lambda s, b: sent.append(s), now=NOW + timedelta(days=60))
+            ledger=ledger, notify=lambda s, b: sent.append(s), now=NOW + timedelta(days=100))
     assert [f["period"] for f in ledger.args("failed")] == ["2026-11", "2026-12"]
     assert len(sent) == 2 and "timed out" in sent[0]
 
@@ -186,6 +186,10 @@ def test_console_link_opens_the_execution_in_its_region(execution: str, link: st
     ("FAILED", "ExecutionFailed", "failed without recording it (RecordFailure did not run or failed)", "failed"),
     ("TIMED_OUT", "ExecutionTimedOut", "hit the state machine's timeout", "timed out"),
     ("PAUSED_FOR_EVER", "ExecutionPaused_For_Ever", "paused_for_ever", "paused for ever"),
+    ("WAITING_FOR_A_VERY_LONG_TIME_FOR_SOMETHING_THAT_NEVER_CAME",
+     "ExecutionWaiting_For_A_Very_Long_Time_For_Something_That_Never_Came",
+     "waiting_for_a_very_long_time_for_something_that_never_came",
+     "waiting for a very long time for something that never came"),
 ])
 def test_end_run_records_and_alerts_what_happened_to_the_execution(status: str, error: str, why: str,
                                                                   subject: str) -> None:
@@ -195,7 +199,8 @@ def test_end_run_records_and_alerts_what_happened_to_the_execution(status: str, 
     message = f"execution particle-demo-2026-10 {why}"
     assert ledger.args("failed") == [{"export": "particle-demo", "period": "2026-10", "execution": ARN,
                                       "error": error, "message": message, "only_if_owner": True, "now": NOW}]
-    assert sent == [(f"report-exporter: particle-demo 2026-10 {subject}", "\n".join([
+    assert [s for s, _ in sent] == [f"report-exporter: particle-demo 2026-10 {subject}"[:100]]
+    assert sent == [(sent[0][0], "\n".join([
         "Export:    particle-demo",
         "Period:    2026-10",
         f"Error:     {error}",
