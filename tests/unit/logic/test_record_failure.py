@@ -186,10 +186,10 @@ def test_console_link_opens_the_execution_in_its_region(execution: str, link: st
     ("FAILED", "ExecutionFailed", "failed without recording it (RecordFailure did not run or failed)", "failed"),
     ("TIMED_OUT", "ExecutionTimedOut", "hit the state machine's timeout", "timed out"),
     ("PAUSED_FOR_EVER", "ExecutionPaused_For_Ever", "paused_for_ever", "paused for ever"),
-    ("WAITING_FOR_A_VERY_LONG_TIME_FOR_SOMETHING_THAT_NEVER_CAME",
-     "ExecutionWaiting_For_A_Very_Long_Time_For_Something_That_Never_Came",
-     "waiting_for_a_very_long_time_for_something_that_never_came",
-     "waiting for a very long time for something that never came"),
+    ("WAITING_FOR_A_VERY_LONG_TIME_FOR_SOMETHING_THAT_NEVER_CAME_BACK",
+     "ExecutionWaiting_For_A_Very_Long_Time_For_Something_That_Never_Came_Back",
+     "waiting_for_a_very_long_time_for_something_that_never_came_back",
+     "waiting for a very long time for something that never came back"),
 ])
 def test_end_run_records_and_alerts_what_happened_to_the_execution(status: str, error: str, why: str,
                                                                   subject: str) -> None:
