@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import random
+import threading
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pyarrow as pa
 import pytest
 
+from report_exporter.adapters.csv_records import CsvRecordCounter
 from report_exporter.datasets.csvread import CsvLayout, Refused, convert_column, read_csv, unique_keys
 from report_exporter.datasets.values import AMOUNT, BadValue, from_text
 from report_exporter.errors import InvalidReportError
@@ -246,3 +249,116 @@ def test_a_blank_report_is_empty_or_an_error_as_the_reader_says(data: bytes) -> 
     assert list(read_csv(io.BytesIO(data), LAYOUT, COLUMNS, empty_ok=True)) == []
     with pytest.raises(InvalidReportError, match=r"^the report is empty \(no header row\)$"):
         list(read_csv(io.BytesIO(data), LAYOUT, COLUMNS))
+
+
+ALIASES = CsvLayout(columns={"id": "id", "Amount (USD)": "amount", "Amount": "amount", "n": "n"}, required=("id",))
+
+
+def test_an_alias_earlier_in_the_layout_wins_and_the_other_column_is_kept_in_extra() -> None:
+    (row,) = read(b"id,Amount,Amount (USD)\na,1.5,2.5\n", ALIASES).to_pylist()
+    assert row["amount"] == Decimal("2.5") and row["extra"] == [("Amount", "1.5")]
+
+
+def test_of_two_columns_with_one_label_the_leftmost_is_typed() -> None:
+    (row,) = read(b"id,n,n\na,1,2\n").to_pylist()
+    assert row["n"] == 1 and row["extra"] == [("n", "2")]
+
+
+def test_keep_all_keeps_typed_columns_in_extra_too() -> None:
+    (row,) = read(b"id,n,note\na,1,x\n", keep_all=True).to_pylist()
+    assert (row["id"], row["n"]) == ("a", 1)
+    assert row["extra"] == [("id", "a"), ("n", "1"), ("note", "x")]
+
+
+def test_a_layout_column_the_dataset_lacks_goes_to_extra() -> None:
+    layout = CsvLayout(columns={**LAYOUT.columns, "note": "note"}, required=("id",))
+    (row,) = read(b"id,note\na,x\n", layout).to_pylist()
+    assert row["extra"] == [("note", "x")]
+
+
+def test_labels_are_matched_by_their_key_without_surrounding_blanks() -> None:
+    layout = CsvLayout(columns={"ID": "id", "N": "n"}, required=("ID",), header_key=str.upper)
+    (row,) = read(b"preamble,line\n id , n \na,7\n", layout).to_pylist()
+    assert (row["id"], row["n"], row["extra"]) == ("a", 7, [])
+
+
+def test_trimmed_layouts_trim_typed_values_and_keep_text_verbatim() -> None:
+    layout = CsvLayout(columns=LAYOUT.columns, required=("id",), trim=True)
+    (row,) = read(b"id,n,amount,day,note\n a ,\t7 , 1.5 , 2026-10-01 , x \n", layout).to_pylist()
+    assert (row["id"], row["n"], row["amount"], row["day"]) == (" a ", 7, Decimal("1.5"), date(2026, 10, 1))
+    assert row["extra"] == [("note", " x ")]
+    with pytest.raises(InvalidReportError, match=r"^data row 1, column 'n': ' 7' is not a whole number$"):
+        read(b"id,n\na, 7\n")
+
+
+def test_columns_without_a_source_are_the_runs_constants_or_null() -> None:
+    rows = list(read_csv(io.BytesIO(b"id\na\nb\n"), LAYOUT, COLUMNS, constants={"day": date(2026, 10, 31)}))
+    table = pa.Table.from_batches(rows)
+    assert table.column("day").to_pylist() == [date(2026, 10, 31)] * 2
+    assert table.column("n").to_pylist() == [None, None]
+
+
+def test_a_preamble_line_the_csv_module_refuses_is_skipped() -> None:
+    # Given a preamble line longer than the csv module's field limit
+    rows = read(b"x" * (200 << 10) + b"\nid,n\na,1\n").to_pylist()
+    assert [(r["id"], r["n"]) for r in rows] == [("a", 1)]
+
+
+def test_the_header_is_the_first_record_with_every_required_label() -> None:
+    layout = CsvLayout(columns=LAYOUT.columns, required=("id", "n"))
+    rows = read(b"id,note\nid,n\na,1\n", layout).to_pylist()
+    assert [(r["id"], r["n"]) for r in rows] == [("a", 1)]
+
+
+def test_a_malformed_report_leaves_the_csv_modules_field_limit_as_it_was() -> None:
+    before = csv.field_size_limit()
+    with pytest.raises(InvalidReportError):
+        read(b"id,n,note\na,1,x\nb,2\n")
+    assert csv.field_size_limit() == before
+
+
+def test_an_unclosed_quote_runs_to_the_end_as_for_the_csv_module_and_the_download_counter() -> None:
+    data = b'id,n,note\na,1,x\nb,2,"never, closed\nc,3,y\n'
+    rows = read(data).to_pylist()
+    assert [(r["id"], r["extra"]) for r in rows] == [("a", [("note", "x")]),
+                                                     ("b", [("note", "never, closed\nc,3,y\n")])]
+    counter = CsvRecordCounter()
+    counter.feed(data)
+    assert counter.records() == len(rows)
+
+
+class Breaking(io.RawIOBase):
+    """A body whose connection drops after ``good`` bytes."""
+
+    def __init__(self, data: bytes, good: int) -> None:
+        self._data, self._good = data, good
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if self._good <= 0:
+            raise ConnectionResetError("the S3 body broke off")
+        chunk = self._data[: min(size, self._good)]
+        self._data, self._good = self._data[len(chunk):], self._good - len(chunk)
+        return chunk
+
+
+def csv_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name in ("csv-read", "csv-parse")]
+
+
+def test_a_body_that_breaks_off_raises_where_the_rows_are_read_and_leaves_no_thread() -> None:
+    data = b"id,n\n" + b"".join(b"r%d,%d\n" % (i, i) for i in range(20_000))
+    with pytest.raises(ConnectionResetError, match="the S3 body broke off"):
+        list(read_csv(Breaking(data, 100_000), LAYOUT, COLUMNS))
+    assert csv_threads() == []
+
+
+def test_a_reader_closed_early_stops_its_threads() -> None:
+    data = b"id,n\n" + b"".join(b"r%d,%d\n" % (i, i) for i in range(50_000))
+    batches = read_csv(io.BytesIO(data), LAYOUT, COLUMNS)
+    first = next(batches)
+    assert first.num_rows > 0
+    batches.close()
+    assert csv_threads() == []
