@@ -229,3 +229,17 @@ def test_an_upload_error_on_the_writer_thread_fails_the_run_and_publishes_nothin
         run(aws, [obj], ledger)
     assert curated_keys(aws) == []
     assert ledger.names() == ["begin_publish"]
+
+
+@pytest.mark.parametrize("body", [b"", b"PAR1", b"not a parquet file at all", b"PAR1" + b"x" * 100 + b"PAR2"])
+def test_reading_back_an_object_that_is_not_parquet_says_so(aws: Buckets, body: bytes) -> None:
+    boto3.client("s3").put_object(Bucket=aws.curated, Key="k", Body=body)
+    with pytest.raises(InvalidReportError, match=r"^k: not a Parquet file \(no PAR1 footer\)$"):
+        write_logic.footer_rows(aws.curated, "k")
+
+
+def test_reading_back_counts_the_rows_from_the_footer_alone(aws: Buckets) -> None:
+    buffer = io.BytesIO()
+    pq.write_table(pa.table({"n": list(range(1234))}), buffer, row_group_size=500)
+    boto3.client("s3").put_object(Bucket=aws.curated, Key="k", Body=buffer.getvalue())
+    assert write_logic.footer_rows(aws.curated, "k") == 1234
