@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import boto3
 import pytest
 
 from report_exporter import limits
 from report_exporter.adapters.base import RequestResult
+from report_exporter.aws import clients
 from report_exporter.aws.ledger import DynamoLedger, RunStatus
 from report_exporter.errors import (
     OutstandingReportCapError,
@@ -347,8 +351,9 @@ def test_the_month_item_tells_the_operator_where_a_run_is_at_every_step(ledger: 
 
 def test_a_new_request_after_publishing_starts_clean(ledger: DynamoLedger) -> None:
     owner = run("a")
-    downloaded(ledger, owner)
-    ledger.polled(owner, job="1001", polls=3, ready=True, now=NOW)
+    requested(ledger, owner)
+    ledger.polled(owner, job="1001", polls=3, ready=False, now=NOW)
+    assert item(ledger)["last_polled_at"] == NOW.isoformat()
     rerun = run("b")
     # When the month is requested again (the previous report failed)
     ledger.failed(export=EXPORT.name, period="2026-10", execution=owner.execution_id, error="E", message="m",
@@ -448,3 +453,280 @@ def test_a_holder_is_dropped_the_moment_its_lease_ends_not_before(ledger: Dynamo
         ledger.acquire_slot(run("b", "2026-09"), 1, now=expiry - timedelta(milliseconds=1))
     ledger.acquire_slot(run("b", "2026-09"), 1, now=expiry)
     assert set(ledger.slots(EXPORT.account_key())) == {run("b", "2026-09").execution_id}
+
+
+class Interleave:
+    """The ledger's DynamoDB client, letting another writer act just before some of this client's calls.
+
+    ``before`` runs before each call of ``operation`` numbered in ``at`` (1-based); calls made by ``before``
+    itself go straight through. Every call is kept, with its arguments.
+    """
+
+    def __init__(self, client: Any, operation: str = "", before: Callable[[], object] = lambda: None,
+                 at: range | tuple[int, ...] = ()) -> None:
+        self._client, self._operation, self._before, self._at = client, operation, before, at
+        self._inside = False
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._client, name)
+
+        def call(**kwargs: Any) -> Any:
+            if not self._inside:
+                self.calls.append((name, kwargs))
+                count = sum(1 for called, _ in self.calls if called == name)
+                if name == self._operation and count in self._at:
+                    self._inside = True
+                    try:
+                        self._before()
+                    finally:
+                        self._inside = False
+            return method(**kwargs)
+
+        return call
+
+    def count(self, operation: str) -> int:
+        return sum(1 for called, _ in self.calls if called == operation)
+
+
+@pytest.fixture
+def interleave(aws: Buckets) -> Iterator[Callable[..., Interleave]]:
+    original = clients.dynamodb
+
+    def install(operation: str = "", before: Callable[[], object] = lambda: None,
+                at: range | tuple[int, ...] = ()) -> Interleave:
+        proxy = Interleave(original(), operation, before, at)
+        clients.dynamodb = lambda: proxy  # type: ignore[assignment]
+        return proxy
+
+    yield install
+    clients.dynamodb = original  # type: ignore[assignment]
+
+
+def bump(key: dict[str, Any], table: str) -> Callable[[], object]:
+    """Another writer changing the item (its version) in between."""
+    return lambda: boto3.client("dynamodb").update_item(
+        TableName=table, Key=key, UpdateExpression="ADD #v :one", ExpressionAttributeNames={"#v": "version"},
+        ExpressionAttributeValues={":one": {"N": "1"}})
+
+
+MONTH_KEY = {"pk": {"S": "EXPORT#particle-fleet"}, "sk": {"S": "PERIOD#2026-10"}}
+SLOT_KEY = {"pk": {"S": f"ACCOUNT#{EXPORT.account_key()}"}, "sk": {"S": "OUTSTANDING"}}
+
+
+def test_every_read_of_the_ledger_is_strongly_consistent(ledger: DynamoLedger, interleave: Any) -> None:
+    client = interleave()
+    downloaded(ledger, run("a"))
+    ledger.acquire_slot(run("a"), 3, now=NOW)
+    reads = [kwargs for name, kwargs in client.calls if name == "get_item"]
+    assert reads and all(kwargs["ConsistentRead"] is True for kwargs in reads)
+
+
+def test_a_take_over_loses_to_an_execution_that_took_over_first(ledger: DynamoLedger, aws: Buckets,
+                                                                 interleave: Any) -> None:
+    # Given a pending report whose requester died (its lease expired)
+    owner = run("a")
+    requested(ledger, owner)
+    later = owner.deadline + limits.LEASE_GRACE + timedelta(seconds=1)
+    slow, fast = run("b", now=later), run("c", now=later)
+    # When c takes it over between b's read and b's own take-over write
+    interleave("update_item", lambda: ledger.claim(fast, now=later), at=(1,))
+    claim = ledger.claim(slow, now=later)
+    # Then b follows c's lease instead of overwriting it
+    assert (claim.adopt, claim.job) == (True, "1001")
+    assert item(ledger)["lease_owner"] == fast.execution_id
+
+
+def test_a_follower_of_a_report_whose_requester_died_answers_for_it(ledger: DynamoLedger) -> None:
+    owner = run("a")
+    requested(ledger, owner)
+    later = owner.deadline + limits.LEASE_GRACE + timedelta(seconds=1)
+    follower = run("b", now=later)
+    claim = ledger.claim(follower, now=later)
+    assert (claim.adopt, claim.job, claim.report_id) == (True, "1001", "1001")
+    assert fields(ledger, "lease_owner", "lease_expires", "status") == {
+        "lease_owner": follower.execution_id, "lease_expires": ms(follower.deadline + limits.LEASE_GRACE),
+        "status": "PENDING"}
+
+
+def test_a_lease_is_over_at_the_millisecond_it_expires(ledger: DynamoLedger) -> None:
+    owner = run("a")
+    requested(ledger, owner)
+    expiry = owner.deadline + limits.LEASE_GRACE
+    ledger.claim(run("b"), now=expiry - timedelta(milliseconds=1))
+    assert item(ledger)["lease_owner"] == owner.execution_id
+    ledger.claim(run("b"), now=expiry)
+    assert item(ledger)["lease_owner"] == run("b").execution_id
+
+
+def test_a_requester_retried_while_its_own_claim_is_live_claims_again(ledger: DynamoLedger) -> None:
+    me = run("a")
+    assert ledger.claim(me, now=NOW).adopt is False
+    # RequestReport retried by Step Functions half a minute later, same execution
+    assert ledger.claim(me, now=NOW + timedelta(seconds=30)).adopt is False
+    assert fields(ledger, "status", "claimed_at") == {"status": "REQUESTING",
+                                                      "claimed_at": (NOW + timedelta(seconds=30)).isoformat()}
+
+
+def test_a_claim_gives_up_after_five_reads_that_kept_changing(ledger: DynamoLedger, aws: Buckets,
+                                                              interleave: Any) -> None:
+    ledger.claim(run("a"), now=NOW)
+    later = NOW + limits.REQUEST_LEASE + timedelta(seconds=1)
+    client = interleave("update_item", bump(MONTH_KEY, aws.ledger), at=range(1, 100))
+    with pytest.raises(ReportBusyError) as caught:
+        ledger.claim(run("b"), now=later)
+    assert str(caught.value) == "export 'particle-fleet' 2026-10: the ledger kept changing; retrying"
+    assert client.count("update_item") == 5
+
+
+def test_a_slot_is_given_up_after_eight_reads_that_kept_changing(ledger: DynamoLedger, aws: Buckets,
+                                                                 interleave: Any) -> None:
+    ledger.acquire_slot(run("a"), 3, now=NOW)
+    client = interleave("put_item", bump(SLOT_KEY, aws.ledger), at=range(1, 100))
+    with pytest.raises(OutstandingReportCapError) as caught:
+        ledger.acquire_slot(run("b", "2026-09"), 3, now=NOW)
+    assert str(caught.value) == "particle: the slot item kept changing; retrying"
+    assert client.count("put_item") == 8
+    assert set(ledger.slots(EXPORT.account_key())) == {run("a").execution_id}
+
+
+def test_ending_an_execution_retries_a_slot_item_that_kept_changing(ledger: DynamoLedger, aws: Buckets,
+                                                                    interleave: Any) -> None:
+    ledger.acquire_slot(run("a"), 3, now=NOW)
+    interleave("put_item", bump(SLOT_KEY, aws.ledger), at=range(1, 100))
+    with pytest.raises(ReportBusyError) as caught:
+        ledger.ended(export=EXPORT.name, period="2026-10", account=EXPORT.account_key(),
+                     execution=run("a").execution_id, now=NOW)
+    assert str(caught.value) == f"{EXPORT.account_key()}: the slot item kept changing; retrying"
+
+
+def test_a_slot_taken_while_another_is_released_does_not_bring_the_released_one_back(
+        ledger: DynamoLedger, interleave: Any) -> None:
+    first, second = run("a"), run("b", "2026-09")
+    ledger.acquire_slot(first, 3, now=NOW)
+    # When the first run's slot is released between the second's read of the slot item and its write
+    interleave("put_item", lambda: ledger.release_slot(EXPORT.account_key(), first.execution_id), at=(1,))
+    ledger.acquire_slot(second, 3, now=NOW)
+    # Then only the second holds a slot
+    assert set(ledger.slots(EXPORT.account_key())) == {second.execution_id}
+
+
+def test_the_slot_item_is_one_item_per_account_with_its_holders_and_last_change(ledger: DynamoLedger,
+                                                                               aws: Buckets) -> None:
+    ledger.acquire_slot(run("a"), 3, now=at(1))
+    raw = boto3.client("dynamodb").get_item(TableName=aws.ledger, Key=SLOT_KEY)["Item"]
+    assert raw["updated_at"] == {"S": at(1).isoformat()}
+    assert set(raw["holders"]["M"]) == {run("a").execution_id}
+
+
+def test_releasing_a_slot_never_taken_leaves_no_slot_item(ledger: DynamoLedger, aws: Buckets) -> None:
+    ledger.release_slot(EXPORT.account_key(), run("a").execution_id)
+    assert "Item" not in boto3.client("dynamodb").get_item(TableName=aws.ledger, Key=SLOT_KEY)
+
+
+def test_an_ended_executions_mark_on_the_slot_item_lasts_until_a_download_lease_would(ledger: DynamoLedger) -> None:
+    late = run("late")
+    ledger.ended(export=EXPORT.name, period="2026-10", account=EXPORT.account_key(), execution=late.execution_id,
+                 now=NOW)
+    with pytest.raises(RunEndedError):
+        ledger.acquire_slot(late, 3, now=NOW + limits.DOWNLOAD_LEASE - timedelta(milliseconds=1))
+    ledger.acquire_slot(late, 3, now=NOW + limits.DOWNLOAD_LEASE)
+    assert set(ledger.slots(EXPORT.account_key())) == {late.execution_id}
+
+
+def test_a_late_poll_does_not_move_a_report_back_or_touch_a_newer_request(ledger: DynamoLedger) -> None:
+    owner = run("a")
+    requested(ledger, owner)
+    ledger.polled(owner, job="1001", polls=1, ready=True, now=at(1))
+    ledger.begin_download(owner, job="1001", now=at(2))
+    # A poll answered late (a retried CheckReport) after the download started
+    ledger.polled(owner, job="1001", polls=2, ready=True, now=at(3))
+    assert fields(ledger, "status", "polls", "last_polled_at") == {"status": "DOWNLOADING", "polls": 1,
+                                                                   "last_polled_at": at(1).isoformat()}
+    # A poll of an old report after the month was requested again
+    ledger.failed(export=EXPORT.name, period="2026-10", execution=owner.execution_id, error="E", message="m", now=at(4))
+    requested(ledger, run("b"), job="1002", now=at(5))
+    ledger.polled(owner, job="1001", polls=9, ready=True, now=at(6))
+    assert fields(ledger, "job", "status", "polls") == {"job": "1002", "status": "PENDING", "polls": 0}
+
+
+def test_a_late_publish_of_an_old_report_leaves_the_newer_request_alone(ledger: DynamoLedger) -> None:
+    owner = run("a")
+    downloaded(ledger, owner)
+    ledger.begin_publish(owner, job="1001", now=NOW)
+    ledger.failed(export=EXPORT.name, period="2026-10", execution=owner.execution_id, error="E", message="m", now=NOW)
+    requested(ledger, run("b"), job="1002")
+    ledger.published(owner, job="1001", objects=CURATED, now=at(1))
+    assert fields(ledger, "job", "status", "published_job", "rows") == {"job": "1002", "status": "PENDING",
+                                                                        "published_job": None, "rows": None}
+
+
+def test_a_late_download_record_gets_the_raw_file_the_new_holder_kept(ledger: DynamoLedger) -> None:
+    owner, adopter = run("a"), run("b")
+    requested(ledger, owner)
+    ledger.begin_download(owner, job="1001", now=NOW)
+    later = NOW + limits.DOWNLOAD_LEASE + timedelta(seconds=1)
+    ledger.begin_download(adopter, job="1001", now=later)
+    theirs = [RAW[0].model_copy(update={"key": "raw/particle/particle-fleet/2026-10/report-1001-b.csv"})]
+    ledger.downloaded(adopter, job="1001", objects=theirs, now=later)
+    # The first downloader finishes late: it is told to use the file the ledger kept, not its own
+    assert ledger.downloaded(owner, job="1001", objects=RAW, now=later) == theirs
+
+
+def test_busy_and_superseded_errors_say_who_holds_the_month(ledger: DynamoLedger) -> None:
+    owner, other = run("a"), run("b")
+    requested(ledger, owner)
+    ledger.begin_download(owner, job="1001", now=NOW)
+    with pytest.raises(ReportBusyError) as caught:
+        ledger.downloaded(other, job="1001", objects=RAW, now=NOW)
+    assert str(caught.value) == "export 'particle-fleet' 2026-10: the download lease was taken over"
+    ledger.downloaded(owner, job="1001", objects=RAW, now=NOW)
+    ledger.begin_publish(owner, job="1001", now=NOW)
+    with pytest.raises(ReportBusyError) as caught:
+        ledger.begin_publish(other, job="1001", now=NOW)
+    assert str(caught.value) == ("export 'particle-fleet' 2026-10: execution a is publishing this report right now "
+                                 "(status PUBLISHING); this run will report its result")
+    with pytest.raises(ReportSupersededError) as caught:
+        ledger.begin_download(other, job="999", now=NOW)
+    assert str(caught.value) == ("export 'particle-fleet' 2026-10: report 999 was replaced by a newer request "
+                                 "(execution a); this run stops")
+
+
+def test_a_download_of_a_month_never_requested_says_so(ledger: DynamoLedger) -> None:
+    with pytest.raises(ReportSupersededError) as caught:
+        ledger.begin_download(run("a"), job="1001", now=NOW)
+    assert str(caught.value) == ("export 'particle-fleet' 2026-10: the ledger holds no request for report 1001 "
+                                 "(status none); RequestReport records one before any download or publish")
+
+
+def test_a_superseded_report_names_the_requester_when_nobody_holds_a_lease(ledger: DynamoLedger) -> None:
+    owner = run("a")
+    downloaded(ledger, owner)
+    ledger.begin_publish(owner, job="1001", now=NOW)
+    ledger.published(owner, job="1001", objects=CURATED, now=NOW)
+    with pytest.raises(ReportSupersededError, match=r"\(execution a\); this run stops$"):
+        ledger.begin_download(run("b"), job="999", now=NOW)
+
+
+def test_a_requester_overtaken_while_requesting_is_told_to_adopt(ledger: DynamoLedger) -> None:
+    owner, other = run("a"), run("b")
+    ledger.claim(owner, now=NOW)
+    ledger.claim(other, now=NOW + limits.REQUEST_LEASE + timedelta(seconds=1))
+    with pytest.raises(ReportBusyError) as caught:
+        ledger.requested(owner, job="1001", report_id="1001", ready=False, now=NOW)
+    assert str(caught.value) == ("export 'particle-fleet' 2026-10: another execution took over while this one was "
+                                 "requesting; this run will adopt its report")
+
+
+def test_a_late_invocation_of_an_ended_execution_is_told_it_takes_nothing(ledger: DynamoLedger) -> None:
+    late = run("late")
+    ledger.ended(export=EXPORT.name, period="2026-10", account=None, execution=late.execution_id, now=NOW)
+    with pytest.raises(RunEndedError) as caught:
+        ledger.claim(late, now=NOW)
+    assert str(caught.value) == ("export 'particle-fleet' 2026-10: execution late has ended (stopped or timed out); "
+                                 "this late invocation takes nothing")
+
+
+def test_a_ledger_without_a_table_name_says_which_setting_is_missing() -> None:
+    with pytest.raises(ValueError, match=r"^the ledger needs a DynamoDB table name \(LEDGER_TABLE\)$"):
+        DynamoLedger("")

@@ -37,7 +37,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -492,17 +492,6 @@ class DynamoLedger:
         except ClientError as exc:
             if not _conditional_failed(exc):
                 raise
-
-
-def lease_expired(item: dict[str, Any], now: datetime) -> bool:
-    """True when the item's lease holder is gone (the operator's view, ``status``)."""
-    return bool(item.get("lease_owner")) and float(item.get("lease_expires", 0)) <= _epoch(now)
-
-
-def lease_remaining(item: dict[str, Any], now: datetime) -> timedelta | None:
-    if not item.get("lease_owner"):
-        return None
-    return timedelta(milliseconds=float(item.get("lease_expires", 0)) - _epoch(now))
 
 
 def ledger() -> Ledger:
