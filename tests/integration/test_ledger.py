@@ -730,3 +730,20 @@ def test_a_late_invocation_of_an_ended_execution_is_told_it_takes_nothing(ledger
 def test_a_ledger_without_a_table_name_says_which_setting_is_missing() -> None:
     with pytest.raises(ValueError, match=r"^the ledger needs a DynamoDB table name \(LEDGER_TABLE\)$"):
         DynamoLedger("")
+
+
+def test_a_download_while_the_month_is_still_being_requested_names_its_status(ledger: DynamoLedger) -> None:
+    ledger.claim(run("a"), now=NOW)
+    with pytest.raises(ReportSupersededError, match=r"no request for report 1001 \(status REQUESTING\); "):
+        ledger.begin_download(run("b"), job="1001", now=NOW)
+
+
+def test_a_superseded_report_names_the_execution_that_holds_the_month_now(ledger: DynamoLedger) -> None:
+    # Given report 1001 requested by a, and adopted by b once a's lease had expired
+    owner = run("a")
+    requested(ledger, owner)
+    later = owner.deadline + limits.LEASE_GRACE + timedelta(seconds=1)
+    ledger.claim(run("b", now=later), now=later)
+    # When a follower of an older report downloads / Then b is named, not the requester a
+    with pytest.raises(ReportSupersededError, match=r"\(execution b\); this run stops$"):
+        ledger.begin_download(run("c", now=later), job="999", now=later)
