@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
@@ -245,7 +246,9 @@ def test_request_refused_for_another_reason_is_not_the_cap(status: int, error: t
         return httpx.Response(200, json={"data": [{"id": "42", "attributes": {"state": "active"}}]})
 
     # When requested / Then the usual error, which the state machine does not retry
-    with pytest.raises(error, match="invalid date_period_start"):
+    kind = "request refused" if status == 400 else "credentials refused"
+    with pytest.raises(error, match=rf"^particle create usage report: {kind} \(HTTP {status}\): "
+                                    r"invalid date_period_start$"):
         mock_adapter(vendor).request(plan_for(USER))
 
 
@@ -360,7 +363,7 @@ def test_request_without_filters_sends_none_and_uses_the_first_active_agreement(
 @pytest.mark.parametrize("body", [{"data": {"agreements": []}}, ["42"], {"items": []}])
 def test_request_refuses_an_agreements_answer_without_a_data_list(body: object) -> None:
     vendor = FakeParticle({AGREEMENTS: answer(json=body)})
-    with pytest.raises(VendorContractError, match="particle list service agreements: no 'data' list"):
+    with pytest.raises(VendorContractError, match=r"^particle list service agreements: no 'data' list in the answer$"):
         vendor.adapter().request(plan_for(USER))
     assert vendor.paths("POST") == []
 
@@ -378,7 +381,7 @@ def test_request_without_an_active_agreement_names_the_export_and_how_many_were_
 ])
 def test_request_refuses_a_create_answer_without_a_report_id(created: object) -> None:
     vendor = FakeParticle({AGREEMENTS: ACTIVE_42, CREATE_42: answer(201, json=created)})
-    with pytest.raises(VendorContractError, match=r"particle create usage report: no data\.id in the answer"):
+    with pytest.raises(VendorContractError, match=r"^particle create usage report: no data\.id in the answer$"):
         vendor.adapter().request(plan_for(USER))
 
 
@@ -466,7 +469,7 @@ def test_poll_refuses_an_answer_without_a_state(body: object) -> None:
 
 def test_an_adapter_for_another_vendors_export_is_refused() -> None:
     other = KoreExport(name="kore-main", secret_name="kore/main")
-    with pytest.raises(TypeError, match="ParticleAdapter needs a ParticleExport"):
+    with pytest.raises(TypeError, match=r"^ParticleAdapter needs a ParticleExport$"):
         ParticleAdapter(other, build_client("http://p.test"), {"access_token": SecretStr("t")},  # type: ignore[arg-type]
                         VirtualClock(NOW))
 
@@ -524,7 +527,7 @@ def test_download_without_a_current_link_says_why(attributes: dict[str, object],
 
 def test_download_without_a_report_id_asks_nothing() -> None:
     vendor = FakeParticle({})
-    with pytest.raises(VendorContractError, match="particle download: no report id"):
+    with pytest.raises(VendorContractError, match=r"^particle download: no report id$"):
         vendor.adapter().download(plan_for(USER), None, MemorySink())
     assert vendor.requests == []
 
@@ -567,3 +570,25 @@ def test_download_transport_failures_are_transient_and_keep_nothing(failure: Exc
         vendor.adapter().download(plan_for(USER), "7", sink)
     assert str(caught.value) == said
     assert sink.objects == []
+
+
+@pytest.mark.parametrize("status", [200, 202])
+def test_request_accepts_any_success_status_for_the_created_report(status: int) -> None:
+    vendor = FakeParticle({AGREEMENTS: ACTIVE_42, CREATE_42: answer(status, json={"data": {"id": "7"}})})
+    assert vendor.adapter().request(plan_for(USER)).report_id == "7"
+
+
+@pytest.mark.parametrize(("answers", "call", "said"), [
+    ({AGREEMENTS: answer(500)}, "request", "particle list service agreements: vendor error (HTTP 500)"),
+    ({AGREEMENTS: ACTIVE_42, CREATE_42: answer(500)}, "request",
+     "particle create usage report: vendor error (HTTP 500)"),
+    ({AGREEMENTS: ACTIVE_42, CREATE_42: answer(201, text="<html>maintenance</html>")}, "request",
+     "particle create usage report: expected JSON, got an unreadable answer (HTTP 201, 'text/plain; charset=utf-8', "
+     "24 bytes) starting '<html>maintenance</html>'"),
+    ({STATUS_7: answer(502)}, "poll", "particle get usage report: vendor error (HTTP 502)"),
+])
+def test_vendor_failures_name_the_call_that_failed(answers: dict[tuple[str, str], Any], call: str, said: str) -> None:
+    adapter = FakeParticle(answers).adapter()
+    with pytest.raises(VendorUnavailableError) as caught:
+        adapter.request(plan_for(USER)) if call == "request" else adapter.poll(plan_for(USER), "7")
+    assert str(caught.value) == said
