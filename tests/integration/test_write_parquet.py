@@ -243,3 +243,48 @@ def test_reading_back_counts_the_rows_from_the_footer_alone(aws: Buckets) -> Non
     pq.write_table(pa.table({"n": list(range(1234))}), buffer, row_group_size=500)
     boto3.client("s3").put_object(Bucket=aws.curated, Key="k", Body=buffer.getvalue())
     assert write_logic.footer_rows(aws.curated, "k") == 1234
+
+
+def test_a_report_of_one_row_is_published_with_its_lineage(aws: Buckets) -> None:
+    obj = raw(aws.raw, "report-1001.csv", csv(7, 1), records=1)
+    assert run(aws, [obj]).rows == 1
+    (row,) = published(aws).read().to_pylist()
+    assert (row["data_operations"], row["source_key"], row["vendor"]) == (7, obj.key, "particle")
+
+
+def test_the_partition_is_published_as_a_parquet_object(aws: Buckets) -> None:
+    run(aws, [raw(aws.raw, "report-1001.csv", csv(0, 3), records=3)])
+    head = boto3.client("s3").head_object(Bucket=aws.curated, Key=FINAL)
+    assert head["ContentType"] == "application/vnd.apache.parquet"
+
+
+def test_rows_outside_the_period_are_logged_as_a_warning_with_the_window(aws: Buckets,
+                                                                          caplog: pytest.LogCaptureFixture) -> None:
+    body = csv(0, 3) + b"2026-11-01,late,Late,1,P,cellular,9,1.0,6.1\n2019-01-01,old,Old,1,P,cellular,9,1.0,6.1\n"
+    out = run(aws, [raw(aws.raw, "report-1001.csv", body, records=5)])
+    assert (out.rows, out.rows_outside_period) == (5, 2)
+    (record,) = [r for r in caplog.records if r.getMessage() == "rows dated outside the run's period"]
+    assert record.levelname == "WARNING"
+    assert {k: getattr(record, k) for k in ("dataset", "key", "rows", "rows_outside_period", "window_start",
+                                            "window_end")} == {
+        "dataset": NAME, "key": FINAL, "rows": 5, "rows_outside_period": 2,
+        "window_start": "2026-10-01T00:00:00+00:00", "window_end": "2026-11-01T00:00:00+00:00"}
+
+
+def test_a_month_without_rows_outside_its_period_logs_no_warning(aws: Buckets,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    run(aws, [raw(aws.raw, "report-1001.csv", csv(0, 3), records=3)])
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+
+
+def test_a_reader_that_yields_other_columns_than_its_dataset_is_refused(aws: Buckets,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    def wrong(source: IO[bytes], context: ReadContext) -> Iterator[pa.RecordBatch]:
+        yield pa.record_batch({"usage_date": pa.array([None], pa.date32())})
+
+    monkeypatch.setitem(DATASETS, NAME, dataclasses.replace(particle_dataset.DATASET, read=wrong))
+    with pytest.raises(InvalidReportError) as caught:
+        run(aws, [raw(aws.raw, "report-1001.csv", csv(0, 1), records=None)])
+    assert str(caught.value).startswith(f"{NAME} from raw/particle/particle-demo/2026-10/report-1001.csv: {NAME}: "
+                                        "reader produced ['usage_date'], expected ['usage_date', 'device_id',")
+    assert curated_keys(aws) == []
