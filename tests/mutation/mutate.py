@@ -98,6 +98,7 @@ def main(argv: list[str]) -> int:
     print(f"\n{'module':<28} {'mutants':>8} {'killed':>7} {'allowed':>8} {'survived':>9} {'score':>6}")
     failing = False
     survivors: list[str] = []
+    stale: list[str] = []
     from mutmut.stats import status_by_exit_code
 
     for module, codes in sorted(results().items()):
@@ -109,7 +110,12 @@ def main(argv: list[str]) -> int:
         score = 100.0 * counts["killed"] / total if total else 100.0
         failing |= score < 90
         survivors += survived
+        dotted = "report_exporter." + module.removesuffix(".py").replace("/", ".") + "."
+        stale += [name for name in allowed if name.startswith(dotted) and name not in left]
         print(f"{module:<28} {len(codes):>8} {counts['killed']:>7} {len(allow):>8} {len(survived):>9} {score:>5.1f}%")
+    if stale:
+        # Killed by a test now, or renumbered because the function changed: drop them from the allow-list.
+        print(f"\n{len(stale)} allow-list entries no longer survive:", *sorted(stale), sep="\n  ")
     if survivors:
         report = WORK / "survivors.diff"
         with report.open("w") as out:
