@@ -28,6 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 WORK = ROOT / ".build" / "mutate"
 CORE = [
+    "logic/plan_run.py",
     "logic/check_report.py",
     "logic/request_report.py",
     "logic/download_report.py",
