@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from exporter_infra import names
 
 ROOT = Path(__file__).resolve().parents[2]
