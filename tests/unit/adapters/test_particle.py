@@ -29,7 +29,7 @@ from report_exporter.errors import (
 from report_exporter.local.simulators.particle import ParticleSimulator
 from report_exporter.models.exports import KoreExport, ParticleExport
 from report_exporter.models.payloads import JobStatus
-from tests.fakes import MemorySink, plan_for
+from tests.fakes import MemorySink, SleepLog, plan_for
 
 USER = ParticleExport(name="particle-user", secret_name="s/particle")
 ORG = ParticleExport(name="particle-org", secret_name="s/particle", scope="org", org="acme")
@@ -307,9 +307,9 @@ class FakeParticle:
     def paths(self, method: str | None = None) -> list[str]:
         return [r.url.path for r in self.requests if method is None or r.method == method]
 
-    def adapter(self, export: ParticleExport = USER) -> ParticleAdapter:
+    def adapter(self, export: ParticleExport = USER, clock: VirtualClock | None = None) -> ParticleAdapter:
         return ParticleAdapter(export, build_client("http://p.test", transport=httpx.MockTransport(self)),
-                               {"access_token": SecretStr("tok-1")}, VirtualClock(NOW))
+                               {"access_token": SecretStr("tok-1")}, clock or VirtualClock(NOW))
 
 
 def answer(status: int = 200, **kwargs: object) -> Callable[[httpx.Request], httpx.Response]:
@@ -532,12 +532,17 @@ def test_download_without_a_report_id_asks_nothing() -> None:
     assert vendor.requests == []
 
 
-def test_download_link_throttled_keeps_the_hint_from_the_virtual_clock() -> None:
+def test_download_link_throttled_waits_the_hint_read_on_the_virtual_clock() -> None:
+    # Given a link that answers 429 "retry at 06:00:40" (an HTTP date) at 06:00:00, every time
     vendor = FakeParticle({STATUS_7: status_7(state="available", download_url=LINK),
                            ("GET", "/r/7.csv"): answer(429, headers={"Retry-After": "Tue, 03 Nov 2026 06:00:40 GMT"})})
-    with pytest.raises(VendorThrottledError, match="particle download report 7: throttled") as caught:
-        vendor.adapter().download(plan_for(USER), "7", MemorySink())
-    assert caught.value.retry_after == 40
+    clock = SleepLog(NOW)
+    # When the report is downloaded
+    with pytest.raises(VendorThrottledError, match="particle download report 7: throttled"):
+        vendor.adapter(clock=clock).download(plan_for(USER), "7", MemorySink())
+    # Then the first wait in place is the 40 s the date says on the run's clock, and the link is asked again
+    assert clock.sleeps[0] == 40
+    assert len(vendor.paths("GET")) > 2
 
 
 def test_download_link_answering_201_is_refused_not_kept() -> None:

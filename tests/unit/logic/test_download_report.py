@@ -26,7 +26,7 @@ KEPT = RawObject(dataset="particle_data_operations", key="raw/particle/particle-
 class Store:
     sinks: list[tuple[RunPlan, MemorySink]] = field(default_factory=list)
 
-    def sink(self, plan: RunPlan) -> MemorySink:
+    def sink(self, plan: RunPlan, *, resume: object = None) -> MemorySink:
         self.sinks.append((plan, MemorySink()))
         return self.sinks[-1][1]
 

@@ -119,7 +119,7 @@ def test_an_adopted_synchronous_run_goes_straight_to_the_download() -> None:
 def test_a_new_report_asks_for_the_slot_now_and_waits_the_first_cadence_step() -> None:
     plan = plan_for(PARTICLE, now=NOW)
     ledger = RecordingLedger()
-    job = request(Adapter(cadence=(20, 40)), ledger, plan, now=NOW + timedelta(seconds=30))
+    job = request(Adapter(cadence=Cadence(steps=(20, 40))), ledger, plan, now=NOW + timedelta(seconds=30))
     assert ledger.args("acquire_slot") == [{"cap": 3, "execution": plan.execution_id,
                                             "now": NOW + timedelta(seconds=30)}]
     assert (job.requested_at, job.polls, job.wait_seconds) == (NOW + timedelta(seconds=30), 0, 20)
