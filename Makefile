@@ -64,6 +64,9 @@ infra/node_modules: infra/package.json infra/package-lock.json
 deploy: setup infra/node_modules  ## cdk deploy both stacks into the account of your AWS credentials
 	cd infra && PATH="$(CURDIR)/$(BIN):$$PATH" npx cdk deploy --all --require-approval broadening
 
+mutate: setup  ## mutation score per core module (mutmut; slow, not part of `make test`)
+	$(BIN)/python tests/mutation/mutate.py
+
 bench: setup  ## every performance goal with its figure and verdict (bench/README.md)
 	$(BIN)/python bench/bench_polling.py
 	$(BIN)/python bench/bench_cold_start.py

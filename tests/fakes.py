@@ -124,6 +124,8 @@ class RecordingLedger:
     published_by_other: list[CuratedObject] | None = None
     failed_answer: bool = True
     cursor: dict[str, Any] | None = None
+    keeps: list[RawObject] | None = None
+    """What ``downloaded`` answers the ledger keeps (None: the objects it was given)."""
     calls: list[tuple[str, dict[str, object]]] = field(default_factory=list)
 
     def names(self) -> list[str]:
@@ -133,11 +135,11 @@ class RecordingLedger:
         return [kwargs for called, kwargs in self.calls if called == name]
 
     def claim(self, plan: RunPlan, *, now: datetime) -> Claim:
-        self.calls.append(("claim", {"execution": plan.execution_id}))
+        self.calls.append(("claim", {"execution": plan.execution_id, "now": now}))
         return self.claim_answer
 
     def acquire_slot(self, plan: RunPlan, cap: int, *, now: datetime) -> None:
-        self.calls.append(("acquire_slot", {"cap": cap, "execution": plan.execution_id}))
+        self.calls.append(("acquire_slot", {"cap": cap, "execution": plan.execution_id, "now": now}))
         if self.slot_error is not None:
             raise self.slot_error
 
@@ -145,20 +147,23 @@ class RecordingLedger:
         self.calls.append(("release_slot", {"account": account, "execution": execution}))
 
     def requested(self, plan: RunPlan, *, job: str, report_id: str | None, ready: bool, now: datetime) -> None:
-        self.calls.append(("requested", {"job": job, "report_id": report_id, "ready": ready}))
+        self.calls.append(("requested", {"job": job, "report_id": report_id, "ready": ready,
+                                         "execution": plan.execution_id, "now": now}))
 
     def polled(self, plan: RunPlan, *, job: str, polls: int, ready: bool, now: datetime,
                link_expires_at: datetime | None = None) -> None:
-        self.calls.append(("polled", {"job": job, "polls": polls, "ready": ready, "link_expires_at": link_expires_at}))
+        self.calls.append(("polled", {"job": job, "polls": polls, "ready": ready, "link_expires_at": link_expires_at,
+                                      "execution": plan.execution_id, "now": now}))
 
     def begin_download(self, plan: RunPlan, *, job: str, now: datetime) -> list[RawObject] | None:
-        self.calls.append(("begin_download", {"job": job}))
+        self.calls.append(("begin_download", {"job": job, "execution": plan.execution_id, "now": now}))
         return self.kept_raw
 
     def downloaded(self, plan: RunPlan, *, job: str, objects: list[RawObject], now: datetime) -> list[RawObject]:
-        self.calls.append(("downloaded", {"job": job, "objects": objects}))
+        self.calls.append(("downloaded", {"job": job, "objects": objects, "execution": plan.execution_id,
+                                          "now": now}))
         self.cursor = None
-        return objects
+        return self.keeps if self.keeps is not None else objects
 
     def download_cursor(self, plan: RunPlan, *, job: str) -> dict[str, Any] | None:
         self.calls.append(("download_cursor", {"job": job}))
@@ -173,23 +178,26 @@ class RecordingLedger:
         self.cursor = None
 
     def begin_publish(self, plan: RunPlan, *, job: str, now: datetime) -> list[CuratedObject] | None:
-        self.calls.append(("begin_publish", {"job": job}))
+        self.calls.append(("begin_publish", {"job": job, "execution": plan.execution_id, "now": now}))
         return self.published_by_other
 
     def published(self, plan: RunPlan, *, job: str, objects: list[CuratedObject], now: datetime) -> None:
-        self.calls.append(("published", {"job": job, "rows": sum(o.rows for o in objects)}))
+        self.calls.append(("published", {"job": job, "rows": sum(o.rows for o in objects), "objects": objects,
+                                         "execution": plan.execution_id, "now": now}))
 
     def record_replay(self, plan: RunPlan, objects: list[CuratedObject], *, now: datetime) -> None:
-        self.calls.append(("record_replay", {"rows": sum(o.rows for o in objects)}))
+        self.calls.append(("record_replay", {"rows": sum(o.rows for o in objects), "objects": objects,
+                                             "execution": plan.execution_id, "now": now}))
 
     def failed(self, *, export: str, period: str, execution: str, error: str, message: str, now: datetime,
                only_if_owner: bool = False) -> bool:
         self.calls.append(("failed", {"export": export, "period": period, "execution": execution, "error": error,
-                                      "message": message, "only_if_owner": only_if_owner}))
+                                      "message": message, "only_if_owner": only_if_owner, "now": now}))
         return self.failed_answer
 
     def ended(self, *, export: str, period: str, account: str | None, execution: str, now: datetime) -> None:
-        self.calls.append(("ended", {"export": export, "period": period, "account": account, "execution": execution}))
+        self.calls.append(("ended", {"export": export, "period": period, "account": account, "execution": execution,
+                                     "now": now}))
 
     def record_run(self, *, export: str, period: str, add: Mapping[str, int | Decimal], values: Mapping[str, Any],
                    ) -> bool:

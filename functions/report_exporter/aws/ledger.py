@@ -44,7 +44,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from functools import cache
@@ -597,14 +597,8 @@ class DynamoLedger:
 
 
 def lease_expired(item: dict[str, Any], now: datetime) -> bool:
-    """True when the item's lease holder is gone (the operator's view, ``status``)."""
+    """True when the item's lease holder is gone (WatchRuns: a download whose Lambda died)."""
     return bool(item.get("lease_owner")) and float(item.get("lease_expires", 0)) <= _epoch(now)
-
-
-def lease_remaining(item: dict[str, Any], now: datetime) -> timedelta | None:
-    if not item.get("lease_owner"):
-        return None
-    return timedelta(milliseconds=float(item.get("lease_expires", 0)) - _epoch(now))
 
 
 def ledger() -> Ledger:

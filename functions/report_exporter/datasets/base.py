@@ -153,7 +153,7 @@ def extra_map(columns: Sequence[tuple[str, pa.Array]], length: int) -> pa.Array:
     width = len(columns)
     values = [pc.cast(array, pa.string()) for _, array in columns]
     keys = pa.concat_arrays([pa.repeat(pa.scalar(name, pa.string()), length) for name, _ in columns])
-    items = pa.concat_arrays([v.combine_chunks() if isinstance(v, pa.ChunkedArray) else v for v in values])
+    items = pa.concat_arrays(values)
     rows = _arange(length)
     # Column c of row r goes to position r * width + c: sort by that to interleave rows.
     position = pa.concat_arrays([pc.add(pc.multiply(rows, width), c) for c in range(width)])

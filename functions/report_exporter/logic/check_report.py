@@ -7,7 +7,7 @@ from datetime import datetime
 
 from report_exporter.adapters.base import PollResult, ReportAdapter, next_wait
 from report_exporter.aws.ledger import Ledger
-from report_exporter.errors import ReportTimedOutError, VendorContractError, VendorThrottledError
+from report_exporter.errors import VendorContractError, VendorThrottledError
 from report_exporter.models.payloads import CheckInput, JobStatus, ReportJob
 
 MAX_WAIT_SECONDS = 3600
@@ -45,8 +45,7 @@ def check_report(event: CheckInput, *, adapter: ReportAdapter, ledger: Ledger, n
     try:
         result = adapter.poll(plan, job.report_id)
     except VendorThrottledError as exc:
-        hint = math.ceil(exc.retry_after) if exc.retry_after else 0
-        wait = max(hint, 2 * cadence_wait)
+        wait = max(math.ceil(exc.retry_after or 0), 2 * cadence_wait)
         status, detail = JobStatus.PENDING, "throttled"
     else:
         status, detail, wait = result.status, result.detail, cadence_wait
@@ -59,15 +58,14 @@ def check_report(event: CheckInput, *, adapter: ReportAdapter, ledger: Ledger, n
         # Ready is no longer outstanding at the vendor: free the account's slot for another run.
         if plan.export.max_outstanding_reports() is not None:
             ledger.release_slot(plan.export.account_key(), plan.execution_id)
-        return job.model_copy(update={"status": status, "polls": polls, "wait_seconds": 0, "link_expires_at": expires})
+        return job.replace(status=status, polls=polls, wait_seconds=0, link_expires_at=expires)
     if now >= plan.deadline:
         minutes = round((now - job.requested_at).total_seconds() / 60)
-        error = getattr(adapter, "timeout_error", ReportTimedOutError)
-        raise error(
+        raise adapter.timeout_error(
             f"{plan.export.vendor_name.value} report {job.report_id} for export {plan.export.name!r} "
             f"{plan.period} is still {detail or 'pending'} after {polls} polls over {minutes} min "
-            f"(deadline {plan.export.report_deadline_minutes} min)"
+            f"(deadline {round((plan.deadline - plan.started_at).total_seconds() / 60)} min)"
         )
     remaining = math.ceil((plan.deadline - now).total_seconds())
     wait = max(MIN_WAIT_SECONDS, min(wait, MAX_WAIT_SECONDS, remaining))
-    return job.model_copy(update={"status": status, "polls": polls, "wait_seconds": wait})
+    return job.replace(status=status, polls=polls, wait_seconds=wait)

@@ -6,7 +6,10 @@ import csv
 import gzip
 import io
 import itertools
+import tracemalloc
+import zlib
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -67,3 +70,41 @@ def test_gzip_members_are_counted_as_one_file() -> None:
     second = gzip.compress(b"4,5\n")
     body = first + second
     assert count(body, list(range(0, len(body), 97)), gzip=True) == 5002
+
+
+def test_a_stream_that_is_zlib_not_gzip_is_refused() -> None:
+    # Given gzip=True and a zlib-wrapped (not gzip) body, alone or as the second member
+    with pytest.raises(zlib.error):
+        CsvRecordCounter(gzip=True).feed(zlib.compress(b"a,b\n1,2\n"))
+    with pytest.raises(zlib.error):
+        CsvRecordCounter(gzip=True).feed(gzip.compress(b"a,b\n1,2\n") + zlib.compress(b"3,4\n"))
+
+
+def test_inflating_a_highly_compressed_report_holds_a_few_mebibytes_at_a_time() -> None:
+    # Given 32 MiB of records compressed to ~32 KiB (a report of repeated rows compresses like this)
+    body = gzip.compress(b"id,n\n" + b"1,2\n" * (8 << 20), compresslevel=9)
+    counter = CsvRecordCounter(gzip=True)
+    # When counted in one feed
+    tracemalloc.start()
+    try:
+        counter.feed(body)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # Then every record is counted while only pieces of the inflated text were alive at once
+    assert counter.records() == 8 << 20
+    assert peak < 24 << 20
+
+
+def test_a_preamble_line_that_is_not_utf8_is_skipped() -> None:
+    body = b"Report \xff\xfe generated\nDate,Device ID\n1,2\n3,4\n"
+    assert count(body, [3, 30], header=("Date", "Device ID")) == 2
+
+
+def test_the_header_is_found_by_its_labels_with_crlf_line_ends() -> None:
+    assert count(b"note\r\nid,MAX\r\n1,2\r\n", [], header=("id", "MAX")) == 1
+
+
+def test_an_unclosed_quoted_field_at_the_end_is_a_record() -> None:
+    assert count(b'id,n\na,1\n"b,2', []) == 2
+    assert count(b'id,n\na,1\n"b,\n2', [11]) == 2

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
 from pydantic import SecretStr
 
+from report_exporter.adapters.base import RequestResult
 from report_exporter.adapters.http_client import build_client
 from report_exporter.adapters.particle import ParticleAdapter
 from report_exporter.clock import VirtualClock
@@ -24,9 +27,9 @@ from report_exporter.errors import (
     VendorUnavailableError,
 )
 from report_exporter.local.simulators.particle import ParticleSimulator
-from report_exporter.models.exports import ParticleExport
+from report_exporter.models.exports import KoreExport, ParticleExport
 from report_exporter.models.payloads import JobStatus
-from tests.fakes import MemorySink, plan_for
+from tests.fakes import MemorySink, SleepLog, plan_for
 
 USER = ParticleExport(name="particle-user", secret_name="s/particle")
 ORG = ParticleExport(name="particle-org", secret_name="s/particle", scope="org", org="acme")
@@ -243,7 +246,9 @@ def test_request_refused_for_another_reason_is_not_the_cap(status: int, error: t
         return httpx.Response(200, json={"data": [{"id": "42", "attributes": {"state": "active"}}]})
 
     # When requested / Then the usual error, which the state machine does not retry
-    with pytest.raises(error, match="invalid date_period_start"):
+    kind = "request refused" if status == 400 else "credentials refused"
+    with pytest.raises(error, match=rf"^particle create usage report: {kind} \(HTTP {status}\): "
+                                    r"invalid date_period_start$"):
         mock_adapter(vendor).request(plan_for(USER))
 
 
@@ -281,3 +286,314 @@ def test_poll_with_an_unreadable_200_is_retried_as_vendor_unavailable(content_ty
     assert "eyJhbGciOiJIUzI1NiJ9" not in message and "://" not in message and "Signature" not in message
     if body:
         assert "<html><body>502 Bad Gateway" in message
+
+
+class FakeParticle:
+    """A scripted Particle API behind httpx.MockTransport that keeps every request it receives.
+
+    ``answers`` maps (method, path) to a response factory; anything else answers 404.
+    """
+
+    def __init__(self, answers: dict[tuple[str, str], Callable[[httpx.Request], httpx.Response]]) -> None:
+        self.answers = answers
+        self.requests: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        request.read()
+        self.requests.append(request)
+        answer = self.answers.get((request.method, request.url.path))
+        return answer(request) if answer else httpx.Response(404, json={"ok": False, "error": "Not Found"})
+
+    def paths(self, method: str | None = None) -> list[str]:
+        return [r.url.path for r in self.requests if method is None or r.method == method]
+
+    def adapter(self, export: ParticleExport = USER, clock: VirtualClock | None = None) -> ParticleAdapter:
+        return ParticleAdapter(export, build_client("http://p.test", transport=httpx.MockTransport(self)),
+                               {"access_token": SecretStr("tok-1")}, clock or VirtualClock(NOW))
+
+
+def answer(status: int = 200, **kwargs: object) -> Callable[[httpx.Request], httpx.Response]:
+    return lambda request: httpx.Response(status, **kwargs)  # type: ignore[arg-type]
+
+
+AGREEMENTS = ("GET", "/v1/user/service_agreements")
+CREATE_42 = ("POST", "/v1/user/service_agreements/42/usage_reports")
+STATUS_7 = ("GET", "/v1/user/usage_reports/7")
+ACTIVE_42 = answer(json={"data": [{"id": 42, "attributes": {"state": "active"}}]})
+CREATED_7 = answer(201, json={"data": {"id": "7", "attributes": {"state": "pending"}}})
+
+
+def status_7(**attributes: object) -> Callable[[httpx.Request], httpx.Response]:
+    return answer(json={"data": {"id": "7", "attributes": attributes}})
+
+
+def test_request_body_names_the_report_type_the_month_and_the_device_and_product_filters() -> None:
+    # Given an export with a fixed service agreement and device and product filters
+    export = USER.model_copy(update={"service_agreement_id": "sa-9", "devices": ("0123456789abcdef01234567",),
+                                     "products": (10001, 10002)})
+    vendor = FakeParticle({("POST", "/v1/user/service_agreements/sa-9/usage_reports"): CREATED_7})
+    # When the October report is requested
+    result = vendor.adapter(export).request(plan_for(export, "2026-10"))
+    # Then Particle received one create call (no agreement lookup) for the month, with both filters
+    (create,) = vendor.requests
+    assert json.loads(create.content) == {"report_type": "devices", "date_period_start": "2026-10-01",
+                                          "date_period_end": "2026-10-31", "devices": ["0123456789abcdef01234567"],
+                                          "products": [10001, 10002]}
+    assert (create.headers["authorization"], create.headers["accept"]) == ("Bearer tok-1", "application/json")
+    assert result == RequestResult(status=JobStatus.PENDING, report_id="7")
+
+
+def test_request_without_filters_sends_none_and_uses_the_first_active_agreement() -> None:
+    # Given agreements listed as a terminated one, one without attributes, then two active ones
+    vendor = FakeParticle({
+        AGREEMENTS: answer(json={"data": ["junk", {"id": 40}, {"id": 41, "attributes": {"state": "terminated"}},
+                                          {"id": 42, "attributes": {"state": "active"}},
+                                          {"id": 43, "attributes": {"state": "active"}}]}),
+        CREATE_42: CREATED_7,
+    })
+    # When a report is requested
+    vendor.adapter().request(plan_for(USER, "2026-02"))
+    # Then it is created on agreement 42 for all of February, with no device or product filter
+    assert vendor.paths() == [AGREEMENTS[1], CREATE_42[1]]
+    assert json.loads(vendor.requests[1].content) == {"report_type": "devices", "date_period_start": "2026-02-01",
+                                                      "date_period_end": "2026-02-28"}
+    assert vendor.requests[0].headers["authorization"] == "Bearer tok-1"
+
+
+@pytest.mark.parametrize("body", [{"data": {"agreements": []}}, ["42"], {"items": []}])
+def test_request_refuses_an_agreements_answer_without_a_data_list(body: object) -> None:
+    vendor = FakeParticle({AGREEMENTS: answer(json=body)})
+    with pytest.raises(VendorContractError, match=r"^particle list service agreements: no 'data' list in the answer$"):
+        vendor.adapter().request(plan_for(USER))
+    assert vendor.paths("POST") == []
+
+
+def test_request_without_an_active_agreement_names_the_export_and_how_many_were_listed() -> None:
+    vendor = FakeParticle({AGREEMENTS: answer(json={"data": [{"id": 1, "attributes": {"state": "terminated"}},
+                                                             {"id": 2, "attributes": None}]})})
+    with pytest.raises(VendorContractError) as caught:
+        vendor.adapter().request(plan_for(USER))
+    assert "export 'particle-user' has no active service agreement (2 agreement(s) listed)" in str(caught.value)
+
+
+@pytest.mark.parametrize("created", [
+    {"data": {"id": ""}}, {"data": {"attributes": {}}}, {"data": None}, {"id": "7"}, ["7"], "7",
+])
+def test_request_refuses_a_create_answer_without_a_report_id(created: object) -> None:
+    vendor = FakeParticle({AGREEMENTS: ACTIVE_42, CREATE_42: answer(201, json=created)})
+    with pytest.raises(VendorContractError, match=r"^particle create usage report: no data\.id in the answer$"):
+        vendor.adapter().request(plan_for(USER))
+
+
+def test_request_keeps_a_numeric_report_id_as_text() -> None:
+    vendor = FakeParticle({AGREEMENTS: ACTIVE_42, CREATE_42: answer(201, json={"data": {"id": 7}})})
+    assert vendor.adapter().request(plan_for(USER)).report_id == "7"
+
+
+@pytest.mark.parametrize(("status", "body", "said"), [
+    (400, {"error": "Maximum number of usage reports reached"}, ": Maximum number of usage reports reached"),
+    (403, {"error": "Too many reports in progress"}, ": Too many reports in progress"),
+    (409, {"error": "3 reports outstanding"}, ": 3 reports outstanding"),
+    (422, {"error": "report LIMIT exceeded"}, ": report LIMIT exceeded"),
+    (429, {"error": "slow down"}, ": slow down"),
+    (429, None, ""),
+])
+def test_request_refused_for_the_cap_says_so_whichever_word_the_vendor_uses(
+        status: int, body: object, said: str) -> None:
+    # Given a create call refused with one cap word only (or a plain 429, which is always the cap here)
+    vendor = FakeParticle({AGREEMENTS: ACTIVE_42,
+                           CREATE_42: answer(status, json=body) if body else answer(status)})
+    # When requested / Then the retried cap error carries the status and the vendor's words
+    with pytest.raises(OutstandingReportCapError) as caught:
+        vendor.adapter().request(plan_for(USER))
+    assert str(caught.value) == (
+        "particle create usage report for export 'particle-user': the account already has 3 outstanding report "
+        f"requests (HTTP {status}{said}); waiting for one to finish")
+
+
+def test_request_answered_503_with_a_date_hint_is_throttled_by_the_virtual_clock() -> None:
+    # Given the create call answered 503 with Retry-After 90 s after the adapter's (virtual) now
+    vendor = FakeParticle({AGREEMENTS: ACTIVE_42,
+                           CREATE_42: answer(503, headers={"Retry-After": "Tue, 03 Nov 2026 06:01:30 GMT"})})
+    # When requested / Then it is a throttle whose hint is counted from the virtual clock
+    with pytest.raises(VendorThrottledError) as caught:
+        vendor.adapter().request(plan_for(USER))
+    assert caught.value.retry_after == 90
+
+
+def test_poll_throttled_with_a_date_hint_counts_from_the_virtual_clock() -> None:
+    vendor = FakeParticle({STATUS_7: answer(429, headers={"Retry-After": "Tue, 03 Nov 2026 06:02:00 GMT"})})
+    with pytest.raises(VendorThrottledError) as caught:
+        vendor.adapter().poll(plan_for(USER), "7")
+    assert caught.value.retry_after == 120
+
+
+@pytest.mark.parametrize(("attributes", "status", "detail"), [
+    ({"state": "in_progress"}, JobStatus.PENDING, "in_progress"),
+    ({"state": "Processing"}, JobStatus.PENDING, "processing"),
+    ({"state": "AVAILABLE"}, JobStatus.READY, "available"),
+    ({"state": "available", "status": "pending"}, JobStatus.READY, "available"),
+])
+def test_poll_reads_the_state_case_blind_and_prefers_state_to_status(
+        attributes: dict[str, str], status: JobStatus, detail: str) -> None:
+    vendor = FakeParticle({STATUS_7: status_7(**attributes)})
+    result = vendor.adapter().poll(plan_for(USER), "7")
+    assert (result.status, result.detail, result.retry_after) == (status, detail, None)
+    (call,) = vendor.requests
+    assert (call.headers["authorization"], call.headers["accept"]) == ("Bearer tok-1", "application/json")
+
+
+@pytest.mark.parametrize("state", ["failed", "error", "errored", "ERROR"])
+def test_poll_of_a_report_the_vendor_failed_names_the_export_and_month(state: str) -> None:
+    vendor = FakeParticle({STATUS_7: status_7(state=state)})
+    with pytest.raises(ReportFailedError) as caught:
+        vendor.adapter().poll(plan_for(USER, "2026-10"), "7")
+    assert str(caught.value) == f"particle report 7 for export 'particle-user' 2026-10: {state.lower()}"
+
+
+@pytest.mark.parametrize("state", ["expired", "deleted"])
+def test_poll_of_an_expired_report_is_download_expired(state: str) -> None:
+    vendor = FakeParticle({STATUS_7: status_7(state=state)})
+    with pytest.raises(DownloadExpiredError, match=f"particle report 7: the vendor says it is {state}"):
+        vendor.adapter().poll(plan_for(USER), "7")
+
+
+@pytest.mark.parametrize("body", [
+    ["available"], {"data": None}, {"data": {"attributes": None}}, {"data": {"attributes": {"state": 3}}}, {},
+])
+def test_poll_refuses_an_answer_without_a_state(body: object) -> None:
+    vendor = FakeParticle({STATUS_7: answer(json=body)})
+    with pytest.raises(VendorContractError, match=r"particle report 7: no data\.attributes\.state in the answer"):
+        vendor.adapter().poll(plan_for(USER), "7")
+
+
+def test_an_adapter_for_another_vendors_export_is_refused() -> None:
+    other = KoreExport(name="kore-main", secret_name="kore/main")
+    with pytest.raises(TypeError, match=r"^ParticleAdapter needs a ParticleExport$"):
+        ParticleAdapter(other, build_client("http://p.test"), {"access_token": SecretStr("t")},  # type: ignore[arg-type]
+                        VirtualClock(NOW))
+
+
+LINK = "http://storage.test/r/7.csv?X-Amz-Signature=sig"
+CSV = b"Date,Device ID,Device Name,Product ID,Product Name,Connectivity,Data Operations,Firmware Version,Device OS\n" \
+      b"2026-10-01,aa,A,1,P,cellular,5,1,6\n"
+
+
+def test_download_streams_the_link_without_the_token_into_the_particle_dataset() -> None:
+    vendor = FakeParticle({STATUS_7: status_7(state="available", download_url=LINK),
+                           ("GET", "/r/7.csv"): answer(content=CSV, headers={"Content-Type": "text/csv"})})
+    sink = MemorySink()
+    vendor.adapter().download(plan_for(USER), "7", sink)
+    # The status call carries the token; the link gets none, and asks for CSV
+    status, link = vendor.requests
+    assert status.headers["authorization"] == "Bearer tok-1"
+    assert "authorization" not in link.headers and link.headers["accept"] == "text/csv"
+    (obj,) = sink.objects
+    assert (obj.dataset, obj.key, obj.content_type, obj.records) == ("particle_data_operations", "report-7.csv",
+                                                                     "text/csv", 1)
+    assert sink.files["report-7.csv"] == CSV
+
+
+def test_download_asks_for_a_fresh_link_once_then_gives_up() -> None:
+    # Given a vendor whose every link answers 410
+    vendor = FakeParticle({STATUS_7: status_7(state="available", download_url=LINK),
+                           ("GET", "/r/7.csv"): answer(410, text="gone")})
+    sink = MemorySink()
+    # When downloaded / Then two links were tried, each fetched fresh from the status call, and nothing kept
+    with pytest.raises(DownloadExpiredError) as caught:
+        vendor.adapter().download(plan_for(USER), "7", sink)
+    assert vendor.paths() == [STATUS_7[1], "/r/7.csv", STATUS_7[1], "/r/7.csv"]
+    assert str(caught.value) == ("particle report 7: the download link was refused twice "
+                                 "(a fresh link did not help)")
+    assert sink.objects == []
+
+
+@pytest.mark.parametrize(("attributes", "error", "said"), [
+    ({"state": "expired"}, DownloadExpiredError, "particle report 7: the vendor says it is expired"),
+    ({"state": "deleted", "download_url": LINK}, DownloadExpiredError, "the vendor says it is deleted"),
+    ({"state": "pending"}, VendorContractError, "particle report 7: state 'pending' offers no download link"),
+    ({"state": "available"}, VendorContractError, "state 'available' offers no download link"),
+    ({"state": "available", "download_url": ""}, VendorContractError, "state 'available' offers no download link"),
+    ({"state": "available", "download_url": 5}, VendorContractError, "state 'available' offers no download link"),
+])
+def test_download_without_a_current_link_says_why(attributes: dict[str, object], error: type[Exception],
+                                                  said: str) -> None:
+    vendor = FakeParticle({STATUS_7: status_7(**attributes)})
+    sink = MemorySink()
+    with pytest.raises(error, match=said):
+        vendor.adapter().download(plan_for(USER), "7", sink)
+    assert vendor.paths() == [STATUS_7[1]] and sink.objects == []
+
+
+def test_download_without_a_report_id_asks_nothing() -> None:
+    vendor = FakeParticle({})
+    with pytest.raises(VendorContractError, match=r"^particle download: no report id$"):
+        vendor.adapter().download(plan_for(USER), None, MemorySink())
+    assert vendor.requests == []
+
+
+def test_download_link_throttled_waits_the_hint_read_on_the_virtual_clock() -> None:
+    # Given a link that answers 429 "retry at 06:00:40" (an HTTP date) at 06:00:00, every time
+    vendor = FakeParticle({STATUS_7: status_7(state="available", download_url=LINK),
+                           ("GET", "/r/7.csv"): answer(429, headers={"Retry-After": "Tue, 03 Nov 2026 06:00:40 GMT"})})
+    clock = SleepLog(NOW)
+    # When the report is downloaded
+    with pytest.raises(VendorThrottledError, match="particle download report 7: throttled"):
+        vendor.adapter(clock=clock).download(plan_for(USER), "7", MemorySink())
+    # Then the first wait in place is the 40 s the date says on the run's clock, and the link is asked again
+    assert clock.sleeps[0] == 40
+    assert len(vendor.paths("GET")) > 2
+
+
+def test_download_link_answering_201_is_refused_not_kept() -> None:
+    vendor = FakeParticle({STATUS_7: status_7(state="available", download_url=LINK),
+                           ("GET", "/r/7.csv"): answer(201, content=CSV)})
+    sink = MemorySink()
+    with pytest.raises(VendorRequestError, match="particle download report 7: request refused \\(HTTP 201\\)"):
+        vendor.adapter().download(plan_for(USER), "7", sink)
+    assert sink.objects == []
+
+
+@pytest.mark.parametrize(("failure", "said"), [
+    (httpx.ReadTimeout("slow"), "particle download report 7: timed out"),
+    (httpx.ConnectError("refused"), "particle download report 7: connection failed (ConnectError)"),
+    (httpx.RemoteProtocolError("peer closed"), "particle download report 7: connection failed (RemoteProtocolError)"),
+])
+def test_download_transport_failures_are_transient_and_keep_nothing(failure: Exception, said: str) -> None:
+    # Given a link whose body breaks off after the first chunk
+    def broken(request: httpx.Request) -> httpx.Response:
+        def body() -> Iterator[bytes]:
+            yield CSV
+            raise failure
+
+        return httpx.Response(200, content=body())
+
+    vendor = FakeParticle({STATUS_7: status_7(state="available", download_url=LINK), ("GET", "/r/7.csv"): broken})
+    sink = MemorySink()
+    # When downloaded / Then a retried VendorUnavailableError without the link, and no raw file
+    with pytest.raises(VendorUnavailableError) as caught:
+        vendor.adapter().download(plan_for(USER), "7", sink)
+    assert str(caught.value) == said
+    assert sink.objects == []
+
+
+@pytest.mark.parametrize("status", [200, 202])
+def test_request_accepts_any_success_status_for_the_created_report(status: int) -> None:
+    vendor = FakeParticle({AGREEMENTS: ACTIVE_42, CREATE_42: answer(status, json={"data": {"id": "7"}})})
+    assert vendor.adapter().request(plan_for(USER)).report_id == "7"
+
+
+@pytest.mark.parametrize(("answers", "call", "said"), [
+    ({AGREEMENTS: answer(500)}, "request", "particle list service agreements: vendor error (HTTP 500)"),
+    ({AGREEMENTS: ACTIVE_42, CREATE_42: answer(500)}, "request",
+     "particle create usage report: vendor error (HTTP 500)"),
+    ({AGREEMENTS: ACTIVE_42, CREATE_42: answer(201, text="<html>maintenance</html>")}, "request",
+     "particle create usage report: expected JSON, got an unreadable answer (HTTP 201, 'text/plain; charset=utf-8', "
+     "24 bytes) starting '<html>maintenance</html>'"),
+    ({STATUS_7: answer(502)}, "poll", "particle get usage report: vendor error (HTTP 502)"),
+])
+def test_vendor_failures_name_the_call_that_failed(answers: dict[tuple[str, str], Any], call: str, said: str) -> None:
+    adapter = FakeParticle(answers).adapter()
+    with pytest.raises(VendorUnavailableError) as caught:
+        adapter.request(plan_for(USER)) if call == "request" else adapter.poll(plan_for(USER), "7")
+    assert str(caught.value) == said

@@ -9,7 +9,7 @@ import pytest
 
 from report_exporter.adapters.base import Cadence, PollResult, RawSink, RequestResult
 from report_exporter.adapters.particle import CADENCE as PARTICLE_CADENCE
-from report_exporter.errors import ReportTimedOutError, VendorThrottledError
+from report_exporter.errors import ReportTimedOutError, VendorContractError, VendorThrottledError
 from report_exporter.logic.check_report import check_report
 from report_exporter.logic.request_report import request_report
 from report_exporter.models.exports import ParticleExport
@@ -141,3 +141,62 @@ def test_check_report_counts_polls_in_the_ledger_and_frees_the_slot_once_ready()
     assert ledger.names().count("acquire_slot") == 1
     assert ledger.names()[-1] == "release_slot"
     assert ledger.names().count("release_slot") == 1
+
+
+def test_check_report_tells_the_ledger_which_run_polled_when_and_frees_that_runs_slot() -> None:
+    adapter = ScriptedAdapter([PENDING, READY])
+    plan = plan_for(EXPORT, now=NOW)
+    run_loop(adapter, plan)
+    first, second = adapter.ledger.args("polled")
+    assert (first["execution"], first["now"]) == (plan.execution_id, NOW + timedelta(seconds=15))
+    assert second["now"] == NOW + timedelta(seconds=45)
+    (released,) = adapter.ledger.args("release_slot")
+    assert released == {"account": EXPORT.account_key(), "execution": plan.execution_id}
+
+
+def test_check_report_returns_the_poll_count_with_a_ready_report() -> None:
+    plan = plan_for(EXPORT, now=NOW)
+    job = ReportJob(job="r-1", report_id="r-1", status=JobStatus.PENDING, requested_at=NOW, polls=2, wait_seconds=60)
+    adapter = ScriptedAdapter([READY])
+    out = check_report(CheckInput(plan=plan, job=job), adapter=adapter,  # type: ignore[arg-type]
+                       ledger=RecordingLedger(), now=NOW + timedelta(minutes=2))
+    assert (out.status, out.polls, out.wait_seconds) == (JobStatus.READY, 3, 0)
+    assert adapter.polls == ["r-1"]
+
+
+@pytest.mark.parametrize(("answer", "said"), [
+    (VendorThrottledError("429"), "still throttled after 3 polls over 6 min"),
+    (PollResult(JobStatus.PENDING), "still pending after 3 polls over 6 min"),
+    (PollResult(JobStatus.PENDING, detail="queued"), "still queued after 3 polls over 6 min"),
+])
+def test_check_report_at_the_deadline_says_what_the_report_was_doing(answer: object, said: str) -> None:
+    # Given a report requested 6 minutes ago, two polls done, and a 5-minute deadline
+    plan = plan_for(EXPORT, now=NOW, deadline_minutes=5)
+    job = ReportJob(job="r-1", report_id="r-1", status=JobStatus.PENDING, requested_at=NOW, polls=2, wait_seconds=60)
+    # When the third poll finds it not ready
+    with pytest.raises(ReportTimedOutError) as caught:
+        check_report(CheckInput(plan=plan, job=job), adapter=ScriptedAdapter([answer]),  # type: ignore[arg-type,list-item]
+                     ledger=RecordingLedger(), now=NOW + timedelta(minutes=6))
+    # Then the error says so, with the polls and the minutes waited
+    assert said in str(caught.value) and "(deadline 5 min)" in str(caught.value)
+
+
+def test_check_report_refuses_a_job_without_a_vendor_report_id() -> None:
+    job = ReportJob(job="run:x", status=JobStatus.READY, requested_at=NOW)
+    said = r"^CheckReport needs a vendor report id; synchronous vendors skip the wait loop$"
+    with pytest.raises(VendorContractError, match=said):
+        check_report(CheckInput(plan=plan_for(EXPORT, now=NOW), job=job), adapter=ScriptedAdapter([]),  # type: ignore[arg-type]
+                     ledger=RecordingLedger(), now=NOW)
+
+
+def test_check_report_at_the_deadline_counts_minutes_from_the_request_and_names_the_plans_deadline() -> None:
+    # Given a run with a 90-minute deadline whose report was requested 2 minutes into the run
+    plan = plan_for(EXPORT, now=NOW, deadline_minutes=90)
+    job = ReportJob(job="r-1", report_id="r-1", status=JobStatus.PENDING, requested_at=NOW + timedelta(minutes=2),
+                    polls=40, wait_seconds=60)
+    # When a poll 95 minutes into the run still finds it pending
+    with pytest.raises(ReportTimedOutError) as caught:
+        check_report(CheckInput(plan=plan, job=job), adapter=ScriptedAdapter([PENDING]),  # type: ignore[arg-type]
+                     ledger=RecordingLedger(), now=NOW + timedelta(minutes=95))
+    # Then it has waited 93 minutes for the report, against the run's 90
+    assert str(caught.value).endswith("still pending after 41 polls over 93 min (deadline 90 min)")

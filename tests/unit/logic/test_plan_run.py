@@ -48,3 +48,26 @@ def test_plan_run_refuses_particle_months_older_than_six_months() -> None:
 
 def test_plan_run_backfills_an_explicit_period() -> None:
     assert plan(StartInput(export=EXPORT, period="2026-07")).period == "2026-07"
+
+
+def test_plan_run_without_a_period_or_schedule_takes_the_month_before_the_execution_started() -> None:
+    event = PlanInput(start=StartInput(export=EXPORT), execution_id="arn:aws:states:us-east-1:1:execution:m:x",
+                      started_at=datetime(2026, 9, 2, 23, 0, tzinfo=UTC))
+    out = plan_run(event, now=NOW).plan
+    assert (out.period, out.execution_id, out.started_at) == ("2026-08", "arn:aws:states:us-east-1:1:execution:m:x",
+                                                              NOW)
+
+
+def test_plan_run_with_nothing_to_go_by_takes_the_month_before_now() -> None:
+    assert plan(StartInput(export=EXPORT)).period == "2026-10"
+
+
+def test_plan_run_accepts_a_month_that_ended_this_very_moment() -> None:
+    assert plan(StartInput(export=EXPORT, period="2026-10"), now=datetime(2026, 11, 1, tzinfo=UTC)).period == "2026-10"
+
+
+def test_plan_run_says_when_an_unfinished_month_ends() -> None:
+    with pytest.raises(InvalidExportError) as caught:
+        plan(StartInput(export=EXPORT, period="2026-11"))
+    assert str(caught.value) == ("export 'particle-demo' period 2026-11: the month has not ended yet "
+                                 "(it ends 2026-12-01T00:00:00+00:00); export it after that")

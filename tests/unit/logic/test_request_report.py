@@ -54,7 +54,8 @@ def test_a_new_report_takes_a_slot_and_is_recorded_pending() -> None:
         "1001", "1001", JobStatus.PENDING, 15, False)
     assert ledger.names() == ["claim", "acquire_slot", "requested"]
     assert ledger.args("acquire_slot")[0]["cap"] == 3
-    assert ledger.args("requested") == [{"job": "1001", "report_id": "1001", "ready": False}]
+    assert ledger.args("requested") == [{"job": "1001", "report_id": "1001", "ready": False,
+                                         "execution": plan_for(PARTICLE, now=NOW).execution_id, "now": NOW}]
 
 
 def test_an_open_report_is_adopted_without_asking_the_vendor() -> None:
@@ -98,3 +99,78 @@ def test_the_vendor_refusing_for_its_cap_is_waited_for_too_and_frees_our_slot() 
     with pytest.raises(OutstandingReportCapError):
         request(Adapter(answer=OutstandingReportCapError("particle: 3 outstanding")), ledger)
     assert ledger.names()[-1] == "release_slot"
+
+
+def test_an_adopted_report_keeps_its_vendor_id_and_is_checked_soon() -> None:
+    ledger = RecordingLedger(claim_answer=Claim(adopt=True, job="1001", report_id="1001"))
+    job = request(Adapter(), ledger, now=NOW + timedelta(minutes=3))
+    assert (job.report_id, job.requested_at, job.polls, job.wait_seconds) == ("1001", NOW + timedelta(minutes=3), 0, 5)
+    assert ledger.args("claim") == [{"execution": plan_for(PARTICLE, now=NOW).execution_id,
+                                     "now": NOW + timedelta(minutes=3)}]
+
+
+def test_an_adopted_synchronous_run_goes_straight_to_the_download() -> None:
+    plan = plan_for(TELNYX, now=NOW)
+    ledger = RecordingLedger(claim_answer=Claim(adopt=True, job=f"run:{plan.run_name}"))
+    job = request(Adapter(answer=RequestResult(JobStatus.READY, None)), ledger, plan)
+    assert (job.status, job.report_id, job.wait_seconds, job.adopted) == (JobStatus.READY, None, 0, True)
+
+
+def test_a_new_report_asks_for_the_slot_now_and_waits_the_first_cadence_step() -> None:
+    plan = plan_for(PARTICLE, now=NOW)
+    ledger = RecordingLedger()
+    job = request(Adapter(cadence=Cadence(steps=(20, 40))), ledger, plan, now=NOW + timedelta(seconds=30))
+    assert ledger.args("acquire_slot") == [{"cap": 3, "execution": plan.execution_id,
+                                            "now": NOW + timedelta(seconds=30)}]
+    assert (job.requested_at, job.polls, job.wait_seconds) == (NOW + timedelta(seconds=30), 0, 20)
+
+
+def test_a_synchronous_vendor_is_ready_at_once_without_a_slot_or_a_wait() -> None:
+    plan = plan_for(TELNYX, now=NOW)
+    ledger = RecordingLedger()
+    job = request(Adapter(answer=RequestResult(JobStatus.READY, None)), ledger, plan)
+    assert (job.status, job.wait_seconds, job.polls) == (JobStatus.READY, 0, 0)
+    assert ledger.names() == ["claim", "requested"]
+    assert ledger.args("requested") == [{"job": f"run:{plan.run_name}", "report_id": None, "ready": True,
+                                         "execution": plan.execution_id, "now": NOW}]
+
+
+def test_a_capped_account_whose_vendor_answers_at_once_frees_the_slot_it_took() -> None:
+    plan = plan_for(PARTICLE, now=NOW)
+    ledger = RecordingLedger()
+    job = request(Adapter(answer=RequestResult(JobStatus.READY, "1001")), ledger, plan)
+    assert (job.status, job.wait_seconds) == (JobStatus.READY, 0)
+    assert ledger.names() == ["claim", "acquire_slot", "release_slot", "requested"]
+    assert ledger.args("release_slot") == [{"account": PARTICLE.account_key(), "execution": plan.execution_id}]
+
+
+def test_a_refused_request_frees_this_runs_slot_of_the_account() -> None:
+    plan = plan_for(PARTICLE, now=NOW)
+    ledger = RecordingLedger()
+    with pytest.raises(VendorAuthError):
+        request(Adapter(answer=VendorAuthError("refused")), ledger, plan)
+    assert ledger.args("release_slot") == [{"account": PARTICLE.account_key(), "execution": plan.execution_id}]
+
+
+def test_at_exactly_the_deadline_a_capped_account_takes_no_slot_and_asks_nothing() -> None:
+    plan = plan_for(PARTICLE, now=NOW)
+    ledger, adapter = RecordingLedger(), Adapter()
+    with pytest.raises(ReportTimedOutError) as caught:
+        request(adapter, ledger, plan, now=plan.deadline)
+    assert str(caught.value) == ("export 'particle-demo' 2026-10: no report slot of the particle account became free "
+                                 "before the deadline (360 min)")
+    assert ledger.names() == ["claim"] and adapter.requests == 0
+
+
+def test_a_vendor_refusing_for_its_own_cap_at_the_deadline_gives_up_saying_why() -> None:
+    # Given an export the ledger does not cap, whose vendor still refuses for its cap, at the run's deadline
+    plan = plan_for(TELNYX, now=NOW)
+    adapter = Adapter(answer=OutstandingReportCapError("3 reports outstanding"))
+    # When requested at the deadline / Then the run gives up, naming the vendor's refusal
+    with pytest.raises(ReportTimedOutError) as caught:
+        request(adapter, RecordingLedger(), plan, now=plan.deadline)
+    assert str(caught.value) == ("export 'telnyx-demo' 2026-10: no report slot of the telnyx account became free "
+                                 f"before the deadline ({TELNYX.report_deadline_minutes} min): 3 reports outstanding")
+    # And a minute earlier the refusal is retried as it is
+    with pytest.raises(OutstandingReportCapError):
+        request(adapter, RecordingLedger(), plan, now=plan.deadline - timedelta(minutes=1))

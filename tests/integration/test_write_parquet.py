@@ -1,0 +1,290 @@
+"""WriteParquet's logic on moto S3: row groups cut across many batches, counts checked per raw object,
+lineage per object, encoding, and errors of the writer thread. What is asserted is the published file."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import IO, Any, ClassVar
+
+import boto3
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from report_exporter.aws import s3
+from report_exporter.datasets import DATASETS, ReadContext
+from report_exporter.datasets import particle as particle_dataset
+from report_exporter.errors import InvalidReportError
+from report_exporter.logic import write_parquet as write_logic
+from report_exporter.logic.write_parquet import write_parquet
+from report_exporter.models.exports import ParticleExport
+from report_exporter.models.payloads import CuratedObject, JobStatus, ParquetInput, RawObject, RawReport, ReportJob
+from tests.fakes import RecordingLedger, plan_for
+from tests.integration.conftest import Buckets
+
+NOW = datetime(2026, 11, 3, 6, 0, tzinfo=UTC)
+EXPORTED = datetime(2026, 11, 3, 7, 30, tzinfo=UTC)
+EXPORT = ParticleExport(name="particle-demo", secret_name="s")
+PLAN = plan_for(EXPORT, "2026-10", now=NOW)
+JOB = ReportJob(job="1001", report_id="1001", status=JobStatus.READY, requested_at=NOW)
+NAME = particle_dataset.DATASET.name
+FINAL = f"curated/{NAME}/export=particle-demo/period=2026-10/data.parquet"
+HEADER = "Date,Device ID,Device Name,Product ID,Product Name,Connectivity,Data Operations,Firmware Version,Device OS\n"
+
+
+def csv(first: int, rows: int) -> bytes:
+    """Rows numbered from ``first``: ``Data Operations`` is the row's number, so order and loss are visible."""
+    lines = [f"2026-10-{i % 28 + 1:02d},dev{i % 7},Dev {i},{i % 3},P,cellular,{i},1.0,6.1\n"
+             for i in range(first, first + rows)]
+    return (HEADER + "".join(lines)).encode()
+
+
+def sliced(sizes: list[int]) -> Any:
+    """Particle's reader, its batches re-cut to ``sizes`` rows (cycled): many batches per row group."""
+
+    def read(source: IO[bytes], context: ReadContext) -> Iterator[pa.RecordBatch]:
+        cycle = 0
+        for batch in particle_dataset.read(source, context):
+            start = 0
+            while start < batch.num_rows:
+                size = sizes[cycle % len(sizes)]
+                cycle += 1
+                yield batch.slice(start, size)
+                start += size
+
+    return read
+
+
+@pytest.fixture
+def small_groups(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Particle's dataset with 100-row groups, fed in batches of 37, 5, 1 and 64 rows."""
+    monkeypatch.setitem(DATASETS, NAME, dataclasses.replace(particle_dataset.DATASET, row_group_size=100,
+                                                            read=sliced([37, 5, 1, 64])))
+
+
+def raw(bucket: str, name: str, body: bytes, records: int | None) -> RawObject:
+    key = f"raw/particle/particle-demo/2026-10/{name}"
+    boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=body)
+    return RawObject(dataset=NAME, key=key, bytes=len(body), sha256="0" * 64, content_type="text/csv",
+                     records=records)
+
+
+def run(aws: Buckets, objects: list[RawObject], ledger: RecordingLedger | None = None, *,
+        replay: bool = False) -> Any:
+    event = ParquetInput(plan=PLAN, job=JOB, raw=RawReport(objects=tuple(objects)), replay=replay)
+    return write_parquet(event, raw_bucket=aws.raw, curated_bucket=aws.curated, ledger=ledger or RecordingLedger(),
+                         now=EXPORTED)
+
+
+def published(aws: Buckets) -> pq.ParquetFile:
+    body = boto3.client("s3").get_object(Bucket=aws.curated, Key=FINAL)["Body"].read()
+    return pq.ParquetFile(io.BytesIO(body))
+
+
+def curated_keys(aws: Buckets) -> list[str]:
+    return [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket=aws.curated).get("Contents", [])]
+
+
+def test_row_groups_hold_exactly_the_datasets_size_across_many_small_batches(aws: Buckets, small_groups: None) -> None:
+    # Given 1,050 rows read in batches of 37, 5, 1 and 64 rows, and 100-row groups
+    obj = raw(aws.raw, "report-1001.csv", csv(0, 1050), records=1050)
+    # When written
+    out = run(aws, [obj])
+    # Then every group has 100 rows but the last, and every row is there once, in order
+    parquet = published(aws)
+    assert [parquet.metadata.row_group(i).num_rows for i in range(parquet.num_row_groups)] == [100] * 10 + [50]
+    assert parquet.read(columns=["data_operations"]).column(0).to_pylist() == list(range(1050))
+    assert (out.rows, out.objects[0].rows) == (1050, 1050)
+
+
+def test_row_groups_of_a_file_that_fills_its_last_group_exactly(aws: Buckets, small_groups: None) -> None:
+    obj = raw(aws.raw, "report-1001.csv", csv(0, 300), records=300)
+    run(aws, [obj])
+    parquet = published(aws)
+    assert [parquet.metadata.row_group(i).num_rows for i in range(parquet.num_row_groups)] == [100, 100, 100]
+
+
+def test_rows_of_several_raw_objects_keep_their_own_lineage_and_counts(aws: Buckets, small_groups: None) -> None:
+    # Given two raw files of one report, 130 and 75 rows, each with the record count the download saw
+    first = raw(aws.raw, "report-1001-a.csv", csv(0, 130), records=130)
+    second = raw(aws.raw, "report-1001-b.csv", csv(130, 75), records=75)
+    # When written
+    ledger = RecordingLedger()
+    out = run(aws, [first, second], ledger)
+    # Then one partition holds both, each row naming the raw object it came from, the vendor, report and time
+    table = published(aws).read()
+    assert table.column("data_operations").to_pylist() == list(range(205))
+    assert table.column("source_key").to_pylist() == [first.key] * 130 + [second.key] * 75
+    assert set(table.column("vendor").to_pylist()) == {"particle"}
+    assert set(table.column("report_id").to_pylist()) == {"1001"}
+    assert set(table.column("exported_at").to_pylist()) == {EXPORTED}
+    # And the result and the ledger carry the rows read back from the published file
+    assert out.objects == (CuratedObject(dataset=NAME, table=NAME, key=FINAL, rows=205, bytes=out.objects[0].bytes),)
+    assert out.objects[0].bytes == boto3.client("s3").head_object(Bucket=aws.curated, Key=FINAL)["ContentLength"]
+    assert ledger.args("published") == [{"job": "1001", "rows": 205, "objects": list(out.objects),
+                                         "execution": PLAN.execution_id, "now": EXPORTED}]
+    assert ledger.names() == ["begin_publish", "published"]
+
+
+def test_a_raw_object_whose_count_disagrees_fails_even_when_the_total_agrees(aws: Buckets, small_groups: None) -> None:
+    # Given two raw files whose counts are swapped (the total is right, each file's is not)
+    first = raw(aws.raw, "report-1001-a.csv", csv(0, 130), records=75)
+    second = raw(aws.raw, "report-1001-b.csv", csv(130, 75), records=130)
+    # When written / Then the first object's mismatch is named and nothing is published
+    with pytest.raises(InvalidReportError) as caught:
+        run(aws, [first, second])
+    assert str(caught.value) == (f"{NAME} from {first.key}: the vendor sent 75 records but 130 rows were read")
+    assert curated_keys(aws) == []
+
+
+def test_the_second_raw_objects_count_is_checked_on_its_own_rows(aws: Buckets, small_groups: None) -> None:
+    first = raw(aws.raw, "report-1001-a.csv", csv(0, 130), records=130)
+    second = raw(aws.raw, "report-1001-b.csv", csv(130, 75), records=76)
+    with pytest.raises(InvalidReportError, match="the vendor sent 76 records but 75 rows were read"):
+        run(aws, [first, second])
+    assert curated_keys(aws) == []
+
+
+def test_a_raw_object_without_a_count_is_not_checked(aws: Buckets, small_groups: None) -> None:
+    obj = raw(aws.raw, "report-1001.csv", csv(0, 120), records=None)
+    assert run(aws, [obj]).rows == 120
+
+
+def test_a_replay_rebuilds_the_partition_without_asking_who_published(aws: Buckets) -> None:
+    # Given the month was published before by another execution
+    ledger = RecordingLedger(published_by_other=[CuratedObject(dataset=NAME, table=NAME, key=FINAL, rows=1,
+                                                               bytes=1)])
+    obj = raw(aws.raw, "report-1001.csv", csv(0, 12), records=12)
+    # When replayed / Then the partition is rebuilt from the raw file and the ledger notes the new count
+    out = run(aws, [obj], ledger, replay=True)
+    assert (out.rows, out.published) == (12, True)
+    assert published(aws).metadata.num_rows == 12
+    assert ledger.calls == [("record_replay", {"rows": 12, "objects": list(out.objects),
+                                               "execution": PLAN.execution_id, "now": EXPORTED})]
+
+
+def test_a_report_another_execution_published_is_reported_not_written(aws: Buckets) -> None:
+    done = [CuratedObject(dataset=NAME, table=NAME, key=FINAL, rows=40, bytes=900, rows_outside_period=3),
+            CuratedObject(dataset="other", table="other", key="k", rows=2, bytes=10, rows_outside_period=1)]
+    ledger = RecordingLedger(published_by_other=done)
+    obj = raw(aws.raw, "report-1001.csv", csv(0, 12), records=12)
+    out = run(aws, [obj], ledger)
+    assert (out.objects, out.rows, out.rows_outside_period, out.published) == (tuple(done), 42, 4, False)
+    assert curated_keys(aws) == [] and ledger.names() == ["begin_publish"]
+
+
+def test_the_partition_is_zstd_compressed_and_dictionary_encoded(aws: Buckets) -> None:
+    obj = raw(aws.raw, "report-1001.csv", csv(0, 500), records=500)
+    run(aws, [obj])
+    group = published(aws).metadata.row_group(0)
+    columns = [group.column(i) for i in range(group.num_columns)]
+    assert {c.compression for c in columns} == {"ZSTD"}
+    device_id = next(c for c in columns if c.path_in_schema == "device_id")
+    assert device_id.has_dictionary_page
+
+
+def test_only_the_datasets_dictionary_columns_are_dictionary_encoded(aws: Buckets,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(DATASETS, NAME, dataclasses.replace(particle_dataset.DATASET,
+                                                            dictionary_columns=("device_id", "connectivity")))
+    obj = raw(aws.raw, "report-1001.csv", csv(0, 500), records=500)
+    run(aws, [obj])
+    group = published(aws).metadata.row_group(0)
+    encoded = {group.column(i).path_in_schema for i in range(group.num_columns) if group.column(i).has_dictionary_page}
+    assert encoded == {"device_id", "connectivity"}
+
+
+class FlakySink(s3.MultipartWriter):
+    """The staging upload, losing one write (as when an S3 part upload fails); notes which thread wrote what."""
+
+    fail_at: ClassVar[int | None] = None
+    threads: ClassVar[list[str]] = []
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        FlakySink.threads.append(threading.current_thread().name)
+        if len(FlakySink.threads) - 1 == FlakySink.fail_at:
+            raise ConnectionResetError("S3 upload of a part failed")
+        return super().write(data)
+
+
+@pytest.mark.parametrize("which", ["first", "last"])
+def test_an_upload_error_on_the_writer_thread_fails_the_run_and_publishes_nothing(
+        aws: Buckets, small_groups: None, monkeypatch: pytest.MonkeyPatch, which: str) -> None:
+    # Given a report of 11 row groups whose encoded groups go to S3 from the writer thread
+    monkeypatch.setattr(write_logic.s3, "MultipartWriter", FlakySink)
+    obj = raw(aws.raw, "report-1001.csv", csv(0, 1050), records=1050)
+    FlakySink.fail_at, FlakySink.threads = None, []
+    run(aws, [obj])
+    boto3.client("s3").delete_object(Bucket=aws.curated, Key=FINAL)
+    on_writer = [i for i, name in enumerate(FlakySink.threads) if name == f"parquet-{NAME}"]
+    # And the upload of the first group's, or of the last group's bytes fails
+    FlakySink.fail_at, FlakySink.threads = (on_writer[0] if which == "first" else on_writer[-1]), []
+    ledger = RecordingLedger()
+    # When written / Then the upload's error is raised, nothing is published and the ledger is not told
+    with pytest.raises(ConnectionResetError, match="S3 upload of a part failed"):
+        run(aws, [obj], ledger)
+    assert curated_keys(aws) == []
+    assert ledger.names() == ["begin_publish"]
+
+
+@pytest.mark.parametrize("body", [b"", b"PAR1", b"not a parquet file at all", b"PAR1" + b"x" * 100 + b"PAR2"])
+def test_reading_back_an_object_that_is_not_parquet_says_so(aws: Buckets, body: bytes) -> None:
+    boto3.client("s3").put_object(Bucket=aws.curated, Key="k", Body=body)
+    with pytest.raises(InvalidReportError, match=r"^k: not a Parquet file \(no PAR1 footer\)$"):
+        write_logic.footer_rows(aws.curated, "k")
+
+
+def test_reading_back_counts_the_rows_from_the_footer_alone(aws: Buckets) -> None:
+    buffer = io.BytesIO()
+    pq.write_table(pa.table({"n": list(range(1234))}), buffer, row_group_size=500)
+    boto3.client("s3").put_object(Bucket=aws.curated, Key="k", Body=buffer.getvalue())
+    assert write_logic.footer_rows(aws.curated, "k") == 1234
+
+
+def test_a_report_of_one_row_is_published_with_its_lineage(aws: Buckets) -> None:
+    obj = raw(aws.raw, "report-1001.csv", csv(7, 1), records=1)
+    assert run(aws, [obj]).rows == 1
+    (row,) = published(aws).read().to_pylist()
+    assert (row["data_operations"], row["source_key"], row["vendor"]) == (7, obj.key, "particle")
+
+
+def test_the_partition_is_published_as_a_parquet_object(aws: Buckets) -> None:
+    run(aws, [raw(aws.raw, "report-1001.csv", csv(0, 3), records=3)])
+    head = boto3.client("s3").head_object(Bucket=aws.curated, Key=FINAL)
+    assert head["ContentType"] == "application/vnd.apache.parquet"
+
+
+def test_rows_outside_the_period_are_logged_as_a_warning_with_the_window(aws: Buckets,
+                                                                          caplog: pytest.LogCaptureFixture) -> None:
+    body = csv(0, 3) + b"2026-11-01,late,Late,1,P,cellular,9,1.0,6.1\n2019-01-01,old,Old,1,P,cellular,9,1.0,6.1\n"
+    out = run(aws, [raw(aws.raw, "report-1001.csv", body, records=5)])
+    assert (out.rows, out.rows_outside_period) == (5, 2)
+    (record,) = [r for r in caplog.records if r.getMessage() == "rows dated outside the run's period"]
+    assert record.levelname == "WARNING"
+    assert {k: getattr(record, k) for k in ("dataset", "key", "rows", "rows_outside_period", "window_start",
+                                            "window_end")} == {
+        "dataset": NAME, "key": FINAL, "rows": 5, "rows_outside_period": 2,
+        "window_start": "2026-10-01T00:00:00+00:00", "window_end": "2026-11-01T00:00:00+00:00"}
+
+
+def test_a_month_without_rows_outside_its_period_logs_no_warning(aws: Buckets,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    run(aws, [raw(aws.raw, "report-1001.csv", csv(0, 3), records=3)])
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+
+
+def test_a_reader_that_yields_other_columns_than_its_dataset_is_refused(aws: Buckets,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    def wrong(source: IO[bytes], context: ReadContext) -> Iterator[pa.RecordBatch]:
+        yield pa.record_batch({"usage_date": pa.array([None], pa.date32())})
+
+    monkeypatch.setitem(DATASETS, NAME, dataclasses.replace(particle_dataset.DATASET, read=wrong))
+    with pytest.raises(InvalidReportError) as caught:
+        run(aws, [raw(aws.raw, "report-1001.csv", csv(0, 1), records=None)])
+    assert str(caught.value).startswith(f"{NAME} from raw/particle/particle-demo/2026-10/report-1001.csv: {NAME}: "
+                                        "reader produced ['usage_date'], expected ['usage_date', 'device_id',")
+    assert curated_keys(aws) == []

@@ -1,0 +1,120 @@
+"""The dataset contract: the Glue types Athena reads, the ``extra`` map, rows dated outside the window."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pyarrow as pa
+import pytest
+
+from report_exporter.datasets import DATASETS
+from report_exporter.datasets.base import (
+    check_columns,
+    constant,
+    dates_outside,
+    extra_map,
+    hive_type,
+    instants_outside,
+)
+from report_exporter.errors import InvalidReportError
+from report_exporter.models.exports import month_window
+
+
+@pytest.mark.parametrize(("dtype", "hive"), [
+    (pa.string(), "string"),
+    (pa.large_string(), "string"),
+    (pa.int64(), "bigint"),
+    (pa.int32(), "int"),
+    (pa.int16(), "smallint"),
+    (pa.int8(), "tinyint"),
+    (pa.bool_(), "boolean"),
+    (pa.float64(), "double"),
+    (pa.float32(), "float"),
+    (pa.date32(), "date"),
+    (pa.timestamp("ms", tz="UTC"), "timestamp"),
+    (pa.decimal128(38, 18), "decimal(38,18)"),
+    (pa.decimal128(12, 2), "decimal(12,2)"),
+    (pa.map_(pa.string(), pa.string()), "map<string,string>"),
+    (pa.map_(pa.string(), pa.int32()), "map<string,int>"),
+    (pa.list_(pa.int16()), "array<smallint>"),
+    (pa.large_list(pa.date32()), "array<date>"),
+    (pa.struct([("id", pa.string()), ("n", pa.int64()), ("ok", pa.bool_())]), "struct<id:string,n:bigint,ok:boolean>"),
+])
+def test_hive_type_is_the_athena_ddl_type_that_reads_the_parquet_column(dtype: pa.DataType, hive: str) -> None:
+    assert hive_type(dtype) == hive
+
+
+def test_hive_type_refuses_a_type_athena_has_no_column_for() -> None:
+    with pytest.raises(TypeError, match=r"^no Hive type for Arrow type binary$"):
+        hive_type(pa.binary())
+
+
+def test_particle_table_columns_as_athena_declares_them() -> None:
+    # The Glue table of Particle's dataset, written out: data columns, lineage, then extra
+    assert DATASETS["particle_data_operations"].glue_columns() == [
+        ("usage_date", "date"), ("device_id", "string"), ("device_name", "string"), ("product_id", "bigint"),
+        ("product_name", "string"), ("connectivity", "string"), ("data_operations", "bigint"),
+        ("firmware_version", "string"), ("device_os", "string"), ("report_type", "string"),
+        ("date_period_start", "date"), ("date_period_end", "date"),
+        ("vendor", "string"), ("report_id", "string"), ("exported_at", "timestamp"), ("source_key", "string"),
+        ("extra", "map<string,string>"),
+    ]
+
+
+def test_lineage_columns_are_required_except_the_report_id_of_synchronous_vendors() -> None:
+    schema = DATASETS["particle_data_operations"].schema
+    lineage = {name: (str(schema.field(name).type), schema.field(name).nullable)
+               for name in ("vendor", "report_id", "exported_at", "source_key", "extra")}
+    assert lineage == {"vendor": ("string", False), "report_id": ("string", True),
+                       "exported_at": ("timestamp[ms, tz=UTC]", False), "source_key": ("string", False),
+                       "extra": ("map<string, string>", True)}
+    assert DATASETS["particle_data_operations"].reader_schema.names[-2:] == ["date_period_end", "extra"]
+
+
+def test_extra_map_keeps_each_rows_values_by_column_and_leaves_nulls_out() -> None:
+    # Given two unknown columns, one numeric, with nulls
+    columns = [("Notes", pa.array(["a", None, "c"])), ("Count", pa.array([None, None, 7]))]
+    # When mapped / Then each row holds its non-null values, in column order; a row of nulls is an empty map
+    assert extra_map(columns, 3).to_pylist() == [[("Notes", "a")], [], [("Notes", "c"), ("Count", "7")]]
+
+
+def test_extra_map_without_unknown_columns_is_an_empty_map_per_row() -> None:
+    array = extra_map([], 3)
+    assert array.type == pa.map_(pa.string(), pa.string()) and array.to_pylist() == [[], [], []]
+
+
+def test_extra_map_of_many_rows_keeps_rows_apart() -> None:
+    rows = 1000
+    columns = [("x", pa.array([str(i) for i in range(rows)])), ("y", pa.array([f"y{i}" for i in range(rows)]))]
+    assert extra_map(columns, rows).to_pylist()[::250] == [[("x", str(i)), ("y", f"y{i}")] for i in range(0, rows,
+                                                                                                            250)]
+
+
+def test_constant_repeats_a_value_and_is_empty_for_no_rows() -> None:
+    assert constant("devices", pa.string(), 3).to_pylist() == ["devices"] * 3
+    empty = constant(date(2026, 10, 1), pa.date32(), 0)
+    assert (empty.type, len(empty)) == (pa.date32(), 0)
+
+
+def test_dates_outside_the_month_are_counted_at_both_ends_and_nulls_are_not() -> None:
+    window = month_window("2026-10", "UTC")
+    days = pa.array([date(2026, 9, 30), date(2026, 10, 1), date(2026, 10, 31), date(2026, 11, 1), None,
+                     date(2019, 1, 1)], pa.date32())
+    assert dates_outside(days, window) == 3
+    assert dates_outside(pa.array([], pa.date32()), window) == 0
+    assert dates_outside(pa.array([None], pa.date32()), window) == 0
+
+
+def test_instants_outside_the_month_use_the_exports_time_zone_start_inclusive_end_exclusive() -> None:
+    # Given October in Berlin: 2026-09-30T22:00Z to 2026-10-31T23:00Z
+    window = month_window("2026-10", "Europe/Berlin")
+    start, end = datetime(2026, 9, 30, 22, tzinfo=UTC), datetime(2026, 10, 31, 23, tzinfo=UTC)
+    ms = timedelta(milliseconds=1)
+    values = pa.array([start - ms, start, end - ms, end, None], pa.timestamp("ms", tz="UTC"))
+    assert instants_outside(values, window) == 2
+
+
+def test_check_columns_names_every_missing_column_in_order() -> None:
+    with pytest.raises(InvalidReportError, match=r"^summary: missing column\(s\) b, d$"):
+        check_columns(["a", "c"], ["a", "b", "c", "d"], "summary")
+    check_columns(["b", "a"], ["a", "b"], "summary")
