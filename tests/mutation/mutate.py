@@ -74,6 +74,12 @@ def stage(modules: list[str]) -> None:
         f"also_copy = [{also}]\n"
         f"pytest_add_cli_args_test_selection = [{tests}]\n"
         'pytest_add_cli_args = ["-p", "no:cacheprovider", "-q", "-x"]\n'
+        # A mutant that deadlocks a reader or writer thread uses no CPU: only mutmut's wall-clock limit,
+        # (estimated test time + constant) * multiplier, ends it. The default 15x spent six minutes on each
+        # such mutant of the CSV reader (why the first full run never finished); 5x still leaves room for a
+        # loaded machine (a surviving mutant runs its tests in about the estimated time).
+        "timeout_multiplier = 5.0\n"
+        "timeout_constant = 5.0\n"
     )
     (WORK / "pyproject.toml").write_text(text)
 
