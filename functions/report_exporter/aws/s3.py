@@ -76,6 +76,9 @@ class MultipartWriter:
         return None
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
+        if self._done:
+            raise ValueError(f"s3://{self.bucket}/{self.key}: the upload was committed or aborted; nothing more is "
+                             "written")
         view = memoryview(data).cast("B")
         self._hash.update(view)
         self._size += len(view)
