@@ -62,9 +62,10 @@ def stage(modules: list[str]) -> None:
     # the package there is not on sys.path, so imports get the mutated copy under src/.
     shutil.copytree(ROOT / "functions", WORK / "functions", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy2(ROOT / "uv.lock", WORK / "uv.lock")
+    shutil.copy2(ROOT / "tests" / "mutation" / "hang_guard.py", WORK / "conftest.py")
     text = (ROOT / "pyproject.toml").read_text()
     text = text.replace('pythonpath = ["functions", "infra", "."]', 'pythonpath = ["infra", "."]')
-    also = ", ".join(f'"{p}"' for p in ["infra/", "events/", "functions/"])
+    also = ", ".join(f'"{p}"' for p in ["infra/", "events/", "functions/", "conftest.py"])
     only = ", ".join(f'"src/report_exporter/{m}"' for m in modules)
     tests = ", ".join(f'"{t}"' for t in TESTS)
     text += (
