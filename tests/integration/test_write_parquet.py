@@ -228,7 +228,7 @@ def test_an_upload_error_on_the_writer_thread_fails_the_run_and_publishes_nothin
     # And the upload (in 1 KiB parts) of the first group's, or of the last group's bytes fails
     FlakySink.fail_at, FlakySink.threads = (on_writer[0] if which == "first" else on_writer[-1]), []
     FlakySink.part_size = 1024
-    ledger = RecordingLedger()
+    ledger, before = RecordingLedger(), set(threading.enumerate())
     # When written / Then the upload's error is raised, nothing is published and the ledger is not told
     with pytest.raises(ConnectionResetError, match="S3 upload of a part failed"):
         run(aws, [obj], ledger)
@@ -236,7 +236,7 @@ def test_an_upload_error_on_the_writer_thread_fails_the_run_and_publishes_nothin
     assert ledger.names() == ["begin_publish"]
     # And the parts already uploaded are dropped, and the writer thread is gone
     assert boto3.client("s3").list_multipart_uploads(Bucket=aws.curated).get("Uploads", []) == []
-    assert parquet_threads() == []
+    assert new_threads(before) == set()
 
 
 @pytest.mark.parametrize("body", [b"", b"PAR1", b"not a parquet file at all", b"PAR1" + b"x" * 100 + b"PAR2"])
@@ -298,8 +298,8 @@ def test_a_reader_that_yields_other_columns_than_its_dataset_is_refused(aws: Buc
     assert curated_keys(aws) == []
 
 
-def parquet_threads() -> list[str]:
-    return [t.name for t in threading.enumerate() if t.name.startswith(("parquet-", "csv-read", "csv-parse"))]
+def new_threads(before: set[threading.Thread]) -> set[threading.Thread]:
+    return set(threading.enumerate()) - before
 
 
 class Body:
@@ -332,18 +332,18 @@ def track_bodies(monkeypatch: pytest.MonkeyPatch) -> list[Body]:
 def test_a_bad_value_stops_every_reading_and_writing_thread_and_closes_the_raw_body(
         aws: Buckets, monkeypatch: pytest.MonkeyPatch) -> None:
     # Given a raw file with a bad value in its last row
-    opened = track_bodies(monkeypatch)
+    opened, before = track_bodies(monkeypatch), set(threading.enumerate())
     body = csv(0, 3000) + b"2026-10-01,d,D,1,P,cellular,many,1.0,6.1\n"
     obj = raw(aws.raw, "report-1001.csv", body, records=3001)
     # When written / Then the error is raised with no thread left behind and the body closed
     with pytest.raises(InvalidReportError, match="'many' is not a whole number"):
         run(aws, [obj])
-    assert parquet_threads() == []
+    assert new_threads(before) == set()
     assert [b.closed for b in opened] == [True]
 
 
 def test_a_published_run_leaves_no_thread_and_no_open_body(aws: Buckets, monkeypatch: pytest.MonkeyPatch) -> None:
-    opened = track_bodies(monkeypatch)
+    opened, before = track_bodies(monkeypatch), set(threading.enumerate())
     run(aws, [raw(aws.raw, "report-1001.csv", csv(0, 50), records=50),
               raw(aws.raw, "report-1001-b.csv", csv(50, 5), records=5)])
-    assert parquet_threads() == [] and [b.closed for b in opened] == [True, True]
+    assert new_threads(before) == set() and [b.closed for b in opened] == [True, True]
