@@ -11,7 +11,7 @@ import boto3
 import pytest
 
 from report_exporter.aws import clients
-from report_exporter.aws.s3 import S3RawSink
+from report_exporter.aws.s3 import MultipartWriter, S3RawSink
 from report_exporter.models.exports import ParticleExport
 from tests.fakes import plan_for
 from tests.integration.conftest import Buckets
@@ -310,3 +310,16 @@ def test_a_plain_object_of_several_parts_is_whole_and_hashed_on_the_uploader_thr
     stored = boto3.client("s3").get_object(Bucket=aws.raw, Key=raw.key)["Body"].read()
     assert stored == BODY
     assert (raw.bytes, raw.sha256) == (len(BODY), hashlib.sha256(BODY).hexdigest())
+
+
+@pytest.mark.parametrize("end", ["commit", "abort"])
+def test_an_upload_that_ended_takes_no_more_bytes(aws: Buckets, end: str) -> None:
+    # Given an upload with a part sent, then committed or aborted
+    writer = MultipartWriter(aws.raw, "k", content_type="text/csv", part_size=5 << 20)
+    writer.write(b"x" * (5 << 20))
+    getattr(writer, end)()
+    # When something still writes to it (a Parquet writer closed late, say) / Then it is refused, nothing is
+    # sent, and no upload is left open
+    with pytest.raises(ValueError, match=r"^s3://test-raw/k: the upload was committed or aborted"):
+        writer.write(b"y" * (5 << 20))
+    assert open_uploads(aws.raw) == []

@@ -203,6 +203,10 @@ class FlakySink(s3.MultipartWriter):
 
     fail_at: ClassVar[int | None] = None
     threads: ClassVar[list[str]] = []
+    part_size: ClassVar[int] = s3.PART_SIZE
+
+    def __init__(self, bucket: str, key: str, *, content_type: str) -> None:
+        super().__init__(bucket, key, content_type=content_type, part_size=FlakySink.part_size)
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
         FlakySink.threads.append(threading.current_thread().name)
@@ -217,18 +221,22 @@ def test_an_upload_error_on_the_writer_thread_fails_the_run_and_publishes_nothin
     # Given a report of 11 row groups whose encoded groups go to S3 from the writer thread
     monkeypatch.setattr(write_logic.s3, "MultipartWriter", FlakySink)
     obj = raw(aws.raw, "report-1001.csv", csv(0, 1050), records=1050)
-    FlakySink.fail_at, FlakySink.threads = None, []
+    FlakySink.fail_at, FlakySink.threads, FlakySink.part_size = None, [], s3.PART_SIZE
     run(aws, [obj])
     boto3.client("s3").delete_object(Bucket=aws.curated, Key=FINAL)
     on_writer = [i for i, name in enumerate(FlakySink.threads) if name == f"parquet-{NAME}"]
-    # And the upload of the first group's, or of the last group's bytes fails
+    # And the upload (in 1 KiB parts) of the first group's, or of the last group's bytes fails
     FlakySink.fail_at, FlakySink.threads = (on_writer[0] if which == "first" else on_writer[-1]), []
-    ledger = RecordingLedger()
+    FlakySink.part_size = 1024
+    ledger, before = RecordingLedger(), set(threading.enumerate())
     # When written / Then the upload's error is raised, nothing is published and the ledger is not told
     with pytest.raises(ConnectionResetError, match="S3 upload of a part failed"):
         run(aws, [obj], ledger)
     assert curated_keys(aws) == []
     assert ledger.names() == ["begin_publish"]
+    # And the parts already uploaded are dropped, and the writer thread is gone
+    assert boto3.client("s3").list_multipart_uploads(Bucket=aws.curated).get("Uploads", []) == []
+    assert new_threads(before) == set()
 
 
 @pytest.mark.parametrize("body", [b"", b"PAR1", b"not a parquet file at all", b"PAR1" + b"x" * 100 + b"PAR2"])
@@ -288,3 +296,54 @@ def test_a_reader_that_yields_other_columns_than_its_dataset_is_refused(aws: Buc
     assert str(caught.value).startswith(f"{NAME} from raw/particle/particle-demo/2026-10/report-1001.csv: {NAME}: "
                                         "reader produced ['usage_date'], expected ['usage_date', 'device_id',")
     assert curated_keys(aws) == []
+
+
+def new_threads(before: set[threading.Thread]) -> set[threading.Thread]:
+    return set(threading.enumerate()) - before
+
+
+class Body:
+    """An S3 body that notes whether it was closed."""
+
+    def __init__(self, body: Any) -> None:
+        self._body, self.closed = body, False
+
+    def read(self, size: int = -1) -> bytes:
+        data: bytes = self._body.read(size)
+        return data
+
+    def close(self) -> None:
+        self.closed = True
+        self._body.close()
+
+
+def track_bodies(monkeypatch: pytest.MonkeyPatch) -> list[Body]:
+    opened: list[Body] = []
+    real = s3.open_object
+
+    def tracked(bucket: str, key: str) -> Body:
+        opened.append(Body(real(bucket, key)))
+        return opened[-1]
+
+    monkeypatch.setattr(write_logic.s3, "open_object", tracked)
+    return opened
+
+
+def test_a_bad_value_stops_every_reading_and_writing_thread_and_closes_the_raw_body(
+        aws: Buckets, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a raw file with a bad value in its last row
+    opened, before = track_bodies(monkeypatch), set(threading.enumerate())
+    body = csv(0, 3000) + b"2026-10-01,d,D,1,P,cellular,many,1.0,6.1\n"
+    obj = raw(aws.raw, "report-1001.csv", body, records=3001)
+    # When written / Then the error is raised with no thread left behind and the body closed
+    with pytest.raises(InvalidReportError, match="'many' is not a whole number"):
+        run(aws, [obj])
+    assert new_threads(before) == set()
+    assert [b.closed for b in opened] == [True]
+
+
+def test_a_published_run_leaves_no_thread_and_no_open_body(aws: Buckets, monkeypatch: pytest.MonkeyPatch) -> None:
+    opened, before = track_bodies(monkeypatch), set(threading.enumerate())
+    run(aws, [raw(aws.raw, "report-1001.csv", csv(0, 50), records=50),
+              raw(aws.raw, "report-1001-b.csv", csv(50, 5), records=5)])
+    assert new_threads(before) == set() and [b.closed for b in opened] == [True, True]

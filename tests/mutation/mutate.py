@@ -62,9 +62,10 @@ def stage(modules: list[str]) -> None:
     # the package there is not on sys.path, so imports get the mutated copy under src/.
     shutil.copytree(ROOT / "functions", WORK / "functions", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy2(ROOT / "uv.lock", WORK / "uv.lock")
+    shutil.copy2(ROOT / "tests" / "mutation" / "hang_guard.py", WORK / "conftest.py")
     text = (ROOT / "pyproject.toml").read_text()
     text = text.replace('pythonpath = ["functions", "infra", "."]', 'pythonpath = ["infra", "."]')
-    also = ", ".join(f'"{p}"' for p in ["infra/", "events/", "functions/"])
+    also = ", ".join(f'"{p}"' for p in ["infra/", "events/", "functions/", "conftest.py"])
     only = ", ".join(f'"src/report_exporter/{m}"' for m in modules)
     tests = ", ".join(f'"{t}"' for t in TESTS)
     text += (
@@ -74,6 +75,12 @@ def stage(modules: list[str]) -> None:
         f"also_copy = [{also}]\n"
         f"pytest_add_cli_args_test_selection = [{tests}]\n"
         'pytest_add_cli_args = ["-p", "no:cacheprovider", "-q", "-x"]\n'
+        # A mutant that deadlocks a reader or writer thread uses no CPU: only mutmut's wall-clock limit,
+        # (estimated test time + constant) * multiplier, ends it. The default 15x spent six minutes on each
+        # such mutant of the CSV reader (why the first full run never finished); 5x still leaves room for a
+        # loaded machine (a surviving mutant runs its tests in about the estimated time).
+        "timeout_multiplier = 5.0\n"
+        "timeout_constant = 5.0\n"
     )
     (WORK / "pyproject.toml").write_text(text)
 

@@ -167,6 +167,9 @@ class MultipartWriter:
         return None
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
+        if self._done:
+            raise ValueError(f"s3://{self.bucket}/{self.key}: the upload was committed or aborted; nothing more is "
+                             "written")
         if self._uploader is not None:
             self._uploader.raise_error()  # stop the download as soon as an upload failed
         view = memoryview(data).cast("B")

@@ -14,6 +14,7 @@ raw object, not a copy per batch.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import os
 import queue
@@ -107,7 +108,6 @@ class _RowGroupWriter:
             # Cut the group at exactly ``size`` rows (zero-copy slices); the rest starts the next group.
             take = size - self._pending_rows
             self._pending.append(batch.slice(0, take))
-            self._pending_rows = size
             batch = batch.slice(take)
             self._flush()
         if batch.num_rows:
@@ -135,6 +135,10 @@ class _RowGroupWriter:
         self._pending, self._pending_rows = [], 0
         self._queue.put(None)
         self._thread.join()
+        # Close the Parquet writer now, before the caller aborts the upload: left open, pyarrow closes it
+        # when it is garbage-collected, and its footer would then start a new upload nobody aborts.
+        with contextlib.suppress(Exception):  # the run fails with the error that got us here
+            self._writer.close()
 
 
 class _Lineage:

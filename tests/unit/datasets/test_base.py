@@ -7,7 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 import pyarrow as pa
 import pytest
 
-from report_exporter.datasets import DATASETS
+from report_exporter.aws.s3 import curated_key
+from report_exporter.datasets import DATASETS, PARTITION_KEYS
 from report_exporter.datasets.base import (
     check_columns,
     constant,
@@ -118,3 +119,9 @@ def test_check_columns_names_every_missing_column_in_order() -> None:
     with pytest.raises(InvalidReportError, match=r"^summary: missing column\(s\) b, d$"):
         check_columns(["a", "c"], ["a", "b", "c", "d"], "summary")
     check_columns(["b", "a"], ["a", "b"], "summary")
+
+
+def test_partition_keys_are_the_hive_folders_of_the_published_key() -> None:
+    key = curated_key("particle_data_operations", "particle-demo", "2026-10")
+    assert [part.split("=")[0] for part in key.split("/") if "=" in part] == [name for name, _ in PARTITION_KEYS]
+    assert [hive for _, hive in PARTITION_KEYS] == ["string", "string"]

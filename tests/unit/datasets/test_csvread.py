@@ -6,6 +6,7 @@ import csv
 import io
 import random
 import threading
+import time
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -13,6 +14,7 @@ import pyarrow as pa
 import pytest
 
 from report_exporter.adapters.csv_records import CsvRecordCounter
+from report_exporter.datasets import csvread
 from report_exporter.datasets.csvread import CsvLayout, Refused, convert_column, read_csv, unique_keys
 from report_exporter.datasets.values import AMOUNT, BadValue, from_text
 from report_exporter.errors import InvalidReportError
@@ -66,11 +68,12 @@ def test_a_quoted_header_label_may_hold_a_comma_or_a_line_break() -> None:
 
 
 def test_rows_are_numbered_as_data_records_across_blocks_and_multi_line_fields() -> None:
-    # Given 3,000 rows over many 1 KiB blocks, some fields spanning lines, and a bad count in row 2,500
-    lines = [f'r{i},{i},"note\n{i}"\n' if i % 7 == 0 else f"r{i},{i},plain\n" for i in range(1, 3001)]
-    lines[2499] = "r2500,many,plain\n"
+    # Given 20,000 rows (the first 64 KiB are read with the header, the rest in 1 KiB blocks), some fields
+    # spanning lines, and a bad count in row 15,000
+    lines = [f'r{i},{i},"note\n{i}"\n' if i % 7 == 0 else f"r{i},{i},plain\n" for i in range(1, 20_001)]
+    lines[14_999] = "r15000,many,plain\n"
     # When read / Then the error names the data row (not the line) and the column
-    with pytest.raises(InvalidReportError, match=r"^data row 2500, column 'n': 'many' is not a whole number$"):
+    with pytest.raises(InvalidReportError, match=r"^data row 15000, column 'n': 'many' is not a whole number$"):
         read(("id,n,note\n" + "".join(lines)).encode())
 
 
@@ -88,14 +91,14 @@ def test_text_that_is_not_utf8_names_row_and_column() -> None:
 
 def test_a_stray_quote_in_an_unquoted_field_is_read_as_csv_reads_it() -> None:
     # Given a display size with a bare inch mark, and later a quoted field spanning lines
-    rows = [f'd{i},{i},"Screen\n{i}"\n' if i == 900 else f'd{i},{i},7" display\n' for i in range(1, 1001)]
-    rows[10] = 'd11,11,7" display\n'
+    rows = [f'd{i},{i},"Screen\n{i}"\n' if i == 9000 else f'd{i},{i},7" display\n' for i in range(1, 10_001)]
     data = ("id,n,note\n" + "".join(rows)).encode()
-    # When read with small blocks / Then each record is what Python's csv module reads
+    # When read with small blocks (past the first 64 KiB) / Then each record is what Python's csv module reads
     table = read(data).to_pylist()
-    assert len(table) == 1000
+    assert len(table) == 10_000
     assert dict(table[10]["extra"])["note"] == '7" display'
-    assert dict(table[899]["extra"])["note"] == "Screen\n900"
+    assert dict(table[8999]["extra"])["note"] == "Screen\n9000"
+    assert [r["n"] for r in table] == list(range(1, 10_001))
 
 
 def test_unique_keys_numbers_repeated_labels() -> None:
@@ -177,10 +180,10 @@ def test_the_fast_path_and_the_exact_rules_agree_value_by_value(
 
 def test_a_value_starting_with_a_byte_order_mark_keeps_it_wherever_a_chunk_starts() -> None:
     # Given rows whose first value is U+FEFF, one of them at the start of every small chunk
-    data = b"id,n\n" + b"".join(b"\xef\xbb\xbf," + str(i).encode() + b"\n" for i in range(200))
+    data = b"id,n\n" + b"".join(b"\xef\xbb\xbf," + str(i).encode() + b"\n" for i in range(20_000))
     # When read / Then the mark is a value (only the file's own mark before the header is dropped)
     rows = read(data).to_pylist()
-    assert {r["id"] for r in rows} == {"\ufeff"} and len(rows) == 200
+    assert {r["id"] for r in rows} == {"\ufeff"} and [r["n"] for r in rows] == list(range(20_000))
 
 
 class Trickle(io.RawIOBase):
@@ -344,21 +347,77 @@ class Breaking(io.RawIOBase):
         return chunk
 
 
-def csv_threads() -> list[str]:
-    return [t.name for t in threading.enumerate() if t.name in ("csv-read", "csv-parse")]
-
-
 def test_a_body_that_breaks_off_raises_where_the_rows_are_read_and_leaves_no_thread() -> None:
+    before = set(threading.enumerate())
     data = b"id,n\n" + b"".join(b"r%d,%d\n" % (i, i) for i in range(20_000))
     with pytest.raises(ConnectionResetError, match="the S3 body broke off"):
         list(read_csv(Breaking(data, 100_000), LAYOUT, COLUMNS))
-    assert csv_threads() == []
+    assert set(threading.enumerate()) - before == set()
 
 
-def test_a_reader_closed_early_stops_its_threads() -> None:
-    data = b"id,n\n" + b"".join(b"r%d,%d\n" % (i, i) for i in range(50_000))
-    batches = read_csv(io.BytesIO(data), LAYOUT, COLUMNS)
-    first = next(batches)
-    assert first.num_rows > 0
+def test_a_reader_closed_early_stops_reading_and_its_threads() -> None:
+    # Given a large report of which only the first batch is wanted
+    before = set(threading.enumerate())
+    data = b"id,n\n" + b"".join(b"r%d,%d\n" % (i, i) for i in range(200_000))
+    source = io.BytesIO(data)
+    batches = read_csv(source, LAYOUT, COLUMNS)
+    assert next(batches).num_rows > 0
+    # When the reader is closed / Then its threads are gone and the rest of the report was never read
     batches.close()
-    assert csv_threads() == []
+    assert set(threading.enumerate()) - before == set()
+    assert source.tell() < len(data) // 2
+
+
+def test_a_slow_consumer_still_gets_every_record() -> None:
+    # Given a consumer that stops for a moment after the first batch (a slow upload, say), while the
+    # reading threads have filled their queues and wait to hand over more
+    data = b"id,n\n" + b"".join(b"r%d,%d\n" % (i, i) for i in range(20_000))
+    batches = read_csv(io.BytesIO(data), LAYOUT, COLUMNS)
+    numbers = next(batches).column("n").to_pylist()
+    time.sleep(0.5)
+    # When it goes on / Then nothing was dropped
+    for batch in batches:
+        numbers += batch.column("n").to_pylist()
+    assert numbers == list(range(20_000))
+
+
+def test_a_multi_line_field_in_the_middle_of_a_record_is_read_however_the_blocks_fall() -> None:
+    # Given 5,000 records whose middle field spans lines, read in 64-byte blocks after the first 64 KiB
+    layout = CsvLayout(columns=LAYOUT.columns, required=("id",), block_size=64)
+    data = b"id,note,n\n" + b"".join(b'r%d,"x\ny%d\nz",%d\n' % (i, i, i) for i in range(5000))
+    # When read / Then every record is whole, in order
+    rows = read(data, layout).to_pylist()
+    assert [r["n"] for r in rows] == list(range(5000))
+    assert {dict(r["extra"])["note"] for r in rows[4990:]} == {f"x\ny{i}\nz" for i in range(4990, 5000)}
+
+
+def test_a_report_streams_in_pieces_of_about_a_block_even_when_blocks_end_inside_quoted_fields() -> None:
+    # Given 200 records, each with a 2 KiB quoted field of many short lines, read in 1 KiB blocks: the
+    # last line break of almost every block is inside a quoted field
+    note = "\n".join(["word"] * 400)
+    data = ("id,n,note\n" + "".join(f'r{i},{i},"{note}"\n' for i in range(200))).encode()
+    batches = list(read_csv(io.BytesIO(data), LAYOUT, COLUMNS))
+    # When read / Then the records come in many batches (the report is never held whole), all of them
+    assert sum(b.num_rows for b in batches) == 200
+    assert len(batches) >= 100
+
+
+def test_clean_columns_are_converted_by_arrow_without_the_value_by_value_rules(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given the exact rules made to fail: only the vectorized path may convert
+    def refuse(text: str, dtype: pa.DataType) -> object:
+        raise AssertionError(f"value by value: {text!r}")
+
+    monkeypatch.setattr(csvread, "from_text", refuse)
+    cases = [
+        (pa.int64(), ["1", "-20", "300"], [1, -20, 300]),
+        (AMOUNT, ["1.5", "-0.25", "12"], [Decimal("1.5"), Decimal("-0.25"), Decimal(12)]),
+        (pa.decimal128(12, 2), ["1234567890.12", "0.5"], [Decimal("1234567890.12"), Decimal("0.5")]),
+        (pa.date32(), ["2026-10-01", "2026-10-31"], [date(2026, 10, 1), date(2026, 10, 31)]),
+        (pa.timestamp("ms", tz="UTC"), ["2026-10-01 10:00:00", "2026-10-02T11:30:00"],
+         [datetime(2026, 10, 1, 10, tzinfo=UTC), datetime(2026, 10, 2, 11, 30, tzinfo=UTC)]),
+        (pa.timestamp("ms", tz="UTC"), ["2026-10-01T10:00:00Z", "2026-11"],
+         [datetime(2026, 10, 1, 10, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC)]),
+    ]
+    for dtype, texts, values in cases:
+        assert convert_column(pa.array(texts), dtype).to_pylist() == values
