@@ -282,9 +282,12 @@ class Records(logging.Handler):
 def logged() -> Iterator[list[logging.LogRecord]]:
     handler = Records()
     exporter = logging.getLogger("report-exporter")
+    level = exporter.level
     exporter.addHandler(handler)
+    exporter.setLevel(logging.INFO)  # as in Lambda (the local CLI quiets it for the whole process)
     yield handler.records
     exporter.removeHandler(handler)
+    exporter.setLevel(level)
 
 
 def test_rows_outside_the_period_are_logged_as_a_warning_with_the_window(
