@@ -100,8 +100,17 @@ def main(argv: list[str]) -> int:
     stage(modules)
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     mutmut = Path(sys.executable).with_name("mutmut")
-    subprocess.run([str(mutmut), "run", "--max-children", str(os.cpu_count() or 2)], cwd=WORK, env=env, check=False,
-                   stdout=subprocess.DEVNULL)
+    log = WORK / "mutmut.log"
+    with log.open("w") as out:
+        subprocess.run([str(mutmut), "run", "--max-children", str(os.cpu_count() or 2)], cwd=WORK, env=env,
+                       check=False, stdout=out, stderr=subprocess.STDOUT)
+    found = results()
+    missing = [m for m in modules if not found.get(m)]
+    if missing:
+        # Typically a test failing on the unmutated code (mutmut stops before mutating anything).
+        tail = log.read_text(errors="replace").replace("\r", "\n").splitlines()[-30:]
+        print(f"no results for {', '.join(missing)}; the end of {log.relative_to(ROOT)}:", *tail, sep="\n")
+        return 2
     allowed = tomllib.loads((ROOT / "tests" / "mutation" / "allowlist.toml").read_text()).get("allow", {})
     print(f"\n{'module':<28} {'mutants':>8} {'killed':>7} {'allowed':>8} {'survived':>9} {'score':>6}")
     failing = False
@@ -109,7 +118,7 @@ def main(argv: list[str]) -> int:
     stale: list[str] = []
     from mutmut.stats import status_by_exit_code
 
-    for module, codes in sorted(results().items()):
+    for module, codes in sorted(found.items()):
         counts = Counter("killed" if status_by_exit_code[code] in CAUGHT else "survived" for code in codes.values())
         left = [name for name, code in codes.items() if status_by_exit_code[code] not in CAUGHT]
         allow = [name for name in left if name in allowed]

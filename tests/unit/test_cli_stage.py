@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,16 @@ vendor = "particle"
 secret_name = "shared/particle"
 create_secret = false
 '''
+
+
+@pytest.fixture(autouse=True)
+def _logger_levels_restored() -> Iterator[None]:
+    """``main`` quiets the exporter's and the AWS libraries' loggers for the whole process: undo it."""
+    names = ("report-exporter", "moto", "botocore", "urllib3")
+    levels = {name: logging.getLogger(name).level for name in names}
+    yield
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
 
 
 @pytest.fixture
