@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
 import logging
 import threading
 from collections.abc import Iterator
@@ -13,16 +14,19 @@ from typing import IO, Any, ClassVar
 
 import boto3
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
+from report_exporter.adapters.ndjson import envelope_line
 from report_exporter.aws import s3
 from report_exporter.datasets import DATASETS, ReadContext
 from report_exporter.datasets import particle as particle_dataset
+from report_exporter.datasets.csvread import read_csv
 from report_exporter.errors import InvalidReportError
 from report_exporter.logic import write_parquet as write_logic
 from report_exporter.logic.write_parquet import write_parquet
-from report_exporter.models.exports import ParticleExport
+from report_exporter.models.exports import ParticleExport, SenetExport
 from report_exporter.models.payloads import CuratedObject, JobStatus, ParquetInput, RawObject, RawReport, ReportJob
 from tests.fakes import RecordingLedger, plan_for
 from tests.integration.conftest import Buckets
@@ -45,11 +49,15 @@ def csv(first: int, rows: int) -> bytes:
 
 
 def sliced(sizes: list[int]) -> Any:
-    """Particle's reader, its batches re-cut to ``sizes`` rows (cycled): many batches per row group."""
+    """Particle's reader in 1 KiB blocks, its batches re-cut to ``sizes`` rows (cycled): many batches per row
+    group, and reading threads still at work while the first groups are written."""
+    layout = dataclasses.replace(particle_dataset.LAYOUT, block_size=1024)
 
     def read(source: IO[bytes], context: ReadContext) -> Iterator[pa.RecordBatch]:
         cycle = 0
-        for batch in particle_dataset.read(source, context):
+        constants = {"report_type": "devices", "date_period_start": context.plan.window.first_day,
+                     "date_period_end": context.plan.window.last_day}
+        for batch in read_csv(source, layout, particle_dataset.COLUMNS, constants=constants):
             start = 0
             while start < batch.num_rows:
                 size = sizes[cycle % len(sizes)]
@@ -203,6 +211,7 @@ class FlakySink(s3.MultipartWriter):
     """The staging upload, losing one write (as when an S3 part upload fails); notes which thread wrote what."""
 
     fail_at: ClassVar[int | None] = None
+    for_good: ClassVar[bool] = False
     threads: ClassVar[list[str]] = []
     part_size: ClassVar[int] = s3.PART_SIZE
 
@@ -211,24 +220,28 @@ class FlakySink(s3.MultipartWriter):
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
         FlakySink.threads.append(threading.current_thread().name)
-        if len(FlakySink.threads) - 1 == FlakySink.fail_at:
+        written = len(FlakySink.threads) - 1
+        if FlakySink.fail_at is not None and (written == FlakySink.fail_at or
+                                              (FlakySink.for_good and written > FlakySink.fail_at)):
             raise ConnectionResetError("S3 upload of a part failed")
         return super().write(data)
 
 
-@pytest.mark.parametrize("which", ["first", "last"])
+@pytest.mark.parametrize("which", ["first", "last", "first, for good"])
 def test_an_upload_error_on_the_writer_thread_fails_the_run_and_publishes_nothing(
         aws: Buckets, small_groups: None, monkeypatch: pytest.MonkeyPatch, which: str) -> None:
-    # Given a report of 11 row groups whose encoded groups go to S3 from the writer thread
+    # Given a report of 50 row groups (past the first 64 KiB, read in 1 KiB blocks) whose encoded groups go to
+    # S3 from the writer thread
     monkeypatch.setattr(write_logic.s3, "MultipartWriter", FlakySink)
-    obj = raw(aws.raw, "report-1001.csv", csv(0, 1050), records=1050)
-    FlakySink.fail_at, FlakySink.threads, FlakySink.part_size = None, [], s3.PART_SIZE
+    obj = raw(aws.raw, "report-1001.csv", csv(0, 5000), records=5000)
+    FlakySink.fail_at, FlakySink.for_good, FlakySink.threads, FlakySink.part_size = None, False, [], s3.PART_SIZE
     run(aws, [obj])
     boto3.client("s3").delete_object(Bucket=aws.curated, Key=FINAL)
     on_writer = [i for i, name in enumerate(FlakySink.threads) if name == f"parquet-{NAME}"]
-    # And the upload (in 1 KiB parts) of the first group's, or of the last group's bytes fails
-    FlakySink.fail_at, FlakySink.threads = (on_writer[0] if which == "first" else on_writer[-1]), []
-    FlakySink.part_size = 1024
+    # And the upload (in 1 KiB parts) of the first group's, or of the last group's bytes fails, once or for good
+    failing = on_writer[0] if which.startswith("first") else on_writer[-1]
+    FlakySink.fail_at, FlakySink.threads = failing, []
+    FlakySink.for_good, FlakySink.part_size = which.endswith("for good"), 1024
     ledger, before = RecordingLedger(), set(threading.enumerate())
     # When written / Then the upload's error is raised, nothing is published and the ledger is not told
     with pytest.raises(ConnectionResetError, match="S3 upload of a part failed"):
@@ -371,3 +384,100 @@ def test_a_published_run_leaves_no_thread_and_no_open_body(aws: Buckets, monkeyp
     run(aws, [raw(aws.raw, "report-1001.csv", csv(0, 50), records=50),
               raw(aws.raw, "report-1001-b.csv", csv(50, 5), records=5)])
     assert new_threads(before) == set() and [b.closed for b in opened] == [True, True]
+
+
+def test_memory_stays_at_a_few_row_groups_however_long_the_report(aws: Buckets,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a reader handing over 60 batches of 4,000 rows, each with fresh buffers, into groups of 16,000 rows
+    rows = 4000
+    (template,) = particle_dataset.read(io.BytesIO(csv(0, rows)), ReadContext(plan=PLAN, report_id="1001",
+                                                                             source_key="k"))
+    ops, names = template.schema.get_field_index("data_operations"), template.schema.get_field_index("device_name")
+    allocated: list[int] = []
+
+    def read(source: IO[bytes], context: ReadContext) -> Iterator[pa.RecordBatch]:
+        for k in range(60):
+            columns = list(template.columns)
+            columns[ops] = pc.add(columns[ops], k * rows)
+            columns[names] = pc.binary_join_element_wise(columns[names], f"-{k:030d}", "")
+            allocated.append(pa.total_allocated_bytes())
+            yield pa.RecordBatch.from_arrays(columns, schema=template.schema)
+
+    monkeypatch.setitem(DATASETS, NAME, dataclasses.replace(particle_dataset.DATASET, row_group_size=4 * rows,
+                                                            read=read))
+    # When written
+    out = run(aws, [raw(aws.raw, "report-1001.csv", b"", records=60 * rows)])
+    # Then every row is there, in 15 groups, while Arrow never held more than a few groups (~0.7 MB each) at once
+    parquet = published(aws)
+    assert out.rows == 60 * rows and parquet.num_row_groups == 15
+    assert parquet.read(columns=["data_operations"]).column(0).to_pylist()[::rows] == list(range(0, 60 * rows, rows))
+    assert max(allocated) - min(allocated) < 6 << 20
+
+
+def test_a_run_with_two_datasets_publishes_one_partition_each_reading_every_file_under_its_own_key(
+        aws: Buckets) -> None:
+    # Given a Senet run: one summary of two Applications, and one details file per Application
+    export = SenetExport(name="senet-fleet", secret_name="s", application_euis=("00250C0000010001",
+                                                                               "00250C0000010002"))
+    plan = plan_for(export, "2026-10", now=NOW)
+    summary = b"".join(envelope_line({"eui": eui, "month": 10, "year": 2026}, json.dumps({"numberOfDevices": n})
+                                     .encode()) for eui, n in (("00250C0000010001", 2), ("00250C0000010002", 1)))
+    objects = [raw_object(aws.raw, "raw/senet/senet-fleet/2026-10/run-summary.jsonl", "senet_application_month",
+                          summary, 2)]
+    for eui, devices in (("00250C0000010001", ["a1", "a2"]), ("00250C0000010002", ["b1"])):
+        body = ("dev_eui\n" + "".join(f"{d}\n" for d in devices)).encode()
+        objects.append(raw_object(aws.raw, f"raw/senet/senet-fleet/2026-10/run-details-{eui}.csv",
+                                  "senet_device_month", body, len(devices)))
+    event = ParquetInput(plan=plan, job=ReportJob(job="availability", report_id="availability",
+                                                  status=JobStatus.READY, requested_at=NOW),
+                         raw=RawReport(objects=tuple(objects)))
+    # When written
+    out = write_parquet(event, raw_bucket=aws.raw, curated_bucket=aws.curated, ledger=RecordingLedger(), now=EXPORTED)
+    # Then each dataset has its partition, and each device row names the Application of its file
+    assert [(o.dataset, o.rows) for o in out.objects] == [("senet_application_month", 2), ("senet_device_month", 3)]
+    assert out.rows == 5
+    devices = pq.read_table(io.BytesIO(boto3.client("s3").get_object(
+        Bucket=aws.curated, Key=out.objects[1].key)["Body"].read())).to_pylist()
+    assert [(r["dev_eui"], r["application_eui"], r["source_key"]) for r in devices] == [
+        ("a1", "00250C0000010001", objects[1].key), ("a2", "00250C0000010001", objects[1].key),
+        ("b1", "00250C0000010002", objects[2].key)]
+
+
+def raw_object(bucket: str, key: str, dataset: str, body: bytes, records: int) -> RawObject:
+    boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=body)
+    return RawObject(dataset=dataset, key=key, bytes=len(body), sha256="0" * 64, content_type="text/csv",
+                     records=records)
+
+
+def test_rows_outside_the_period_are_counted_in_every_batch(aws: Buckets, small_groups: None) -> None:
+    # Given rows dated outside October spread over many small batches
+    lines = csv(0, 400).decode().splitlines(keepends=True)
+    for i in (1, 50, 120, 399):
+        lines[i] = lines[i].replace("2026-10-", "2026-09-", 1)
+    out = run(aws, [raw(aws.raw, "report-1001.csv", "".join(lines).encode(), records=400)])
+    assert (out.rows, out.rows_outside_period) == (400, 4)
+
+
+def test_a_reader_may_hand_over_an_empty_batch_first(aws: Buckets, monkeypatch: pytest.MonkeyPatch) -> None:
+    def read(source: IO[bytes], context: ReadContext) -> Iterator[pa.RecordBatch]:
+        for batch in particle_dataset.read(source, context):
+            yield batch.slice(0, 0)
+            yield batch
+
+    monkeypatch.setitem(DATASETS, NAME, dataclasses.replace(particle_dataset.DATASET, read=read))
+    out = run(aws, [raw(aws.raw, "report-1001.csv", csv(0, 5), records=5)])
+    assert out.rows == 5 and published(aws).read().column("source_key").to_pylist() == [
+        "raw/particle/particle-demo/2026-10/report-1001.csv"] * 5
+
+
+def test_each_run_writes_under_its_own_staging_key_before_publishing(aws: Buckets,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(write_logic.s3, "MultipartWriter", FlakySink)
+    FlakySink.fail_at, FlakySink.for_good, FlakySink.threads, FlakySink.part_size = None, False, [], s3.PART_SIZE
+    keys: list[str] = []
+    real = s3.publish
+    monkeypatch.setattr(write_logic.s3, "publish", lambda bucket, source, final: keys.append(source) or real(
+        bucket, source, final))
+    run(aws, [raw(aws.raw, "report-1001.csv", csv(0, 5), records=5)])
+    assert keys == [f"curated/_staging/{NAME}/particle-demo/2026-10/{PLAN.run_name}.parquet"]
+    assert curated_keys(aws) == [FINAL]

@@ -152,7 +152,7 @@ class _Lineage:
         self._fields = [f for f in data.schema if f.name in values]
         self._values = values
         self._arrays: list[pa.Array] = []
-        self._length = 0
+        self._length = -1  # nothing built yet: the first call builds, even for an empty batch
 
     def columns(self, length: int) -> list[pa.Array]:
         if length > self._length:

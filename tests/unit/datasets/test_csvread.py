@@ -421,3 +421,58 @@ def test_clean_columns_are_converted_by_arrow_without_the_value_by_value_rules(
     ]
     for dtype, texts, values in cases:
         assert convert_column(pa.array(texts), dtype).to_pylist() == values
+
+
+@pytest.mark.parametrize(("text", "dtype", "reason"), [
+    ("0X1F", pa.int64(), "is not a whole number"),
+    ("7E+-3", AMOUNT, "is not a number"),
+    ("9" * 39, AMOUNT, "has 39 digits before the decimal point"),
+])
+def test_values_arrow_would_garble_are_refused_whatever_their_letter_case_or_length(
+        text: str, dtype: pa.DataType, reason: str) -> None:
+    # Arrow reads 0X1F as 31, 7E+-3 as 0.007, and wraps 39 nines around to a negative number
+    with pytest.raises(Refused, match=reason):
+        convert_column(pa.array([text]), dtype)
+
+
+def test_a_column_type_the_reader_has_no_rules_for_is_a_programming_error() -> None:
+    with pytest.raises(TypeError, match=r"^no CSV conversion to double$"):
+        convert_column(pa.array(["1.5"]), pa.float64())
+
+
+def test_a_preamble_that_is_not_utf8_does_not_hide_the_header() -> None:
+    (row,) = read(b"Report \xff\xfe generated\nid,n\na,1\n").to_pylist()
+    assert (row["id"], row["n"]) == ("a", 1)
+
+
+@pytest.mark.parametrize("step", [1, 3, 4, 9])
+def test_a_header_line_cut_by_a_read_is_not_taken_for_a_shorter_header(step: int) -> None:
+    # Given reads of a few bytes: the first one ends inside the header line ("id,n" of "id,note")
+    rows = pa.Table.from_batches(list(read_csv(Trickle(b"id,note\na,x\nb,y\n", step), LAYOUT, COLUMNS)))
+    assert rows.column("extra").to_pylist() == [[("note", "x")], [("note", "y")]]
+
+
+def test_trimming_takes_off_blanks_and_tabs_only() -> None:
+    layout = CsvLayout(columns=LAYOUT.columns, required=("id",), trim=True)
+    with pytest.raises(InvalidReportError, match=r"^data row 1, column 'n': 'X7' is not a whole number$"):
+        read(b"id,n\na,X7\n", layout)
+
+
+def _reference(data: bytes) -> list[list[str]]:
+    return [r for r in csv.reader(io.StringIO(data.decode(), newline="")) if r][1:]
+
+
+@pytest.mark.parametrize("block", [7, 64, 333, 4096])
+def test_every_block_size_reads_what_the_csv_module_reads(block: int) -> None:
+    # Given ~150 KiB of records of every shape: short, long unquoted, quoted with commas and line breaks,
+    # empty fields, lines of exactly one block
+    shapes = ['r{i},{i},plain', 'r{i},{i},' + 'w' * 300, 'r{i},{i},"a, b\nc ""q"" d"', 'r{i},,',
+              'r{i},{i},"' + 'x\n' * 40 + '"', 'r{i},{i},' + 'z' * (block - 8)]
+    lines = [shapes[i % len(shapes)].format(i=i) for i in range(1500)]
+    data = ("id,n,note\n" + "\n".join(lines) + "\n").encode()
+    layout = CsvLayout(columns=LAYOUT.columns, required=("id",), block_size=block)
+    # When read in blocks of that size / Then every record is the csv module's, in order
+    rows = read(data, layout).to_pylist()
+    expected = _reference(data)
+    assert [r["id"] for r in rows] == [e[0] for e in expected]
+    assert [dict(r["extra"]).get("note") for r in rows] == [e[2] or None for e in expected]
