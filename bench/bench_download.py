@@ -170,7 +170,7 @@ def serve_vendor(source: Path, rate: float) -> None:
 
 def download(world: dict[str, Any], source: Path, scratch: Path, *, window: int | None = None
              ) -> Callable[[], dict[str, Any]]:
-    from report_exporter.adapters.particle import ParticleAdapter
+    from report_exporter.vendors.particle.adapter import ParticleAdapter
 
     if window is not None:
         from report_exporter.aws import s3
@@ -192,8 +192,8 @@ def plain_download(world: dict[str, Any], source: Path, scratch: Path) -> Callab
     from pydantic import SecretStr
 
     from report_exporter.adapters.http_client import build_client
-    from report_exporter.adapters.particle import ParticleAdapter
     from report_exporter.clock import SYSTEM
+    from report_exporter.vendors.particle.adapter import ParticleAdapter
 
     plan = bench_particle.plan(world)
     credentials = {k: SecretStr(v) for k, v in world["credentials"].items()}

@@ -31,7 +31,7 @@ NAMES = {"usageDateTime": "usage_datetime", "realmId": "org_id", "category": "ca
 
 
 def generate(path: Path, rows: int) -> None:
-    from report_exporter.local.simulators.here import HereSimulator
+    from report_exporter.vendors.here.simulator import HereSimulator
 
     def body(rows: int) -> Iterator[bytes]:
         sim = HereSimulator(rows=rows)
@@ -44,7 +44,7 @@ def serve(source: Path) -> dict[str, Any]:
     """In the world process: a HERE simulator (OAuth token endpoint, report status) whose output is ``source``."""
     from dataclasses import dataclass
 
-    from report_exporter.local.simulators.here import HereSimulator, Report
+    from report_exporter.vendors.here.simulator import HereSimulator, Report
 
     @dataclass
     class FileHere(HereSimulator):
@@ -73,7 +73,7 @@ def plan(world: dict[str, Any]) -> Any:
 
 
 def download(world: dict[str, Any], source: Path, scratch: Path) -> Callable[[], dict[str, Any]]:
-    from report_exporter.adapters.here import HereAdapter
+    from report_exporter.vendors.here.adapter import HereAdapter
 
     return harness.prepare_download(world, plan(world), HereAdapter)
 
@@ -83,7 +83,7 @@ def parquet(world: dict[str, Any], source: Path, scratch: Path) -> Callable[[], 
 
 
 def convert(world: dict[str, Any], source: Path, scratch: Path) -> Callable[[], dict[str, Any]]:
-    return harness.prepare_convert("report_exporter.datasets.here", plan(world), world["report_id"], source,
+    return harness.prepare_convert("report_exporter.vendors.here.dataset", plan(world), world["report_id"], source,
                                    scratch)
 
 

@@ -36,7 +36,7 @@ COLUMNS = {"Date": ("usage_date", "str"), "Device ID": ("device_id", "str"), "De
 
 def _simulator(rows: int) -> Any:
     """The simulator whose report is the input: a preamble line, then one row per device and day."""
-    from report_exporter.local.simulators.particle import ParticleSimulator
+    from report_exporter.vendors.particle.simulator import ParticleSimulator
 
     return ParticleSimulator(rows=rows, devices=max(1, math.ceil(rows / DAYS)), preamble=True, pending_polls=0)
 
@@ -69,7 +69,7 @@ def serve(source: Path) -> dict[str, Any]:
     from dataclasses import dataclass
 
     from report_exporter.local.simulators.base import SimRequest, SimResponse
-    from report_exporter.local.simulators.particle import ParticleSimulator
+    from report_exporter.vendors.particle.simulator import ParticleSimulator
 
     @dataclass
     class FileParticle(ParticleSimulator):
@@ -101,7 +101,7 @@ def plan(world: dict[str, Any]) -> Any:
 
 
 def download(world: dict[str, Any], source: Path, scratch: Path) -> Callable[[], dict[str, Any]]:
-    from report_exporter.adapters.particle import ParticleAdapter
+    from report_exporter.vendors.particle.adapter import ParticleAdapter
 
     return harness.prepare_download(world, plan(world), ParticleAdapter)
 
@@ -111,7 +111,7 @@ def parquet(world: dict[str, Any], source: Path, scratch: Path) -> Callable[[], 
 
 
 def convert(world: dict[str, Any], source: Path, scratch: Path) -> Callable[[], dict[str, Any]]:
-    return harness.prepare_convert("report_exporter.datasets.particle", plan(world), world["report_id"], source,
+    return harness.prepare_convert("report_exporter.vendors.particle.dataset", plan(world), world["report_id"], source,
                                    scratch)
 
 
@@ -119,7 +119,7 @@ def pandas(world: dict[str, Any], source: Path, scratch: Path) -> Callable[[], d
     import pandas as pd
     import pyarrow as pa
 
-    from report_exporter.datasets.particle import COLUMNS as TYPED
+    from report_exporter.vendors.particle.dataset import COLUMNS as TYPED
 
     # The same typed columns as particle_data_operations (date32, int64, strings); to_parquet casts to them.
     schema = pa.schema([TYPED.field(name) for name, _ in COLUMNS.values()])

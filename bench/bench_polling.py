@@ -16,10 +16,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "functions"), str(ROOT / "infra"), str(ROOT)]
 
-from report_exporter.adapters import here, particle  # noqa: E402
 from report_exporter.local.polling import poll_loop, state_machine_definition, wait_for  # noqa: E402
 from report_exporter.local.runner import synthesize  # noqa: E402
 from report_exporter.models.exports import HereExport, ParticleExport, load_exports  # noqa: E402
+from report_exporter.vendors.here import adapter as here  # noqa: E402
+from report_exporter.vendors.particle import adapter as particle  # noqa: E402
 
 DAY = 24 * 60
 VENDORS = {

@@ -24,8 +24,8 @@ from aws_cdk import AssetHashType, BundlingOptions, DockerImage, ILocalBundling
 from aws_cdk import aws_lambda as lambda_
 
 FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
-# Not shipped to Lambda: the local runner, simulators and CLI.
-EXCLUDE = ["local", "**/__pycache__", "*.pyc", "requirements*.txt"]
+# Not shipped to Lambda: the local runner, the CLI and the vendors' simulators.
+EXCLUDE = ["local", "**/simulator.py", "**/__pycache__", "*.pyc", "requirements*.txt"]
 
 
 PACKAGE = "report_exporter"
@@ -165,8 +165,8 @@ def _uv() -> str | None:
 
 
 def source_hash(requirements_name: str, handlers: Iterable[str] = ()) -> str:
-    """Hash of what goes into a bundle: our package (minus ``local/``), the requirements file, the handlers
-    (they choose the modules) and this file (it decides how the bundle is built)."""
+    """Hash of what goes into a bundle: our package (minus ``local/`` and simulators), the requirements file,
+    the handlers (they choose the modules) and this file (it decides how the bundle is built)."""
     digest = hashlib.sha256(requirements_name.encode())
     digest.update((FUNCTIONS_DIR / requirements_name).read_bytes())
     digest.update(" ".join(sorted(handlers)).encode())
@@ -174,7 +174,8 @@ def source_hash(requirements_name: str, handlers: Iterable[str] = ()) -> str:
     package = FUNCTIONS_DIR / "report_exporter"
     for path in sorted(package.rglob("*")):
         relative = path.relative_to(package)
-        if path.is_file() and relative.parts[0] != "local" and "__pycache__" not in relative.parts:
+        shipped = relative.parts[0] != "local" and path.name != "simulator.py" and "__pycache__" not in relative.parts
+        if path.is_file() and shipped:
             digest.update(str(relative).encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()

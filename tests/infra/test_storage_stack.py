@@ -6,8 +6,8 @@ from collections import Counter
 
 from aws_cdk.assertions import Template
 
-from exporter_infra.constructs.export_secrets import SECRET_FIELDS
 from report_exporter.models.exports import VendorName
+from report_exporter.vendors import FACTS
 from tests.infra.conftest import Synth
 from tests.infra.support import resources
 
@@ -66,7 +66,7 @@ def test_one_secret_per_export_unless_it_opts_out(synth: Synth) -> None:
     for name, props in secrets.items():
         export = wanted[name]
         assert export.name in props["Description"]
-        for field in SECRET_FIELDS[export.vendor_name]:
+        for field in FACTS[export.vendor_name].secret_fields:
             assert f'"{field}"' in props["Description"]
         # Created empty: the value is set out of band, never through the template.
         assert props["SecretString"] == "{}"
@@ -74,5 +74,5 @@ def test_one_secret_per_export_unless_it_opts_out(synth: Synth) -> None:
 
 
 def test_every_vendor_documents_its_secret_fields() -> None:
-    assert set(SECRET_FIELDS) == set(VendorName)
-    assert all(SECRET_FIELDS.values())
+    assert set(FACTS) == set(VendorName)
+    assert all(facts.secret_fields for facts in FACTS.values())

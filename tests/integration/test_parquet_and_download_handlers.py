@@ -20,9 +20,9 @@ from report_exporter.clock import SYSTEM
 from report_exporter.errors import InvalidReportError
 from report_exporter.handlers import download_report, write_parquet
 from report_exporter.local import operate
-from report_exporter.local.simulators.particle import ParticleSimulator
 from report_exporter.logic import write_parquet as write_logic
 from report_exporter.models.payloads import RawObject, RunPlan
+from report_exporter.vendors.particle.simulator import ParticleSimulator
 from tests.conftest import FIXTURES
 
 HEADER = "Date,Device ID,Device Name,Product ID,Product Name,Connectivity,Data Operations,Firmware Version,Device OS\n"

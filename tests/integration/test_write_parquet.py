@@ -21,13 +21,13 @@ import pytest
 from report_exporter.adapters.ndjson import envelope_line
 from report_exporter.aws import s3
 from report_exporter.datasets import DATASETS, ReadContext
-from report_exporter.datasets import particle as particle_dataset
 from report_exporter.datasets.csvread import read_csv
 from report_exporter.errors import InvalidReportError
 from report_exporter.logic import write_parquet as write_logic
 from report_exporter.logic.write_parquet import write_parquet
 from report_exporter.models.exports import ParticleExport, SenetExport
 from report_exporter.models.payloads import CuratedObject, JobStatus, ParquetInput, RawObject, RawReport, ReportJob
+from report_exporter.vendors.particle import dataset as particle_dataset
 from tests.fakes import RecordingLedger, plan_for
 from tests.integration.conftest import Buckets
 

@@ -19,7 +19,7 @@ from report_exporter.local import cli, runner
 from report_exporter.local.cli import main
 from report_exporter.local.progress import ERASE
 from report_exporter.local.runner import LocalEnvironment
-from report_exporter.local.simulators.particle import ParticleSimulator
+from report_exporter.vendors.particle.simulator import ParticleSimulator
 from tests.local.conftest import PERIOD, START
 
 RUN_KEYS = {"export", "period", "status", "succeeded", "execution", "error", "message", "waits", "seconds",

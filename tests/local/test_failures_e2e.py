@@ -19,8 +19,8 @@ from report_exporter.aws.ledger import DynamoLedger, RunStatus
 from report_exporter.clock import VirtualClock
 from report_exporter.local.faults import Answer, Crash, FaultPlan, Hang, Stop, TimeOut
 from report_exporter.local.runner import LocalEnvironment
-from report_exporter.local.simulators.particle import ParticleSimulator
 from report_exporter.models.exports import ParticleExport
+from report_exporter.vendors.particle.simulator import ParticleSimulator
 from tests.local.conftest import PERIOD, START
 
 EXPORT = ParticleExport(name="particle-demo", secret_name="report-exporter/particle-demo")

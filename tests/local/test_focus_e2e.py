@@ -24,8 +24,8 @@ from report_exporter.focus import COLUMNS, QUERIES, VIEW_NAME, view_sql
 from report_exporter.local import query
 from report_exporter.local.demo import SIMULATORS, demo_exports
 from report_exporter.local.runner import LocalEnvironment
-from report_exporter.local.simulators.senet import SenetSimulator
 from report_exporter.models.exports import ExportsFile, VendorName
+from report_exporter.vendors.senet.simulator import SenetSimulator
 from tests.local.conftest import START
 
 PERIODS = ("2026-09", "2026-10")

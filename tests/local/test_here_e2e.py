@@ -9,11 +9,11 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from report_exporter.datasets.here import DATASET
 from report_exporter.local import query
 from report_exporter.local.runner import LocalEnvironment
-from report_exporter.local.simulators.here import HereSimulator
 from report_exporter.models.exports import HereExport
+from report_exporter.vendors.here.dataset import DATASET
+from report_exporter.vendors.here.simulator import HereSimulator
 from tests.local.conftest import PERIOD as LOCAL_PERIOD
 from tests.local.conftest import CapturedLogs
 

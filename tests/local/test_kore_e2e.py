@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from report_exporter.datasets.kore import DATASET
 from report_exporter.local import query
 from report_exporter.local.runner import LocalEnvironment
-from report_exporter.local.simulators.kore import KoreSimulator
 from report_exporter.models.exports import KoreExport, month_window
+from report_exporter.vendors.kore.dataset import DATASET
+from report_exporter.vendors.kore.simulator import KoreSimulator
 from tests.local.conftest import PERIOD as LOCAL_PERIOD
 
 EXPORT = KoreExport(name="kore-demo", secret_name="report-exporter/kore-demo")

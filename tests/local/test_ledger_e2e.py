@@ -8,8 +8,8 @@ import boto3
 import pyarrow.parquet as pq
 
 from report_exporter.local.runner import LocalEnvironment
-from report_exporter.local.simulators.particle import ParticleSimulator
 from report_exporter.models.exports import ParticleExport, month_window, previous_period
+from report_exporter.vendors.particle.simulator import ParticleSimulator
 from tests.local.conftest import PERIOD as LOCAL_PERIOD
 
 EXPORT = ParticleExport(name="particle-demo", secret_name="report-exporter/particle-demo")

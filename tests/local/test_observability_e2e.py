@@ -20,8 +20,8 @@ from report_exporter.local.cli import main
 from report_exporter.local.demo import SIMULATORS, demo_exports
 from report_exporter.local.progress import ERASE
 from report_exporter.local.runner import LocalEnvironment, RunResult
-from report_exporter.local.simulators.particle import ParticleSimulator
 from report_exporter.telemetry import values
+from report_exporter.vendors.particle.simulator import ParticleSimulator
 from tests.local.conftest import PERIOD
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,8 +13,8 @@ import pytest
 from report_exporter.clock import VirtualClock
 from report_exporter.local.cli import main
 from report_exporter.local.runner import LocalEnvironment
-from report_exporter.local.simulators.particle import ParticleSimulator
 from report_exporter.models.exports import load_exports, month_window, previous_period
+from report_exporter.vendors.particle.simulator import ParticleSimulator
 from tests.local.conftest import PERIOD
 
 LAST = PERIOD

@@ -9,8 +9,8 @@ import pyarrow.parquet as pq
 from report_exporter.local import query
 from report_exporter.local.polling import poll_loop
 from report_exporter.local.runner import LocalEnvironment
-from report_exporter.local.simulators.particle import ParticleSimulator
 from report_exporter.models.exports import ParticleExport
+from report_exporter.vendors.particle.simulator import ParticleSimulator
 from tests.local.conftest import PERIOD as LOCAL_PERIOD
 from tests.local.conftest import CapturedLogs
 
@@ -113,7 +113,7 @@ def test_rerun_replaces_the_partition_instead_of_adding_rows(local_env: LocalEnv
 
 
 def test_named_queries_answer_with_the_vendor_numbers(local_env: LocalEnvironment, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from report_exporter.datasets.particle import DATASET
+    from report_exporter.vendors.particle.dataset import DATASET
 
     with ParticleSimulator(pending_polls=0, rows=400, devices=10) as sim:
         result = local_env.run(EXPORT, period=PERIOD, simulator=sim)

@@ -28,12 +28,12 @@ from report_exporter.local.demo import demo_exports
 from report_exporter.local.faults import Answer, Crash, FaultPlan, Reset, Stop
 from report_exporter.local.runner import LocalEnvironment, RunResult
 from report_exporter.local.simulators.base import Simulator, times_served
-from report_exporter.local.simulators.here import HereSimulator
-from report_exporter.local.simulators.kore import KoreSimulator
-from report_exporter.local.simulators.particle import ParticleSimulator
-from report_exporter.local.simulators.senet import SenetSimulator
-from report_exporter.local.simulators.telnyx import TelnyxSimulator
 from report_exporter.models.exports import ExportSpec
+from report_exporter.vendors.here.simulator import HereSimulator
+from report_exporter.vendors.kore.simulator import KoreSimulator
+from report_exporter.vendors.particle.simulator import ParticleSimulator
+from report_exporter.vendors.senet.simulator import SenetSimulator
+from report_exporter.vendors.telnyx.simulator import TelnyxSimulator
 from tests.local.conftest import PERIOD, START
 
 EXPORTS = {e.vendor_name.value: e for e in demo_exports().exports}

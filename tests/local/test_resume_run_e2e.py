@@ -21,7 +21,7 @@ import pytest
 
 from report_exporter.local.cli import main
 from report_exporter.local.persist import LocalState
-from report_exporter.local.simulators.particle import ParticleSimulator
+from report_exporter.vendors.particle.simulator import ParticleSimulator
 from tests.local.conftest import PERIOD
 
 ROOT = Path(__file__).resolve().parents[2]

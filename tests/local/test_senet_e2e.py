@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from report_exporter.datasets.senet import APPLICATION_DATASET, DEVICE_DATASET
 from report_exporter.local import query
 from report_exporter.local.runner import LocalEnvironment
-from report_exporter.local.simulators.senet import SenetSimulator
 from report_exporter.models.exports import SenetExport, previous_period
+from report_exporter.vendors.senet.dataset import APPLICATION_DATASET, DEVICE_DATASET
+from report_exporter.vendors.senet.simulator import SenetSimulator
 from tests.local.conftest import PERIOD as LOCAL_PERIOD
 
 EUIS = ("00250C0000010001", "00250C0000010002")

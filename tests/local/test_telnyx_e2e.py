@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from report_exporter.adapters.telnyx import PAGE_SIZE
-from report_exporter.datasets.telnyx import DATASET
 from report_exporter.local import query
 from report_exporter.local.runner import LocalEnvironment
-from report_exporter.local.simulators.telnyx import TelnyxSimulator
 from report_exporter.models.exports import TelnyxExport, month_window
-from report_exporter.models.exports.telnyx import telnyx_time
+from report_exporter.vendors.telnyx.adapter import PAGE_SIZE
+from report_exporter.vendors.telnyx.dataset import DATASET
+from report_exporter.vendors.telnyx.export import telnyx_time
+from report_exporter.vendors.telnyx.simulator import TelnyxSimulator
 from tests.local.conftest import PERIOD as LOCAL_PERIOD
 
 EXPORT = TelnyxExport(

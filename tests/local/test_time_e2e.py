@@ -19,9 +19,9 @@ from report_exporter.clock import SYSTEM, VirtualClock
 from report_exporter.local import cli
 from report_exporter.local.demo import demo_exports
 from report_exporter.local.runner import LocalEnvironment
-from report_exporter.local.simulators.kore import KoreSimulator
-from report_exporter.local.simulators.particle import ParticleSimulator
 from report_exporter.models.exports import KoreExport, ParticleExport
+from report_exporter.vendors.kore.simulator import KoreSimulator
+from report_exporter.vendors.particle.simulator import ParticleSimulator
 from tests.local.conftest import PERIOD, START
 
 PARTICLE = ParticleExport(name="particle-demo", secret_name="report-exporter/particle-demo")

@@ -42,7 +42,7 @@ CORE = [
     "adapters/base.py",
     "adapters/http_client.py",
     "adapters/csv_records.py",
-    "adapters/particle.py",
+    "vendors/particle/adapter.py",
 ]
 TESTS = ["tests/unit", "tests/integration"]
 # What mutmut's statuses mean for the score: a mutant no test runs ("no tests") survived.

@@ -74,8 +74,8 @@ from report_exporter.aws.ledger import DynamoLedger, RunStatus
 from report_exporter.aws.s3 import curated_key
 from report_exporter.local.sandbox import CURRENT
 from report_exporter.local.simulators.base import SimRequest, SimResponse
-from report_exporter.local.simulators.particle import ParticleSimulator
 from report_exporter.models.exports import ParticleExport
+from report_exporter.vendors.particle.simulator import ParticleSimulator
 from tests.fakes import plan_for
 from tests.property.asl import SUCCEEDED, Execution, Interpreter, Invocation
 from tests.property.world import START, Account, Deployment, Function, Outcome, Strike, World

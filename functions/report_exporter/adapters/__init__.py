@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from report_exporter.adapters.base import AdapterFactory, ReportAdapter
-from report_exporter.adapters.here import HereAdapter
-from report_exporter.adapters.kore import KoreAdapter
-from report_exporter.adapters.particle import ParticleAdapter
-from report_exporter.adapters.senet import SenetAdapter
-from report_exporter.adapters.telnyx import TelnyxAdapter
 from report_exporter.models.exports import VendorName
+from report_exporter.vendors.here.adapter import HereAdapter
+from report_exporter.vendors.kore.adapter import KoreAdapter
+from report_exporter.vendors.particle.adapter import ParticleAdapter
+from report_exporter.vendors.senet.adapter import SenetAdapter
+from report_exporter.vendors.telnyx.adapter import TelnyxAdapter
 
 ADAPTERS: dict[VendorName, AdapterFactory] = {
     VendorName.PARTICLE: ParticleAdapter,

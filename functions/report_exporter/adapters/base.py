@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from report_exporter.clock import Clock
 from report_exporter.errors import ExporterError, SecretError
 from report_exporter.models.exports import ExportBase
 from report_exporter.models.payloads import JobStatus, RunPlan
+from report_exporter.vendors.base import Cadence
 
 Credentials = Mapping[str, SecretStr]
 
@@ -150,37 +150,3 @@ def secret_field(credentials: Credentials, field: str, export: ExportBase) -> Se
     if value is None or not value.get_secret_value():
         raise SecretError(f"export {export.name!r}: secret {export.secret_name!r} has no {field!r}")
     return value
-
-
-@dataclass(frozen=True)
-class Cadence:
-    """When to poll a pending report: the vendor's documented opening waits, then waits that grow with the
-    report's age.
-
-    Wait ``n`` (before poll ``n + 1``) is ``steps[n]`` for the first ``len(steps)`` waits. After them it is
-    ``growth`` times the report's age (the time since it was requested), never shorter than the last step
-    (the vendor's guidance on how often to ask) and never longer than ``cap``. So a report is found at most
-    ``max(steps[-1], growth * age, cap)`` after it is ready, and a report pending for a day costs polls in
-    proportion to the logarithm of its age rather than to the age itself. ``growth=0`` holds the last step.
-    CheckReport also stops every wait at the run's deadline, and a throttled poll waits longer.
-    """
-
-    steps: tuple[int, ...]
-    growth: float = 0.0
-    cap: int = 3600
-
-    def __post_init__(self) -> None:
-        if not self.steps or min(self.steps) < 1 or self.growth < 0 or self.cap < max(self.steps):
-            raise ValueError(f"invalid cadence {self!r}")
-
-    def wait(self, polls: int, age_seconds: float) -> int:
-        """Seconds to wait before poll ``polls + 1`` (``polls`` already done) of a report ``age_seconds`` old."""
-        if polls < len(self.steps):
-            return self.steps[polls]
-        floor = self.steps[-1]
-        return max(floor, min(self.cap, math.ceil(self.growth * age_seconds)))
-
-
-def next_wait(cadence: Cadence, polls: int, age_seconds: float = 0.0) -> int:
-    """The wait before poll ``polls + 1`` (``polls`` already done) of a report ``age_seconds`` old."""
-    return cadence.wait(polls, age_seconds)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from report_exporter.datasets import here, kore, particle, senet, telnyx
 from report_exporter.datasets.base import LINEAGE, PARTITION_KEYS, Dataset, ReadContext, hive_type
 from report_exporter.models.exports import VendorName
+from report_exporter.vendors.here import dataset as here
+from report_exporter.vendors.kore import dataset as kore
+from report_exporter.vendors.particle import dataset as particle
+from report_exporter.vendors.senet import dataset as senet
+from report_exporter.vendors.telnyx import dataset as telnyx
 
 DATASETS: dict[str, Dataset] = {
     dataset.name: dataset

@@ -18,8 +18,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 
+from report_exporter.focus.branch import BRANCH_COLUMNS, literal
 from report_exporter.focus.columns import AMOUNT, COLUMNS
-from report_exporter.focus.vendors import BRANCH_COLUMNS, branches, literal
+from report_exporter.focus.vendors import branches
 from report_exporter.models.exports import ExportSpec
 from report_exporter.models.exports.rate_card import MetricRate
 

@@ -6,12 +6,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from report_exporter.local.simulators.base import Simulator
-from report_exporter.local.simulators.here import HereSimulator
-from report_exporter.local.simulators.kore import KoreSimulator
-from report_exporter.local.simulators.particle import ParticleSimulator
-from report_exporter.local.simulators.senet import SenetSimulator
-from report_exporter.local.simulators.telnyx import TelnyxSimulator
 from report_exporter.models.exports import ExportsFile, VendorName, load_exports
+from report_exporter.vendors.here.simulator import HereSimulator
+from report_exporter.vendors.kore.simulator import KoreSimulator
+from report_exporter.vendors.particle.simulator import ParticleSimulator
+from report_exporter.vendors.senet.simulator import SenetSimulator
+from report_exporter.vendors.telnyx.simulator import TelnyxSimulator
 
 DEMO_EXPORTS = Path(__file__).with_name("demo_exports.toml")
 

@@ -14,7 +14,7 @@ Parquet ``timestamp`` (UTC)    ``timestamp``, UTC wall clock          ``timestam
 a dataset with no files        the table exists (Glue), no rows      an empty view of the dataset's schema
 =============================  ====================================  ========================================
 
-The rest of the view's SQL keeps to what both engines read the same way (``report_exporter/focus/vendors.py``).
+The rest of the view's SQL keeps to what both engines read the same way (``report_exporter/focus/branch.py``).
 """
 
 from __future__ import annotations

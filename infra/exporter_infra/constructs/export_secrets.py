@@ -22,20 +22,12 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from exporter_infra import nag
-from report_exporter.models.exports import ExportSpec, VendorName
-
-# The JSON fields each vendor adapter reads from the secret (adapters/<vendor>.py).
-SECRET_FIELDS: dict[VendorName, tuple[str, ...]] = {
-    VendorName.PARTICLE: ("access_token",),
-    VendorName.HERE: ("access_key_id", "access_key_secret"),
-    VendorName.TELNYX: ("api_key",),
-    VendorName.SENET: ("api_key",),
-    VendorName.KORE: ("client_id", "client_secret"),
-}
+from report_exporter.models.exports import ExportSpec
+from report_exporter.vendors import FACTS
 
 
 def secret_description(export: ExportSpec) -> str:
-    fields = ", ".join(f'"{field}"' for field in SECRET_FIELDS[export.vendor_name])
+    fields = ", ".join(f'"{field}"' for field in FACTS[export.vendor_name].secret_fields)
     return (f"report-exporter credentials for export {export.name} ({export.vendor_name.value}): "
             f"a JSON object with {fields}")
 

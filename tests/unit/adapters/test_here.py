@@ -17,7 +17,6 @@ import pytest
 from pydantic import SecretStr
 
 from report_exporter.adapters import adapter_factory
-from report_exporter.adapters.here import CADENCE, HereAdapter, OAuth1Signer, clear_token_cache
 from report_exporter.adapters.http_client import build_client
 from report_exporter.clock import VirtualClock
 from report_exporter.errors import (
@@ -30,9 +29,10 @@ from report_exporter.errors import (
     VendorAuthError,
     VendorContractError,
 )
-from report_exporter.local.simulators.here import HereSimulator
 from report_exporter.models.exports import HereExport, VendorName, Window
 from report_exporter.models.payloads import JobStatus
+from report_exporter.vendors.here.adapter import CADENCE, HereAdapter, OAuth1Signer, clear_token_cache
+from report_exporter.vendors.here.simulator import HereSimulator
 from tests.fakes import MemorySink, plan_for
 
 BASE = "https://usage.here.test/v2"
@@ -480,7 +480,7 @@ def test_export_window_over_95_days_is_refused_before_any_request() -> None:
 
 
 def test_adapter_cadence_is_never_faster_than_particles() -> None:
-    from report_exporter.adapters.particle import CADENCE as PARTICLE
+    from report_exporter.vendors.particle.adapter import CADENCE as PARTICLE
 
     assert HereAdapter.cadence == CADENCE
     # At every poll and age HERE waits at least as long as Particle (and never less than a minute).

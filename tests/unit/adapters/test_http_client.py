@@ -16,7 +16,6 @@ from report_exporter.adapters.http_client import (
     retry_after_seconds,
     send,
 )
-from report_exporter.adapters.particle import ParticleAdapter
 from report_exporter.clock import VirtualClock
 from report_exporter.errors import (
     VendorAuthError,
@@ -25,6 +24,7 @@ from report_exporter.errors import (
     VendorUnavailableError,
 )
 from report_exporter.models.exports import ParticleExport
+from report_exporter.vendors.particle.adapter import ParticleAdapter
 from tests.fakes import MemorySink, plan_for
 
 NOW = datetime(2026, 11, 3, 6, 0, tzinfo=UTC)

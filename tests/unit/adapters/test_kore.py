@@ -15,12 +15,12 @@ from pydantic import SecretStr
 
 from report_exporter.adapters import ADAPTERS
 from report_exporter.adapters.http_client import build_client
-from report_exporter.adapters.kore import CONTENT_TYPE, DATASET, KoreAdapter, clear_token_cache
 from report_exporter.clock import VirtualClock
 from report_exporter.errors import SecretError, VendorAuthError, VendorContractError, VendorThrottledError
-from report_exporter.local.simulators.kore import KoreSimulator
 from report_exporter.models.exports import KoreExport, VendorName
 from report_exporter.models.payloads import JobStatus
+from report_exporter.vendors.kore.adapter import CONTENT_TYPE, DATASET, KoreAdapter, clear_token_cache
+from report_exporter.vendors.kore.simulator import KoreSimulator
 from tests.fakes import MemorySink, plan_for
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "vendors" / "kore"

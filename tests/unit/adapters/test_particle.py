@@ -13,7 +13,6 @@ from pydantic import SecretStr
 
 from report_exporter.adapters.base import RequestResult
 from report_exporter.adapters.http_client import build_client
-from report_exporter.adapters.particle import ParticleAdapter
 from report_exporter.clock import VirtualClock
 from report_exporter.errors import (
     DownloadExpiredError,
@@ -26,9 +25,10 @@ from report_exporter.errors import (
     VendorThrottledError,
     VendorUnavailableError,
 )
-from report_exporter.local.simulators.particle import ParticleSimulator
 from report_exporter.models.exports import KoreExport, ParticleExport
 from report_exporter.models.payloads import JobStatus
+from report_exporter.vendors.particle.adapter import ParticleAdapter
+from report_exporter.vendors.particle.simulator import ParticleSimulator
 from tests.fakes import MemorySink, SleepLog, plan_for
 
 USER = ParticleExport(name="particle-user", secret_name="s/particle")

@@ -17,23 +17,24 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from report_exporter.adapters import here, kore
-from report_exporter.adapters.here import HereAdapter
 from report_exporter.adapters.http_client import build_client
-from report_exporter.adapters.kore import KoreAdapter
-from report_exporter.adapters.particle import ParticleAdapter
-from report_exporter.adapters.telnyx import PAGE_SIZE, TelnyxAdapter
 from report_exporter.clock import VirtualClock
 from report_exporter.errors import VendorUnavailableError
 from report_exporter.local.faults import Answer, FaultPlan, Reset
 from report_exporter.local.simulators.base import times_served
-from report_exporter.local.simulators.here import HereSimulator
-from report_exporter.local.simulators.kore import KoreSimulator
-from report_exporter.local.simulators.particle import ParticleSimulator
-from report_exporter.local.simulators.telnyx import TelnyxSimulator
 from report_exporter.local.transport import VendorTransport
 from report_exporter.models.exports import HereExport, KoreExport, ParticleExport, TelnyxExport
 from report_exporter.models.payloads import RawObject
+from report_exporter.vendors.here import adapter as here
+from report_exporter.vendors.here.adapter import HereAdapter
+from report_exporter.vendors.here.simulator import HereSimulator
+from report_exporter.vendors.kore import adapter as kore
+from report_exporter.vendors.kore.adapter import KoreAdapter
+from report_exporter.vendors.kore.simulator import KoreSimulator
+from report_exporter.vendors.particle.adapter import ParticleAdapter
+from report_exporter.vendors.particle.simulator import ParticleSimulator
+from report_exporter.vendors.telnyx.adapter import PAGE_SIZE, TelnyxAdapter
+from report_exporter.vendors.telnyx.simulator import TelnyxSimulator
 from tests.fakes import MemorySink, SleepLog, plan_for
 
 NOW = datetime(2026, 11, 3, 6, 0, tzinfo=UTC)

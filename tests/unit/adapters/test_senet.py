@@ -14,7 +14,6 @@ from pydantic import SecretStr
 
 from report_exporter.adapters.csv_records import CsvRecordCounter
 from report_exporter.adapters.http_client import build_client
-from report_exporter.adapters.senet import AVAILABILITY, SenetAdapter
 from report_exporter.clock import VirtualClock
 from report_exporter.errors import (
     InvalidExportError,
@@ -24,9 +23,10 @@ from report_exporter.errors import (
     VendorContractError,
     VendorRequestError,
 )
-from report_exporter.local.simulators.senet import SenetSimulator
 from report_exporter.models.exports import SenetExport, Window
 from report_exporter.models.payloads import JobStatus
+from report_exporter.vendors.senet.adapter import AVAILABILITY, SenetAdapter
+from report_exporter.vendors.senet.simulator import SenetSimulator
 from tests.fakes import MemorySink, plan_for
 
 EUIS = ("00250C0000010001", "00250C0000010002")

@@ -8,16 +8,16 @@ from datetime import UTC, datetime
 import httpx
 from pydantic import SecretStr
 
-from report_exporter.adapters.here import HereAdapter
-from report_exporter.adapters.here import clear_token_cache as clear_here_tokens
 from report_exporter.adapters.http_client import build_client
-from report_exporter.adapters.kore import KoreAdapter
-from report_exporter.adapters.kore import clear_token_cache as clear_kore_tokens
 from report_exporter.clock import SYSTEM, VirtualClock
 from report_exporter.local.simulators.base import SimRequest, SimResponse, Simulator
-from report_exporter.local.simulators.here import HereSimulator
-from report_exporter.local.simulators.kore import KoreSimulator
 from report_exporter.models.exports import HereExport, KoreExport
+from report_exporter.vendors.here.adapter import HereAdapter
+from report_exporter.vendors.here.adapter import clear_token_cache as clear_here_tokens
+from report_exporter.vendors.here.simulator import HereSimulator
+from report_exporter.vendors.kore.adapter import KoreAdapter
+from report_exporter.vendors.kore.adapter import clear_token_cache as clear_kore_tokens
+from report_exporter.vendors.kore.simulator import KoreSimulator
 from tests.fakes import MemorySink, plan_for
 
 NOW = datetime(2026, 11, 3, 6, 0, tzinfo=UTC)

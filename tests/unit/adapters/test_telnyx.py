@@ -13,7 +13,6 @@ import pytest
 from pydantic import SecretStr
 
 from report_exporter.adapters.http_client import build_client
-from report_exporter.adapters.telnyx import MAX_INLINE_WAIT, PAGE_SIZE, TelnyxAdapter
 from report_exporter.clock import VirtualClock
 from report_exporter.errors import (
     InvalidExportError,
@@ -23,9 +22,10 @@ from report_exporter.errors import (
     VendorRequestError,
     VendorThrottledError,
 )
-from report_exporter.local.simulators.telnyx import TelnyxSimulator
 from report_exporter.models.exports import TelnyxExport, Window
 from report_exporter.models.payloads import JobStatus
+from report_exporter.vendors.telnyx.adapter import MAX_INLINE_WAIT, PAGE_SIZE, TelnyxAdapter
+from report_exporter.vendors.telnyx.simulator import TelnyxSimulator
 from tests.fakes import MemorySink, SleepLog, plan_for
 
 EXPORT = TelnyxExport(

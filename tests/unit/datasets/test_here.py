@@ -16,11 +16,11 @@ import pytest
 
 from report_exporter.datasets import dataset
 from report_exporter.datasets.base import ReadContext, constant
-from report_exporter.datasets.here import DATASET, header_token
 from report_exporter.errors import InvalidReportError
 from report_exporter.local.query import connect, rows
-from report_exporter.local.simulators.here import HereSimulator, Report
 from report_exporter.models.exports import HereExport
+from report_exporter.vendors.here.dataset import DATASET, header_token
+from report_exporter.vendors.here.simulator import HereSimulator, Report
 from tests.fakes import plan_for
 
 EXPORT = HereExport(name="here-main", secret_name="here/main", realm="org123456789", detail_level="day")

@@ -16,16 +16,16 @@ import pytest
 from pydantic import SecretStr
 
 from report_exporter.adapters.http_client import build_client
-from report_exporter.adapters.kore import KoreAdapter, clear_token_cache
 from report_exporter.clock import VirtualClock
 from report_exporter.datasets import DATASETS
-from report_exporter.datasets import kore as kore_dataset
 from report_exporter.datasets.base import ReadContext
-from report_exporter.datasets.kore import DATASET
 from report_exporter.errors import InvalidReportError
 from report_exporter.local.query import connect, rows
-from report_exporter.local.simulators.kore import KoreSimulator
 from report_exporter.models.exports import KoreExport
+from report_exporter.vendors.kore import dataset as kore_dataset
+from report_exporter.vendors.kore.adapter import KoreAdapter, clear_token_cache
+from report_exporter.vendors.kore.dataset import DATASET
+from report_exporter.vendors.kore.simulator import KoreSimulator
 from tests.fakes import MemorySink, plan_for
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "vendors" / "kore"

@@ -9,9 +9,9 @@ import pyarrow as pa
 import pytest
 
 from report_exporter.datasets.base import ReadContext
-from report_exporter.datasets.particle import DATASET
 from report_exporter.errors import InvalidReportError
 from report_exporter.models.exports import ParticleExport
+from report_exporter.vendors.particle.dataset import DATASET
 from tests.fakes import plan_for
 
 EXPORT = ParticleExport(name="particle-demo", secret_name="s")

@@ -36,10 +36,14 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from report_exporter.adapters.ndjson import envelope_line
-from report_exporter.datasets import here, kore, particle, senet, telnyx
 from report_exporter.datasets.base import Dataset, ReadContext
 from report_exporter.errors import InvalidReportError
 from report_exporter.models.exports import HereExport, KoreExport, ParticleExport, SenetExport, TelnyxExport
+from report_exporter.vendors.here import dataset as here
+from report_exporter.vendors.kore import dataset as kore
+from report_exporter.vendors.particle import dataset as particle
+from report_exporter.vendors.senet import dataset as senet
+from report_exporter.vendors.telnyx import dataset as telnyx
 from tests.fakes import plan_for
 
 SETTINGS = settings(max_examples=150, deadline=None, derandomize=True, database=None,

@@ -14,10 +14,10 @@ import pytest
 
 from report_exporter.adapters.ndjson import envelope_line
 from report_exporter.datasets.base import Dataset, ReadContext
-from report_exporter.datasets.senet import APPLICATION_DATASET, DEVICE_DATASET
 from report_exporter.errors import InvalidReportError
 from report_exporter.local.query import connect, rows
 from report_exporter.models.exports import SenetExport
+from report_exporter.vendors.senet.dataset import APPLICATION_DATASET, DEVICE_DATASET
 from tests.fakes import plan_for
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "vendors" / "senet"

@@ -15,10 +15,10 @@ import pytest
 
 from report_exporter.adapters.ndjson import envelope_line
 from report_exporter.datasets.base import LINEAGE, ReadContext
-from report_exporter.datasets.telnyx import DATASET
 from report_exporter.errors import InvalidReportError
 from report_exporter.local.query import connect, rows
 from report_exporter.models.exports import TelnyxExport
+from report_exporter.vendors.telnyx.dataset import DATASET
 from tests.fakes import plan_for
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "vendors" / "telnyx"

@@ -11,11 +11,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from report_exporter.datasets import particle, telnyx
 from report_exporter.focus import COLUMNS, VIEW_NAME, view_sql
-from report_exporter.focus.vendors import BRANCH_COLUMNS, branches
+from report_exporter.focus.branch import BRANCH_COLUMNS
+from report_exporter.focus.vendors import branches
 from report_exporter.local import query
 from report_exporter.models.exports import parse_exports
+from report_exporter.vendors.particle import dataset as particle
+from report_exporter.vendors.telnyx import dataset as telnyx
 
 RATE_CARD = {"currency": "USD", "metrics": {"data_operations": {
     "included_quantity": "250", "tiers": [{"up_to": "1000", "unit_price": "0.01"}, {"unit_price": "0.001"}],

@@ -7,13 +7,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from report_exporter.adapters.base import Cadence, PollResult, RawSink, RequestResult
-from report_exporter.adapters.particle import CADENCE as PARTICLE_CADENCE
+from report_exporter.adapters.base import PollResult, RawSink, RequestResult
 from report_exporter.errors import ReportTimedOutError, VendorContractError, VendorThrottledError
 from report_exporter.logic.check_report import check_report
 from report_exporter.logic.request_report import request_report
 from report_exporter.models.exports import ParticleExport
 from report_exporter.models.payloads import CheckInput, JobStatus, ReportJob, RequestInput, RunPlan
+from report_exporter.vendors.base import Cadence
+from report_exporter.vendors.particle.adapter import CADENCE as PARTICLE_CADENCE
 from tests.fakes import RecordingLedger, plan_for
 
 NOW = datetime(2026, 11, 3, 6, 0, tzinfo=UTC)

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from report_exporter.adapters import here, particle
-from report_exporter.adapters.base import Cadence
 from report_exporter.local.polling import wait_for
 from report_exporter.logic.check_report import MAX_WAIT_SECONDS
 from report_exporter.models.exports import ExportSpec, HereExport, ParticleExport
+from report_exporter.vendors.base import Cadence
+from report_exporter.vendors.here import adapter as here
+from report_exporter.vendors.particle import adapter as particle
 
 DAY = 24 * 60
 VENDORS = {

@@ -11,17 +11,17 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import SecretStr
 
-from report_exporter.adapters.base import Cadence
 from report_exporter.adapters.http_client import build_client
-from report_exporter.adapters.senet import CADENCE, SenetAdapter
 from report_exporter.clock import VirtualClock
 from report_exporter.errors import ReportNotAvailableError
-from report_exporter.local.simulators.senet import SenetSimulator
 from report_exporter.logic.check_report import check_report
 from report_exporter.logic.plan_run import plan_run
 from report_exporter.logic.request_report import request_report
 from report_exporter.models.exports import SenetExport
 from report_exporter.models.payloads import CheckInput, PlanInput, RequestInput, StartInput
+from report_exporter.vendors.base import Cadence
+from report_exporter.vendors.senet.adapter import CADENCE, SenetAdapter
+from report_exporter.vendors.senet.simulator import SenetSimulator
 from tests.fakes import RecordingLedger, plan_for
 
 EUIS = ("00250C0000010001", "00250C0000010002")

@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 import pytest
 
 from report_exporter.errors import InvalidExportError
-from report_exporter.local.simulators.kore import KoreSimulator
 from report_exporter.logic.plan_run import plan_run
 from report_exporter.models.exports import KoreExport, month_window, parse_exports
-from report_exporter.models.exports.kore import KORE_BASE_URL, KORE_TOKEN_URL, add_months, page_meta, page_records
 from report_exporter.models.payloads import PlanInput, StartInput
+from report_exporter.vendors.kore.export import KORE_BASE_URL, KORE_TOKEN_URL, add_months, page_meta, page_records
+from report_exporter.vendors.kore.simulator import KoreSimulator
 
 NOW = datetime(2026, 11, 3, 6, 0, tzinfo=UTC)
 EXPORT = KoreExport(name="kore-main", secret_name="kore/main")

@@ -10,7 +10,6 @@ import pytest
 from report_exporter.errors import InvalidExportError
 from report_exporter.models.exports import parse_exports
 from report_exporter.models.exports.base import MAX_EXPORT_BYTES
-from report_exporter.models.exports.senet import MAX_APPLICATIONS
 from report_exporter.models.payloads import (
     CuratedObject,
     CuratedReport,
@@ -21,6 +20,7 @@ from report_exporter.models.payloads import (
     ReportJob,
     StartInput,
 )
+from report_exporter.vendors.senet.export import MAX_APPLICATIONS
 from tests.fakes import plan_for
 
 STEP_FUNCTIONS_LIMIT = 256 * 1024

@@ -8,7 +8,7 @@ import pytest
 
 from report_exporter.errors import InvalidExportError
 from report_exporter.models.exports import SenetExport, Window, month_window, parse_exports
-from report_exporter.models.exports.senet import normalize_eui
+from report_exporter.vendors.senet.export import normalize_eui
 
 NOW = datetime(2026, 11, 3, 6, 0, tzinfo=UTC)
 

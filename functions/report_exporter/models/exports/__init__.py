@@ -19,11 +19,11 @@ from report_exporter.models.exports.base import (
     month_window,
     previous_period,
 )
-from report_exporter.models.exports.here import HereExport
-from report_exporter.models.exports.kore import KoreExport
-from report_exporter.models.exports.particle import ParticleExport
-from report_exporter.models.exports.senet import SenetExport
-from report_exporter.models.exports.telnyx import TelnyxExport
+from report_exporter.vendors.here.export import HereExport
+from report_exporter.vendors.kore.export import KoreExport
+from report_exporter.vendors.particle.export import ParticleExport
+from report_exporter.vendors.senet.export import SenetExport
+from report_exporter.vendors.telnyx.export import TelnyxExport
 
 ExportSpec = Annotated[
     ParticleExport | HereExport | TelnyxExport | SenetExport | KoreExport,

@@ -20,7 +20,7 @@ TELNYX_MAX_RANGE = timedelta(days=31)
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 FilterValue = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 
-# The metric that carries Telnyx's own cost; the FOCUS view uses it as the billed cost (focus/vendors.py).
+# The metric that carries Telnyx's own cost; the FOCUS view uses it as the billed cost (focus.py).
 TELNYX_COST_METRIC = "cost"
 
 def telnyx_time(moment: datetime) -> str:

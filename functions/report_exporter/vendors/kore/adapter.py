@@ -21,7 +21,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import SecretStr
 
-from report_exporter.adapters.base import Cadence, Credentials, PollResult, RawSink, RequestResult, secret_field
+from report_exporter.adapters.base import Credentials, PollResult, RawSink, RequestResult, secret_field
 from report_exporter.adapters.http_client import json_body, raise_for_status, send, vendor_detail
 from report_exporter.adapters.in_place import InPlace
 from report_exporter.clock import Clock
@@ -32,15 +32,15 @@ from report_exporter.errors import (
     VendorContractError,
 )
 from report_exporter.models.exports import ExportBase, KoreExport
-from report_exporter.models.exports.kore import SETTLE_TIME, page_meta, page_records
 from report_exporter.models.payloads import JobStatus, RunPlan
 from report_exporter.observability import logger
+from report_exporter.vendors.base import Cadence
+from report_exporter.vendors.kore.export import SETTLE_TIME, page_meta, page_records
+from report_exporter.vendors.kore.facts import CADENCE
 
 VENDOR = "kore"
 DATASET = "kore_usage_records"
 CONTENT_TYPE = "application/x-ndjson"
-# Synchronous: RequestReport answers READY and the wait loop is skipped; the cadence is never used.
-CADENCE = Cadence(steps=(5,))
 
 _ACCOUNT_RECORDS = "/v1/UsageRecords"
 _SIM_RECORDS = "/v1/Sims/{sim}/UsageRecords"

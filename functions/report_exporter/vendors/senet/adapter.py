@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from report_exporter.adapters.base import Cadence, Credentials, PollResult, RawSink, RequestResult, secret_field
+from report_exporter.adapters.base import Credentials, PollResult, RawSink, RequestResult, secret_field
 from report_exporter.adapters.csv_records import CsvRecordCounter
 from report_exporter.adapters.http_client import json_body, raise_for_status, send
 from report_exporter.adapters.in_place import InPlace
@@ -33,13 +33,12 @@ from report_exporter.errors import (
 )
 from report_exporter.models.exports import ExportBase, SenetExport, previous_period
 from report_exporter.models.payloads import JobStatus, RunPlan
+from report_exporter.vendors.base import Cadence
+from report_exporter.vendors.senet.facts import CADENCE
 
 VENDOR = "senet"
 SUMMARY_DATASET = "senet_application_month"
 DEVICE_DATASET = "senet_device_month"
-# The file appears once, on the 1st (docs above): probing often gains nothing. CheckReport caps each
-# wait at the export's deadline.
-CADENCE = Cadence(steps=(900, 1800, 3600))
 AVAILABILITY = "availability"
 """Pseudo report id of a run that waits for the month's data to be generated."""
 

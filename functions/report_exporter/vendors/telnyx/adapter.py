@@ -21,7 +21,6 @@ from typing import Any
 import httpx
 
 from report_exporter.adapters.base import (
-    Cadence,
     Credentials,
     PollResult,
     RawSink,
@@ -39,13 +38,14 @@ from report_exporter.errors import (
     VendorContractError,
 )
 from report_exporter.models.exports import ExportBase, TelnyxExport
-from report_exporter.models.exports.telnyx import telnyx_time
 from report_exporter.models.payloads import JobStatus, RunPlan
+from report_exporter.vendors.base import Cadence
+from report_exporter.vendors.telnyx.export import telnyx_time
+from report_exporter.vendors.telnyx.facts import CADENCE
 
 VENDOR = "telnyx"
 DATASET = "telnyx_usage"
 CONTENT_TYPE = "application/x-ndjson"
-CADENCE = Cadence(steps=(60,))
 
 _USAGE = "/usage_reports"
 # page[size] may be at most 5000 (default 20): fewer, larger pages mean fewer rate-limited calls.

@@ -25,7 +25,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 import httpx
 from pydantic import SecretStr
 
-from report_exporter.adapters.base import Cadence, Credentials, PollResult, RawSink, RequestResult, secret_field
+from report_exporter.adapters.base import Credentials, PollResult, RawSink, RequestResult, secret_field
 from report_exporter.adapters.csv_records import CsvRecordCounter
 from report_exporter.adapters.http_client import json_body, raise_for_status, retry_after_seconds, send
 from report_exporter.adapters.ranged import download_file
@@ -40,14 +40,11 @@ from report_exporter.errors import (
 )
 from report_exporter.models.exports import ExportBase, HereExport
 from report_exporter.models.payloads import JobStatus, RunPlan
+from report_exporter.vendors.base import Cadence
+from report_exporter.vendors.here.facts import CADENCE
 
 VENDOR = "here"
 DATASET = "here_usage"
-# HERE documents no poll rate limit and reports of up to 1,000,000 rows take minutes to hours to build
-# (vendors.md §2.7 suggests polling no faster than every 30-60 s). Once a minute for the first ten minutes
-# finds a small report within a minute; after that each wait is a tenth of the report's age, at most 30 min,
-# so a report pending a day costs 84 polls (about 800 history events).
-CADENCE = Cadence(steps=(60,), growth=0.1, cap=1800)
 
 _REPORTS = "/usage/realms/{realm}/reports"
 _REPORT = "/usage/realms/{realm}/reports/{report}"

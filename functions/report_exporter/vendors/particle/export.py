@@ -17,7 +17,7 @@ DeviceId = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{24}$")]
 # dataset's reader and the download's record counter, which must agree on where the data starts.
 PARTICLE_HEADER_LABELS = ("Date", "Device ID", "Data Operations")
 
-# The metric of each FOCUS row of a Particle export (report_exporter/focus/vendors.py): one per device and day.
+# The metric of each FOCUS row of a Particle export (vendors/<vendor>/focus.py): one per device and day.
 FOCUS_METRICS = ("data_operations",)
 
 class ParticleExport(ExportBase):

@@ -44,7 +44,7 @@ def add_months(moment: datetime, months: int) -> datetime:
     day = min(moment.day, calendar.monthrange(year, month + 1)[1])
     return moment.replace(year=year, month=month + 1, day=day)
 
-# The metrics of a KORE export's FOCUS rows (report_exporter/focus/vendors.py): data and commands per record.
+# The metrics of a KORE export's FOCUS rows (vendors/<vendor>/focus.py): data and commands per record.
 FOCUS_METRICS = ("data", "commands")
 
 class KoreExport(ExportBase):

@@ -53,8 +53,8 @@ from report_exporter.datasets.ndjson import DuplicateKeyError, dumps, load
 from report_exporter.datasets.values import AMOUNT, BadValue, json_decimal, json_integer
 from report_exporter.errors import InvalidReportError
 from report_exporter.models.exports import KoreExport, VendorName
-from report_exporter.models.exports.kore import page_records
 from report_exporter.observability import logger
+from report_exporter.vendors.kore.export import page_records
 
 NAME = "kore_usage_records"
 MONEY = AMOUNT

@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from report_exporter.adapters.base import Cadence, Credentials, PollResult, RawSink, RequestResult, secret_field
+from report_exporter.adapters.base import Credentials, PollResult, RawSink, RequestResult, secret_field
 from report_exporter.adapters.csv_records import CsvRecordCounter
 from report_exporter.adapters.http_client import json_body, raise_for_status, send, vendor_detail
 from report_exporter.adapters.ranged import download_file
@@ -34,15 +34,13 @@ from report_exporter.errors import (
     VendorContractError,
 )
 from report_exporter.models.exports import ExportBase, ParticleExport
-from report_exporter.models.exports.particle import PARTICLE_HEADER_LABELS
 from report_exporter.models.payloads import JobStatus, RunPlan
+from report_exporter.vendors.base import Cadence
+from report_exporter.vendors.particle.export import PARTICLE_HEADER_LABELS
+from report_exporter.vendors.particle.facts import CADENCE
 
 VENDOR = "particle"
 DATASET = "particle_data_operations"
-# Particle's own guidance: wait 15 s, then 30 s, then 60 s, then once a minute (seed 000). A report takes
-# "seconds to several minutes", so once a minute holds for the first ten minutes; after that each wait is a
-# tenth of the report's age, at most 30 min: a report pending a day costs 85 polls instead of 1,442.
-CADENCE = Cadence(steps=(15, 30, 60), growth=0.1, cap=1800)
 
 _AGREEMENTS = "{prefix}/service_agreements"
 _CREATE = "{prefix}/service_agreements/{agreement}/usage_reports"

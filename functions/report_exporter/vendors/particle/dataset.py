@@ -24,7 +24,7 @@ import pyarrow as pa
 from report_exporter.datasets.base import LINEAGE, Dataset, NamedQuery, ReadContext, dates_outside
 from report_exporter.datasets.csvread import CsvLayout, read_csv
 from report_exporter.models.exports import ParticleExport, VendorName
-from report_exporter.models.exports.particle import PARTICLE_HEADER_LABELS
+from report_exporter.vendors.particle.export import PARTICLE_HEADER_LABELS
 
 COLUMNS = pa.schema(
     [

@@ -28,7 +28,7 @@ def normalize_eui(value: str) -> str:
         raise ValueError(f"{value!r} is not an EUI-64 (16 hex digits, e.g. 00250C0000010001)")
     return digits
 
-# The metrics of a Senet export's FOCUS rows (report_exporter/focus/vendors.py): active devices per
+# The metrics of a Senet export's FOCUS rows (vendors/<vendor>/focus.py): active devices per
 # Application and month (summary), uplink and downlink packets per device and month (details).
 FOCUS_METRICS = ("active_devices", "uplinks", "downlinks")
 

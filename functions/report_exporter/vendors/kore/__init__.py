@@ -1,0 +1,6 @@
+"""KORE Wireless usage records (synchronous, paginated JSON behind an OAuth2 token).
+
+``facts`` (what the vendor documents, with sources), ``export`` (the config model), ``adapter`` (the HTTP
+client), ``dataset`` (schema and reader of its curated tables), ``focus`` (its FOCUS charges) and
+``simulator`` (its API on loopback, for the local runner and the tests; not shipped to Lambda).
+"""
