@@ -55,8 +55,8 @@ def sliced(sizes: list[int]) -> Any:
 
     def read(source: IO[bytes], context: ReadContext) -> Iterator[pa.RecordBatch]:
         cycle = 0
-        constants = {"report_type": "devices", "date_period_start": context.plan.window.first_day,
-                     "date_period_end": context.plan.window.last_day}
+        constants = {"report_type": "devices", "date_period_start": context.window.first_day,
+                     "date_period_end": context.window.last_day}
         for batch in read_csv(source, layout, particle_dataset.COLUMNS, constants=constants):
             start = 0
             while start < batch.num_rows:
@@ -390,7 +390,7 @@ def test_memory_stays_at_a_few_row_groups_however_long_the_report(aws: Buckets,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     # Given a reader handing over 60 batches of 4,000 rows, each with fresh buffers, into groups of 16,000 rows
     rows = 4000
-    (template,) = particle_dataset.read(io.BytesIO(csv(0, rows)), ReadContext(plan=PLAN, report_id="1001",
+    (template,) = particle_dataset.read(io.BytesIO(csv(0, rows)), ReadContext.for_plan(PLAN, report_id="1001",
                                                                              source_key="k"))
     ops, names = template.schema.get_field_index("data_operations"), template.schema.get_field_index("device_name")
     allocated: list[int] = []
