@@ -569,7 +569,7 @@ def prepare_convert(dataset_module: str, plan: Any, report_id: str, source: Path
     from report_exporter.logic.write_parquet import _Lineage, _RowGroupWriter, _with_lineage
 
     dataset = importlib.import_module(dataset_module).DATASET
-    context = ReadContext(plan=plan, report_id=report_id, source_key="local")
+    context = ReadContext.for_plan(plan, report_id=report_id, source_key="local")
     out = scratch / "convert.parquet"
 
     def work() -> dict[str, Any]:

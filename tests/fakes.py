@@ -68,11 +68,14 @@ class MemorySink:
     resume: tuple[bytes, dict[str, Any]] | None = None
     part_size: int = 1 << 20
     last: MemoryResumable | None = None
+    params: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Per file name, the ``params`` its manifest would carry (only files opened with some)."""
 
     @contextmanager
     def open_resumable(self, *, dataset: str, name: str, content_type: str,
                        records: Callable[[], int | None] | None = None,
-                       recount: Callable[[], RecordCounter] | None = None) -> Iterator[MemoryResumable]:
+                       recount: Callable[[], RecordCounter] | None = None,
+                       params: Mapping[str, str] | None = None) -> Iterator[MemoryResumable]:
         kept, cursor = self.resume or (b"", None)
         writer = self.last = MemoryResumable(kept, cursor, self.part_size)
         yield writer
@@ -85,17 +88,22 @@ class MemorySink:
         else:
             count = records() if records else None
         self.files[name] = data
+        if params:
+            self.params[name] = dict(params)
         self.objects.append(RawObject(dataset=dataset, key=name, bytes=len(data),
                                       sha256=hashlib.sha256(data).hexdigest(), content_type=content_type,
                                       records=count))
 
     @contextmanager
     def open(self, *, dataset: str, name: str, content_type: str,
-             records: Callable[[], int | None] | None = None) -> Iterator[io.BytesIO]:
+             records: Callable[[], int | None] | None = None,
+             params: Mapping[str, str] | None = None) -> Iterator[io.BytesIO]:
         buffer = io.BytesIO()
         yield buffer
         data = buffer.getvalue()
         self.files[name] = data
+        if params:
+            self.params[name] = dict(params)
         self.objects.append(RawObject(dataset=dataset, key=name, bytes=len(data),
                                       sha256=hashlib.sha256(data).hexdigest(), content_type=content_type,
                                       records=records() if records else None))

@@ -65,6 +65,14 @@ def test_table_reads_parquet_under_the_dataset_prefix(storage: Template, name: s
     assert _tables(storage)[name]["TableInput"]["TableType"] == "EXTERNAL_TABLE"
 
 
+def test_no_table_reads_the_raw_bucket_so_manifests_are_never_rows(storage: Template) -> None:
+    # Raw files keep a <key>.manifest.json beside them (models/manifest.py): Athena must never read raw/.
+    curated = _curated_bucket(storage)
+    locations = [joined(t["TableInput"]["StorageDescriptor"]["Location"]) for t in _tables(storage).values()]
+    assert locations and all(location.startswith(f"s3://{{{curated}}}/curated/") for location in locations)
+    assert not [location for location in locations if "raw/" in location]
+
+
 @pytest.mark.parametrize("name", sorted(DATASETS))
 def test_partitions_are_export_and_period_with_projection(synth: Synth, name: str) -> None:
     table = _tables(synth.storage)[name]["TableInput"]

@@ -151,7 +151,7 @@ def test_the_cli_looks_up_the_stacks_the_app_deploys(stage: str, prod: Deployed,
     deployed = {"prod": prod, "dev": dev}[stage]
     assert operate.storage_stack(stage) == deployed.built.storage.stack_name
     assert operate.pipeline_stack(stage) == deployed.built.pipeline.stack_name
-    assert operate.LEDGER_OUTPUT in deployed.storage["Outputs"]
+    assert {operate.LEDGER_OUTPUT, operate.RAW_BUCKET_OUTPUT} <= set(deployed.storage["Outputs"])
     assert {operate.STATE_MACHINE_OUTPUT, operate.WRITE_PARQUET_OUTPUT} <= set(deployed.pipeline["Outputs"])
     # backfill sends what the stage's schedules send.
     export = infra_exports().get("kore-account")

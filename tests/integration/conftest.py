@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import boto3
 import pytest
 from moto import mock_aws
 
-from report_exporter.aws import clients
+from report_exporter.aws import clients, s3
+from report_exporter.models.manifest import RawManifest
+from report_exporter.models.payloads import RawObject, RunPlan
 
 
 @dataclass(frozen=True)
@@ -43,3 +45,9 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Buckets]:
         create_ledger_table(buckets.ledger)
         yield buckets
         clients.reset()
+
+
+def keep_manifest(bucket: str, plan: RunPlan, obj: RawObject, *, params: Mapping[str, str] | None = None,
+                  report_id: str | None = None) -> None:
+    """The manifest DownloadReport writes beside ``obj`` once it is whole (for raw objects a test puts itself)."""
+    s3.put_manifest(bucket, RawManifest.describe(plan, obj, params=params, report_id=report_id))

@@ -24,6 +24,7 @@ from report_exporter.logic import write_parquet as write_logic
 from report_exporter.models.payloads import RawObject, RunPlan
 from report_exporter.vendors.particle.simulator import ParticleSimulator
 from tests.conftest import FIXTURES
+from tests.integration.conftest import keep_manifest
 
 HEADER = "Date,Device ID,Device Name,Product ID,Product Name,Connectivity,Data Operations,Firmware Version,Device OS\n"
 
@@ -49,7 +50,16 @@ def parquet_event(load_event: Any, raw_key: str, body: bytes, job: str = "1") ->
     event["raw"]["objects"][0].update(key=raw_key, bytes=len(body), sha256=hashlib.sha256(body).hexdigest())
     event["job"].update(job=job, report_id=job)
     ledger_at(event, downloaded=True)
+    manifests_for(event)
     return event
+
+
+def manifests_for(event: dict[str, Any]) -> None:
+    """The manifests DownloadReport would have written beside the event's raw objects."""
+    plan = RunPlan.model_validate(event["plan"])
+    for obj in event["raw"]["objects"]:
+        keep_manifest(os.environ["RAW_BUCKET"], plan, RawObject.model_validate(obj),
+                      report_id=event["job"]["report_id"])
 
 
 def curated_keys(bucket: str) -> list[str]:
@@ -154,6 +164,7 @@ def test_write_parquet_refuses_to_publish_when_raw_records_and_rows_read_disagre
     obj.update(bytes=len(body), sha256=hashlib.sha256(body).hexdigest(), records=41)
     event["job"].update(job="1", report_id="1")
     ledger_at(event, downloaded=True)
+    manifests_for(event)
     # When WriteParquet runs / Then it fails naming both counts, and nothing is published
     with pytest.raises(InvalidReportError, match="the vendor sent 41 records but 40 rows were read"):
         write_parquet.lambda_handler(event, lambda_context)

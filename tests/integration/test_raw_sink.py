@@ -11,8 +11,10 @@ import boto3
 import pytest
 
 from report_exporter.aws import clients
-from report_exporter.aws.s3 import MultipartWriter, S3RawSink
-from report_exporter.models.exports import ParticleExport
+from report_exporter.aws.s3 import MultipartWriter, S3RawSink, read_manifest
+from report_exporter.errors import InvalidReportError
+from report_exporter.models.exports import ParticleExport, SenetExport
+from report_exporter.models.manifest import RawManifest
 from tests.fakes import plan_for
 from tests.integration.conftest import Buckets
 
@@ -59,6 +61,40 @@ def test_a_vendor_stream_that_breaks_half_way_leaves_nothing(aws: Buckets) -> No
         out.write(b"x" * (PART + 1))
         raise Refused("connection reset")
     assert open_uploads(aws.raw) == [] and sink.objects == []
+
+
+def test_each_whole_object_gets_a_manifest_beside_it_saying_what_it_answers(aws: Buckets) -> None:
+    # Given a Senet run's sink, told the vendor report, the job and when it downloads
+    export = SenetExport(name="senet-fleet", secret_name="report-exporter/senet-fleet", application_euis=(
+        "00250C0000010001",))
+    plan = plan_for(export, "2026-10")
+    at = plan.started_at.replace(hour=7)
+    sink = S3RawSink(aws.raw, plan, report_id="availability", job="job-1", now=at)
+    # When a details file is written whole
+    with sink.open(dataset="senet_device_month", name="run-details-00250C0000010001.csv", content_type="text/csv",
+                   records=lambda: 2, params={"application_eui": "00250C0000010001"}) as out:
+        out.write(b"dev_eui\na\nb\n")
+    # Then a manifest sits beside it: what was asked, what this object answers, what was kept, when
+    (raw,) = sink.objects
+    stored = boto3.client("s3").get_object(Bucket=aws.raw, Key=f"{raw.key}.manifest.json")
+    assert stored["ContentType"] == "application/json"
+    manifest = RawManifest.from_json(stored["Body"].read())
+    assert manifest == read_manifest(aws.raw, raw.key)
+    assert (manifest.vendor, manifest.export, manifest.dataset, manifest.period) == (
+        "senet", "senet-fleet", "senet_device_month", "2026-10")
+    assert manifest.window == plan.window and manifest.request == export
+    assert manifest.params == {"application_eui": "00250C0000010001"}
+    assert manifest.raw_object == raw and raw.records == 2
+    assert (manifest.report_id, manifest.job, manifest.execution_id, manifest.exported_at) == (
+        "availability", "job-1", plan.execution_id, at)
+    # And it names the secret, never holds one
+    assert manifest.request.secret_name == "report-exporter/senet-fleet"
+
+
+def test_a_raw_object_without_a_manifest_is_refused_by_name(aws: Buckets) -> None:
+    boto3.client("s3").put_object(Bucket=aws.raw, Key="raw/particle/p/2026-10/r.csv", Body=b"x")
+    with pytest.raises(InvalidReportError, match=r"^raw/particle/p/2026-10/r\.csv: no manifest beside it"):
+        read_manifest(aws.raw, "raw/particle/p/2026-10/r.csv")
 
 
 # Resumable objects: what a failed attempt keeps for the next one.
@@ -131,6 +167,9 @@ def test_a_transient_failure_keeps_the_parts_and_the_next_attempt_resumes_after_
     assert stored == BODY
     assert (raw.bytes, raw.sha256, raw.records) == (len(BODY), hashlib.sha256(BODY).hexdigest(), BODY.count(b"\n"))
     assert open_uploads(aws.raw) == []
+    # And its manifest, written once the object was whole, carries the read-back sha256 and count
+    manifest = read_manifest(aws.raw, raw.key)
+    assert (manifest.bytes, manifest.sha256, manifest.records) == (raw.bytes, raw.sha256, raw.records)
 
 
 def test_a_failure_that_is_not_transient_drops_the_parts_and_the_cursor(aws: Buckets) -> None:

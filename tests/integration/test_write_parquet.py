@@ -4,6 +4,7 @@ lineage per object, encoding, and errors of the writer thread. What is asserted 
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import io
 import json
 import logging
@@ -25,11 +26,20 @@ from report_exporter.datasets.csvread import read_csv
 from report_exporter.errors import InvalidReportError
 from report_exporter.logic import write_parquet as write_logic
 from report_exporter.logic.write_parquet import write_parquet
-from report_exporter.models.exports import ParticleExport, SenetExport
-from report_exporter.models.payloads import CuratedObject, JobStatus, ParquetInput, RawObject, RawReport, ReportJob
+from report_exporter.models.exports import HereExport, ParticleExport, SenetExport
+from report_exporter.models.payloads import (
+    CuratedObject,
+    JobStatus,
+    ParquetInput,
+    RawObject,
+    RawReport,
+    ReportJob,
+    RunPlan,
+)
 from report_exporter.vendors.particle import dataset as particle_dataset
+from tests.conftest import FIXTURES
 from tests.fakes import RecordingLedger, plan_for
-from tests.integration.conftest import Buckets
+from tests.integration.conftest import Buckets, keep_manifest
 
 NOW = datetime(2026, 11, 3, 6, 0, tzinfo=UTC)
 EXPORTED = datetime(2026, 11, 3, 7, 30, tzinfo=UTC)
@@ -55,8 +65,8 @@ def sliced(sizes: list[int]) -> Any:
 
     def read(source: IO[bytes], context: ReadContext) -> Iterator[pa.RecordBatch]:
         cycle = 0
-        constants = {"report_type": "devices", "date_period_start": context.plan.window.first_day,
-                     "date_period_end": context.plan.window.last_day}
+        constants = {"report_type": "devices", "date_period_start": context.window.first_day,
+                     "date_period_end": context.window.last_day}
         for batch in read_csv(source, layout, particle_dataset.COLUMNS, constants=constants):
             start = 0
             while start < batch.num_rows:
@@ -78,8 +88,10 @@ def small_groups(monkeypatch: pytest.MonkeyPatch) -> None:
 def raw(bucket: str, name: str, body: bytes, records: int | None) -> RawObject:
     key = f"raw/particle/particle-demo/2026-10/{name}"
     boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=body)
-    return RawObject(dataset=NAME, key=key, bytes=len(body), sha256="0" * 64, content_type="text/csv",
-                     records=records)
+    obj = RawObject(dataset=NAME, key=key, bytes=len(body), sha256="0" * 64, content_type="text/csv",
+                    records=records)
+    keep_manifest(bucket, PLAN, obj, report_id=JOB.report_id)
+    return obj
 
 
 def run(aws: Buckets, objects: list[RawObject], ledger: RecordingLedger | None = None, *,
@@ -390,7 +402,7 @@ def test_memory_stays_at_a_few_row_groups_however_long_the_report(aws: Buckets,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     # Given a reader handing over 60 batches of 4,000 rows, each with fresh buffers, into groups of 16,000 rows
     rows = 4000
-    (template,) = particle_dataset.read(io.BytesIO(csv(0, rows)), ReadContext(plan=PLAN, report_id="1001",
+    (template,) = particle_dataset.read(io.BytesIO(csv(0, rows)), ReadContext.for_plan(PLAN, report_id="1001",
                                                                              source_key="k"))
     ops, names = template.schema.get_field_index("data_operations"), template.schema.get_field_index("device_name")
     allocated: list[int] = []
@@ -423,17 +435,17 @@ def test_a_run_with_two_datasets_publishes_one_partition_each_reading_every_file
     summary = b"".join(envelope_line({"eui": eui, "month": 10, "year": 2026}, json.dumps({"numberOfDevices": n})
                                      .encode()) for eui, n in (("00250C0000010001", 2), ("00250C0000010002", 1)))
     objects = [raw_object(aws.raw, "raw/senet/senet-fleet/2026-10/run-summary.jsonl", "senet_application_month",
-                          summary, 2)]
+                          summary, 2, plan)]
     for eui, devices in (("00250C0000010001", ["a1", "a2"]), ("00250C0000010002", ["b1"])):
         body = ("dev_eui\n" + "".join(f"{d}\n" for d in devices)).encode()
         objects.append(raw_object(aws.raw, f"raw/senet/senet-fleet/2026-10/run-details-{eui}.csv",
-                                  "senet_device_month", body, len(devices)))
+                                  "senet_device_month", body, len(devices), plan, {"application_eui": eui}))
     event = ParquetInput(plan=plan, job=ReportJob(job="availability", report_id="availability",
                                                   status=JobStatus.READY, requested_at=NOW),
                          raw=RawReport(objects=tuple(objects)))
     # When written
     out = write_parquet(event, raw_bucket=aws.raw, curated_bucket=aws.curated, ledger=RecordingLedger(), now=EXPORTED)
-    # Then each dataset has its partition, and each device row names the Application of its file
+    # Then each dataset has its partition, and each device row names the Application its manifest names
     assert [(o.dataset, o.rows) for o in out.objects] == [("senet_application_month", 2), ("senet_device_month", 3)]
     assert out.rows == 5
     devices = pq.read_table(io.BytesIO(boto3.client("s3").get_object(
@@ -443,10 +455,13 @@ def test_a_run_with_two_datasets_publishes_one_partition_each_reading_every_file
         ("b1", "00250C0000010002", objects[2].key)]
 
 
-def raw_object(bucket: str, key: str, dataset: str, body: bytes, records: int) -> RawObject:
+def raw_object(bucket: str, key: str, dataset: str, body: bytes, records: int | None, plan: RunPlan,
+               params: dict[str, str] | None = None) -> RawObject:
     boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=body)
-    return RawObject(dataset=dataset, key=key, bytes=len(body), sha256="0" * 64, content_type="text/csv",
-                     records=records)
+    obj = RawObject(dataset=dataset, key=key, bytes=len(body), sha256="0" * 64, content_type="text/csv",
+                    records=records)
+    keep_manifest(bucket, plan, obj, params=params)
+    return obj
 
 
 def test_rows_outside_the_period_are_counted_in_every_batch(aws: Buckets, small_groups: None) -> None:
@@ -481,3 +496,44 @@ def test_each_run_writes_under_its_own_staging_key_before_publishing(aws: Bucket
     run(aws, [raw(aws.raw, "report-1001.csv", csv(0, 5), records=5)])
     assert keys == [f"curated/_staging/{NAME}/particle-demo/2026-10/{PLAN.run_name}.parquet"]
     assert curated_keys(aws) == [FINAL]
+
+
+def test_each_raw_object_is_read_as_its_manifest_says_not_as_the_export_is_configured_now(aws: Buckets) -> None:
+    # Given a HERE report downloaded with detail level "day" and charge type "billable"
+    asked = HereExport(name="here-main", secret_name="s", realm="org123456789", detail_level="day",
+                       charge_type="billable")
+    body = gzip.compress((FIXTURES / "vendors" / "here" / "report_day.csv").read_bytes())
+    key = "raw/here/here-main/2026-10/report-R1.csv.gz"
+    obj = raw_object(aws.raw, key, "here_usage", body, None, plan_for(asked, "2026-10", now=NOW))
+    # And an export since reconfigured to monthly, all charges
+    today = asked.replace(detail_level="month", charge_type=None)
+    event = ParquetInput(plan=plan_for(today, "2026-10", now=NOW), job=JOB, raw=RawReport(objects=(obj,)))
+    # When written
+    out = write_parquet(event, raw_bucket=aws.raw, curated_bucket=aws.curated, ledger=RecordingLedger(), now=EXPORTED)
+    # Then the rows say what was asked when the file was downloaded
+    table = pq.read_table(io.BytesIO(boto3.client("s3").get_object(
+        Bucket=aws.curated, Key=out.objects[0].key)["Body"].read()))
+    assert table.num_rows > 0
+    assert set(table.column("detail_level").to_pylist()) == {"day"}
+    assert set(table.column("charge_type").to_pylist()) == {"billable"}
+
+
+def test_a_raw_object_without_its_manifest_is_refused_and_nothing_is_published(aws: Buckets) -> None:
+    # Given a raw file with no manifest beside it (an upload that never completed, or a file put by hand)
+    key = "raw/particle/particle-demo/2026-10/report-1001.csv"
+    boto3.client("s3").put_object(Bucket=aws.raw, Key=key, Body=csv(0, 3))
+    obj = RawObject(dataset=NAME, key=key, bytes=len(csv(0, 3)), sha256="0" * 64, content_type="text/csv", records=3)
+    # When written / Then the error names the file and nothing is published
+    with pytest.raises(InvalidReportError, match=rf"^{key}: no manifest beside it"):
+        run(aws, [obj])
+    assert curated_keys(aws) == []
+
+
+def test_a_manifest_describing_another_file_than_the_run_recorded_is_refused(aws: Buckets) -> None:
+    # Given a raw file whose manifest was written for other bytes than the run recorded
+    obj = raw(aws.raw, "report-1001.csv", csv(0, 3), records=3)
+    recorded = obj.replace(sha256="1" * 64)
+    # When written / Then it is refused, naming both, and nothing is published
+    with pytest.raises(InvalidReportError, match=r"its manifest describes .* sha256 000000000000.*the run recorded"):
+        run(aws, [recorded])
+    assert curated_keys(aws) == []

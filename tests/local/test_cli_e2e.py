@@ -72,7 +72,8 @@ def test_run_json_is_the_outcome_and_the_runs_record(run_command: Any, capsys: p
         "particle-demo", PERIOD, "SUCCEEDED", True)
     assert (document["error"], document["message"]) == (None, None)
     assert document["waits"] == [15, 30] and document["elapsed_seconds"] >= 45
-    assert document["execution"].startswith("arn:aws:states:") and document["objects_written"] == 2
+    # The raw file, its manifest and the Parquet partition
+    assert document["execution"].startswith("arn:aws:states:") and document["objects_written"] == 3
     record = document["run"]
     assert set(record) == RECORD_KEYS
     assert (record["status"], record["metrics"]["polls"], record["metrics"]["rows"]) == ("PUBLISHED", 2, 30)

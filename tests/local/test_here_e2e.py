@@ -37,7 +37,8 @@ def test_report_pending_for_three_polls_lands_in_one_partition(local_env: LocalE
     assert tokens == 1
     assert report.downloads == 1
     # And the raw object is HERE's gzip, named after the report
-    (raw_key,) = local_env.keys("raw")
+    raw_key, manifest = local_env.keys("raw")
+    assert manifest == f"{raw_key}.manifest.json"
     assert raw_key == f"raw/here/here-demo/{PERIOD}/report-{report.id}.csv.gz"
     assert gzip.decompress(local_env.read("raw", raw_key)).count(b"\n") == 1234 + 1
     # And the Parquet partition holds every row, the unknown column in extra

@@ -43,7 +43,8 @@ def test_kore_export_pages_through_usage_records_into_one_partition(local_env: L
     assert tokens == 1
     assert pages == -(-DAYS // 7)
     # And the raw file keeps one page body per line, and the partition one row per record
-    (raw_key,) = local_env.keys("raw")
+    raw_key, manifest = local_env.keys("raw")
+    assert manifest == f"{raw_key}.manifest.json"
     assert raw_key == f"raw/kore/kore-demo/{PERIOD}/kore-demo-{PERIOD}-usage-records.jsonl"
     raw_pages = [json.loads(line) for line in local_env.read("raw", raw_key).splitlines()]
     assert [r for p in raw_pages for r in p["usage_records"]] == served

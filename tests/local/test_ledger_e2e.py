@@ -38,7 +38,7 @@ def test_second_run_while_pending_adopts_the_report_and_publishes_once(local_env
     # Then both succeed, and the vendor's report was requested, downloaded and published once
     assert first.succeeded and second.succeeded, (first.cause, second.cause)
     assert created == 1 and downloads == 1
-    assert len(local_env.keys("raw")) == 1
+    assert len(local_env.keys("raw")) == 2  # one raw object and its manifest
     published = [r.output["curated"]["published"] for r in (first, second) if r.output]
     assert sorted(published) == [False, True]
     adopted = [r.task_outputs("RequestReport")[-1]["adopted"] for r in (first, second)]

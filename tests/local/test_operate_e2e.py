@@ -12,8 +12,9 @@ import pytest
 
 from report_exporter.clock import VirtualClock
 from report_exporter.local.cli import main
+from report_exporter.local.demo import SIMULATORS, demo_exports
 from report_exporter.local.runner import LocalEnvironment
-from report_exporter.models.exports import load_exports, month_window, previous_period
+from report_exporter.models.exports import VendorName, load_exports, month_window, previous_period
 from report_exporter.vendors.particle.simulator import ParticleSimulator
 from tests.local.conftest import PERIOD
 
@@ -87,9 +88,7 @@ def test_replay_rebuilds_the_partition_from_raw_without_calling_the_vendor(
         # When the month is replayed a day later
         assert isinstance(local_env.clock, VirtualClock)
         local_env.clock.advance(86_400)
-        function = next(name for name in local_env._functions if "WriteParquet" in name)
-        code = main(["replay", "--config", str(path), "--export", "particle-fleet", "--period", LAST,
-                     "--table", local_env.env["LEDGER_TABLE"], "--function-name", function, "--region", "us-east-1"])
+        code = replay(local_env, "particle-fleet", LAST)
         calls_after = len(sim.seen)
     # Then the partition is rebuilt with the same rows, and the vendor was not called
     assert code == 0, capsys.readouterr().err
@@ -102,10 +101,48 @@ def test_replay_rebuilds_the_partition_from_raw_without_calling_the_vendor(
     assert table.drop(["exported_at"]).equals(before.drop(["exported_at"]))
 
 
-def test_replay_of_a_month_never_run_says_so(local_env: LocalEnvironment, tmp_path: Path,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
-    path = config(tmp_path, "https://api.particle.io")
-    code = main(["replay", "--config", str(path), "--export", "particle-fleet", "--period", "2026-01",
-                 "--table", local_env.env["LEDGER_TABLE"], "--function-name", "x", "--region", "us-east-1"])
+def replay(env: LocalEnvironment, export: str, period: str) -> int:
+    """``report-exporter replay`` against the local stack: no config, only the stack's resources."""
+    function = next(name for name in env._functions if "WriteParquet" in name)
+    return main(["replay", "--export", export, "--period", period, "--raw-bucket", env.env["RAW_BUCKET"],
+                 "--table", env.env["LEDGER_TABLE"], "--function-name", function, "--region", "us-east-1"])
+
+
+def test_replay_of_a_month_never_run_says_so(local_env: LocalEnvironment, capsys: pytest.CaptureFixture[str]) -> None:
+    code = replay(local_env, "particle-fleet", "2026-01")
     assert code == 2
-    assert "no run recorded in the ledger" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "no run recorded in the ledger" in err and "no raw file with a manifest" in err
+
+
+@pytest.mark.parametrize("vendor", list(VendorName))
+def test_replay_needs_only_the_raw_prefix_once_the_export_is_gone_from_config_and_ledger(
+    local_env: LocalEnvironment, tmp_path: Path, capsys: pytest.CaptureFixture[str], vendor: VendorName
+) -> None:
+    # Given a month published by the vendor's demo export
+    (export,) = [e for e in demo_exports().exports if e.vendor_name is vendor]
+    with SIMULATORS[vendor]() as sim:
+        assert local_env.run(local_env.point_at(export, sim), period=LAST).succeeded
+    published = local_env.keys("curated", "curated/")
+    before = {key: pq.read_table(io.BytesIO(local_env.read("curated", key))) for key in published}
+    assert before and all(table.num_rows for table in before.values())
+    # And then the export removed from the config (replay is given none), the vendor gone, and the month's
+    # run removed from the ledger: only the raw prefix is left
+    remaining = [e for e in demo_exports().exports if e.name != export.name]
+    assert export.name not in {e.name for e in remaining}
+    boto3.client("dynamodb").delete_item(TableName=local_env.env["LEDGER_TABLE"], Key={
+        "pk": {"S": f"EXPORT#{export.name}"}, "sk": {"S": f"PERIOD#{LAST}"}})
+    assert local_env.ledger_item(export.name, LAST) == {}
+    assert isinstance(local_env.clock, VirtualClock)
+    local_env.clock.advance(86_400)
+    # When the month is replayed
+    code = replay(local_env, export.name, LAST)
+    # Then every partition is rebuilt with the same rows, values and lineage (only exported_at is new)
+    assert code == 0, capsys.readouterr().err
+    assert local_env.keys("curated", "curated/") == published
+    for key, table in before.items():
+        after = pq.read_table(io.BytesIO(local_env.read("curated", key)))
+        assert after.drop(["exported_at"]).equals(table.drop(["exported_at"])), key
+        assert after.column("exported_at")[0].as_py() > table.column("exported_at")[0].as_py()
+    # And the ledger notes the replay's row count
+    assert local_env.ledger_item(export.name, LAST)["rows"] == sum(t.num_rows for t in before.values())

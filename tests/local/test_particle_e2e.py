@@ -37,7 +37,8 @@ def test_ready_after_polls_downloads_once_with_escalating_waits(local_env: Local
     # And the report was requested and downloaded exactly once
     assert downloads == [1]
     # And the Parquet partition holds every CSV row
-    (raw_key,) = local_env.keys("raw")
+    raw_key, manifest = local_env.keys("raw")
+    assert manifest == f"{raw_key}.manifest.json"
     assert local_env.read("raw", raw_key).count(b"\n") == 777 + 1
     key = f"curated/particle_data_operations/export=particle-demo/period={PERIOD}/data.parquet"
     assert parquet_rows(local_env, key) == 777

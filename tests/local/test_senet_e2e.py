@@ -39,10 +39,10 @@ def test_senet_export_lands_summaries_and_devices_when_the_month_is_there(local_
     assert result.succeeded, result.cause
     assert "CheckReport" not in result.states_entered() and result.waits == []
     # And one summary file plus one details CSV per Application were kept, and both tables filled
-    assert sorted(local_env.keys("raw")) == sorted(
-        [f"raw/senet/senet-demo/{PERIOD}/senet-demo-{PERIOD}-summary.jsonl"]
-        + [f"raw/senet/senet-demo/{PERIOD}/senet-demo-{PERIOD}-details-{eui}.csv" for eui in EUIS]
-    )
+    kept = [f"raw/senet/senet-demo/{PERIOD}/senet-demo-{PERIOD}-summary.jsonl"] + [
+        f"raw/senet/senet-demo/{PERIOD}/senet-demo-{PERIOD}-details-{eui}.csv" for eui in EUIS]
+    # (each with its manifest beside it)
+    assert sorted(local_env.keys("raw")) == sorted(kept + [f"{key}.manifest.json" for key in kept])
     assert rows(local_env, "senet_application_month") == 2
     assert rows(local_env, "senet_device_month") == 12
     # And the named queries answer with the simulator's numbers

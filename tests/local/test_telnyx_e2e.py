@@ -43,7 +43,8 @@ def test_telnyx_export_pages_through_the_report_into_one_partition(local_env: Lo
     # And the throttled page was asked for again inside the Lambda; each page was served once
     assert (throttled, pages) == (1, 3)
     # And the raw file keeps one page per line, and the partition one row per aggregate
-    (raw_key,) = local_env.keys("raw")
+    raw_key, manifest = local_env.keys("raw")
+    assert manifest == f"{raw_key}.manifest.json"
     assert raw_key == f"raw/telnyx/telnyx-demo/{PERIOD}/telnyx-demo-{PERIOD}-usage.jsonl"
     raw_pages = [json.loads(line) for line in local_env.read("raw", raw_key).splitlines()]
     assert [row for page in raw_pages for row in page["response"]["data"]] == served

@@ -109,7 +109,7 @@ def test_json_is_offered_on_every_command_that_reports(capsys: pytest.CaptureFix
 @pytest.mark.parametrize(("args", "words"), [
     (["backfill", "--config", "x.toml", "--export", "e", "--from", "2026-5", "--to", "2026-06", "--dry-run"],
      "'2026-5' is not a month: write it as YYYY-MM"),
-    (["replay", "--config", "x.toml", "--export", "e", "--period", "26-05"], "'26-05' is not a month"),
+    (["replay", "--export", "e", "--period", "26-05"], "'26-05' is not a month"),
     (["status", "--limit", "0"], "'0' is not a positive whole number"),
     (["status", "--stage", "Prod"], "not a valid stage name"),
     (["frobnicate"], "invalid choice"),
@@ -141,7 +141,7 @@ def test_a_missing_or_invalid_config_exits_2(tmp_path: Path) -> None:
     ["status", "--table", "x"],
     ["status"],
     ["backfill", "--config", "CONFIG", "--export", "particle-fleet", "--from", "2026-01", "--to", "2026-02"],
-    ["replay", "--config", "CONFIG", "--export", "particle-fleet", "--period", "2026-01", "--table", "t",
+    ["replay", "--export", "particle-fleet", "--period", "2026-01", "--raw-bucket", "b", "--table", "t",
      "--function-name", "f"],
 ])
 def test_missing_aws_credentials_exit_3_with_one_line(tmp_path: Path, config: Path, args: list[str]) -> None:

@@ -101,15 +101,17 @@ def test_backfill_dry_run_prints_the_stages_execution_input(
     assert f'"secret_name":"{secret}"' in capsys.readouterr().out
 
 
-def test_replay_uses_the_stages_ledger_and_function(
-    config: Path, looked_up: list[tuple[str, str]], monkeypatch: pytest.MonkeyPatch
+def test_replay_uses_the_stages_raw_bucket_ledger_and_function(
+    looked_up: list[tuple[str, str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[dict[str, Any]] = []
     monkeypatch.setattr(operate, "replay", lambda export, period, **kwargs: calls.append(kwargs) or {"objects": []})
-    assert main(["replay", "--config", str(config), "--export", "particle-fleet", "--period", "2026-01",
-                 "--stage", "test2"]) == 0
-    assert looked_up == [("ReportExporterStorage-test2", operate.LEDGER_OUTPUT),
+    # No config: the raw files' manifests say what they answer
+    assert main(["replay", "--export", "particle-fleet", "--period", "2026-01", "--stage", "test2"]) == 0
+    assert looked_up == [("ReportExporterStorage-test2", operate.RAW_BUCKET_OUTPUT),
+                         ("ReportExporterStorage-test2", operate.LEDGER_OUTPUT),
                          ("ReportExporterPipeline-test2", operate.WRITE_PARQUET_OUTPUT)]
+    assert calls[0]["raw_bucket"] == "ReportExporterStorage-test2.RawBucketName"
     assert calls[0]["table"] == "ReportExporterStorage-test2.LedgerTableName"
     assert calls[0]["function_name"] == "ReportExporterPipeline-test2.WriteParquetFunctionName"
 

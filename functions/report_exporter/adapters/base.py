@@ -89,16 +89,19 @@ class RawSink(Protocol):
 
     ``name`` is the file name under the run's raw prefix (for example ``report-1234.csv``). A block that
     raises leaves nothing behind, except that :meth:`open_resumable` keeps what it committed when the
-    error is transient, for the next attempt to resume.
+    error is transient, for the next attempt to resume. Each complete object gets a manifest beside it
+    (``models/manifest.py``) saying what it answers: the run's request, plus ``params`` for what this one
+    object answers within it when a reader needs that (Senet's details file: its application EUI).
     """
 
     def open(
-        self, *, dataset: str, name: str, content_type: str, records: Callable[[], int | None] | None = None
+        self, *, dataset: str, name: str, content_type: str, records: Callable[[], int | None] | None = None,
+        params: Mapping[str, str] | None = None,
     ) -> AbstractContextManager[RawWriter]: ...
 
     def open_resumable(
         self, *, dataset: str, name: str, content_type: str, records: Callable[[], int | None] | None = None,
-        recount: Callable[[], RecordCounter] | None = None,
+        recount: Callable[[], RecordCounter] | None = None, params: Mapping[str, str] | None = None,
     ) -> AbstractContextManager[ResumableWriter]:
         """Like :meth:`open`, for one object per download that may be resumed (see :class:`ResumableWriter`).
 

@@ -9,10 +9,18 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from datetime import datetime
 from typing import IO, Any, Protocol
 
 from report_exporter.aws import clients
-from report_exporter.errors import TransientError
+from report_exporter.errors import InvalidReportError, TransientError
+from report_exporter.models.manifest import (
+    MANIFEST_CONTENT_TYPE,
+    MANIFEST_SUFFIX,
+    RawManifest,
+    is_manifest,
+    manifest_key,
+)
 from report_exporter.models.payloads import RawObject, RunPlan
 
 PART_SIZE = 8 * 1024 * 1024
@@ -27,7 +35,12 @@ STAGING_PREFIX = f"{CURATED_PREFIX}_staging/"
 
 def raw_key(plan: RunPlan, name: str) -> str:
     """``raw/<vendor>/<export>/<period>/<name>``: immutable, one per vendor report or run."""
-    return f"{RAW_PREFIX}{plan.export.vendor_name.value}/{plan.export.name}/{plan.period}/{name}"
+    return f"{raw_prefix(plan.export.vendor_name.value, plan.export.name, plan.period)}{name}"
+
+
+def raw_prefix(vendor: str, export: str, period: str) -> str:
+    """``raw/<vendor>/<export>/<period>/``: every raw object of a month, each with its manifest beside it."""
+    return f"{RAW_PREFIX}{vendor}/{export}/{period}/"
 
 
 def curated_key(dataset: str, export: str, period: str) -> str:
@@ -500,18 +513,32 @@ def read_back(bucket: str, key: str, counter: RecordCounter | None) -> tuple[str
 
 
 class S3RawSink:
-    """The adapters' :class:`~report_exporter.adapters.base.RawSink`, backed by S3 multipart uploads."""
+    """The adapters' :class:`~report_exporter.adapters.base.RawSink`, backed by S3 multipart uploads.
 
-    def __init__(self, bucket: str, plan: RunPlan, *, resume: ResumeStore | None = None) -> None:
+    Each object that completes gets its manifest (``models/manifest.py``) beside it, written by one PUT
+    after the object's upload is committed: a manifest is there only for a whole object.
+    """
+
+    def __init__(self, bucket: str, plan: RunPlan, *, resume: ResumeStore | None = None,
+                 report_id: str | None = None, job: str | None = None, now: datetime | None = None) -> None:
         self._bucket = bucket
         self._plan = plan
         self._resume = resume
+        self._report_id = report_id
+        self._job = job
+        self._now = now
         self._resumable_opened = False
         self.objects: list[RawObject] = []
 
+    def _kept(self, obj: RawObject, params: Mapping[str, str] | None) -> None:
+        put_manifest(self._bucket, RawManifest.describe(self._plan, obj, params=params, report_id=self._report_id,
+                                                        job=self._job, exported_at=self._now))
+        self.objects.append(obj)
+
     @contextmanager
     def open(
-        self, *, dataset: str, name: str, content_type: str, records: Callable[[], int | None] | None = None
+        self, *, dataset: str, name: str, content_type: str, records: Callable[[], int | None] | None = None,
+        params: Mapping[str, str] | None = None,
     ) -> Iterator[MultipartWriter]:
         writer = MultipartWriter(self._bucket, raw_key(self._plan, name), content_type=content_type,
                                  window=UPLOAD_WINDOW)
@@ -523,7 +550,7 @@ class S3RawSink:
             # multipart upload is left open: its parts would be billed and the object never appear.
             writer.abort()
             raise
-        self.objects.append(
+        self._kept(
             RawObject(
                 dataset=dataset,
                 key=writer.key,
@@ -531,13 +558,14 @@ class S3RawSink:
                 sha256=writer.sha256,
                 content_type=content_type,
                 records=records() if records else None,
-            )
+            ),
+            params,
         )
 
     @contextmanager
     def open_resumable(
         self, *, dataset: str, name: str, content_type: str, records: Callable[[], int | None] | None = None,
-        recount: Callable[[], RecordCounter] | None = None,
+        recount: Callable[[], RecordCounter] | None = None, params: Mapping[str, str] | None = None,
     ) -> Iterator[ResumableMultipartWriter]:
         if self._resumable_opened:
             raise RuntimeError("one resumable raw object per download: the ledger keeps one cursor")
@@ -562,8 +590,8 @@ class S3RawSink:
             count = counter.records() if counter is not None else (records() if records else None)
         else:
             sha256, count = writer.sha256, records() if records else None
-        self.objects.append(RawObject(dataset=dataset, key=writer.key, bytes=writer.size, sha256=sha256,
-                                      content_type=content_type, records=count))
+        self._kept(RawObject(dataset=dataset, key=writer.key, bytes=writer.size, sha256=sha256,
+                             content_type=content_type, records=count), params)
 
 
 class S3RawStore:
@@ -572,8 +600,57 @@ class S3RawStore:
     def __init__(self, bucket: str) -> None:
         self._bucket = bucket
 
-    def sink(self, plan: RunPlan, *, resume: ResumeStore | None = None) -> S3RawSink:
-        return S3RawSink(self._bucket, plan, resume=resume)
+    def sink(self, plan: RunPlan, *, resume: ResumeStore | None = None, report_id: str | None = None,
+             job: str | None = None, now: datetime | None = None) -> S3RawSink:
+        return S3RawSink(self._bucket, plan, resume=resume, report_id=report_id, job=job, now=now)
+
+
+def put_manifest(bucket: str, manifest: RawManifest) -> None:
+    """Write ``manifest`` beside its raw object (one PUT: it appears whole or not at all)."""
+    clients.s3().put_object(Bucket=bucket, Key=manifest_key(manifest.key), Body=manifest.to_json(),
+                            ContentType=MANIFEST_CONTENT_TYPE, ServerSideEncryption="AES256")
+
+
+def read_manifest(bucket: str, raw: str) -> RawManifest:
+    """The manifest of the raw object ``raw``.
+
+    Raises:
+        InvalidReportError: there is none (the object is incomplete, or was kept before raw objects had
+            manifests), or it is not a manifest of that object.
+    """
+    key = manifest_key(raw)
+    try:
+        data = clients.s3().get_object(Bucket=bucket, Key=key)["Body"].read()
+    except clients.client_error() as exc:
+        if getattr(exc, "response", {}).get("Error", {}).get("Code") not in ("NoSuchKey", "404"):
+            raise
+        raise InvalidReportError(f"{raw}: no manifest beside it ({key}); nothing says what the file answers") from None
+    try:
+        manifest = RawManifest.from_json(data)
+    except ValueError as exc:
+        raise InvalidReportError(f"{key}: not a raw-file manifest ({str(exc).splitlines()[0][:200]})") from None
+    if manifest.key != raw:
+        raise InvalidReportError(f"{key}: the manifest describes {manifest.key}, not {raw}")
+    return manifest
+
+
+def list_manifests(bucket: str, prefix: str) -> list[RawManifest]:
+    """Every manifest under ``prefix`` (a month's raw prefix), in key order."""
+    found: list[RawManifest] = []
+    for page in clients.s3().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            key = str(item["Key"])
+            if is_manifest(key):
+                found.append(read_manifest(bucket, key.removesuffix(MANIFEST_SUFFIX)))
+    return found
+
+
+def list_folders(bucket: str, prefix: str) -> list[str]:
+    """The ``folder/`` names right under ``prefix`` (one listing with a delimiter)."""
+    folders: list[str] = []
+    for page in clients.s3().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, Delimiter="/"):
+        folders.extend(str(p["Prefix"]).removeprefix(prefix) for p in page.get("CommonPrefixes", []))
+    return folders
 
 
 def open_object(bucket: str, key: str) -> IO[bytes]:

@@ -7,15 +7,16 @@ partition keys: they live in the object key (``export=.../period=...``), not in 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import IO, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from report_exporter.errors import InvalidReportError
-from report_exporter.models.exports import VendorName, Window
+from report_exporter.models.exports import ExportSpec, VendorName, Window
+from report_exporter.models.manifest import RawManifest
 from report_exporter.models.payloads import RunPlan
 
 TIMESTAMP = pa.timestamp("ms", tz="UTC")
@@ -34,11 +35,30 @@ PARTITION_KEYS = (("export", "string"), ("period", "string"))
 
 @dataclass(frozen=True)
 class ReadContext:
-    """What a reader may need besides the bytes: the run and the raw object it reads."""
+    """What a reader may need besides the bytes: what the raw object answers, from its manifest.
 
-    plan: RunPlan
+    ``export`` is the export as the run requested the report (not today's config), ``window`` the period
+    it covers, ``params`` what this one object answers within the request (Senet details: the application
+    EUI). Build it with :meth:`from_manifest` (WriteParquet, replay) or :meth:`for_plan` (the manifest the
+    run would write, for tests and benchmarks).
+    """
+
+    export: ExportSpec
+    window: Window
     report_id: str | None
     source_key: str
+    params: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_manifest(cls, manifest: RawManifest) -> ReadContext:
+        return cls(export=manifest.request, window=manifest.window, report_id=manifest.report_id,
+                   source_key=manifest.key, params=dict(manifest.params))
+
+    @classmethod
+    def for_plan(cls, plan: RunPlan, *, report_id: str | None, source_key: str,
+                 params: Mapping[str, str] | None = None) -> ReadContext:
+        return cls(export=plan.export, window=plan.window, report_id=report_id, source_key=source_key,
+                   params=dict(params or {}))
 
 
 Reader = Callable[[IO[bytes], ReadContext], Iterator[pa.RecordBatch]]

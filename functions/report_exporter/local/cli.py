@@ -334,13 +334,13 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     from report_exporter.local import operate
 
-    export = operate.deployed_export(load_exports(Path(args.config)).get(args.export), args.stage)
-    table = args.table or operate.stack_output(operate.storage_stack(args.stage), operate.LEDGER_OUTPUT,
-                                               region=args.region)
+    storage = operate.storage_stack(args.stage)
+    raw_bucket = args.raw_bucket or operate.stack_output(storage, operate.RAW_BUCKET_OUTPUT, region=args.region)
+    table = args.table or operate.stack_output(storage, operate.LEDGER_OUTPUT, region=args.region)
     function = args.function_name or operate.stack_output(operate.pipeline_stack(args.stage),
                                                           operate.WRITE_PARQUET_OUTPUT, region=args.region)
-    result = operate.replay(export, args.period, table=table, function_name=function, now=SYSTEM.now(),
-                            region=args.region)
+    result = operate.replay(args.export, args.period, raw_bucket=raw_bucket, table=table, function_name=function,
+                            now=SYSTEM.now(), region=args.region)
     for obj in result.get("objects", []):
         _say(f"{obj['key']}: {obj['rows']:,} rows rebuilt from the kept raw file(s)")
     return OK
@@ -443,12 +443,12 @@ def build_parser() -> argparse.ArgumentParser:
     _json_option(status, "every month's run, metrics and estimated cost")
 
     replay = _command(sub, "replay", "Rebuild a month's Parquet from its kept raw files on a deployed stage",
-                      "Invokes the stage's WriteParquet function on the raw files the ledger recorded: no vendor "
-                      "call.", cmd_replay)
-    replay.add_argument("--config", required=True, help="exports TOML file")
-    replay.add_argument("--export", required=True, help="export name")
+                      "Invokes the stage's WriteParquet function on the month's raw files, read as their manifests "
+                      "say (no config needed, no vendor call).", cmd_replay)
+    replay.add_argument("--export", required=True, help="export name (its raw files need not be in any config)")
     replay.add_argument("--period", required=True, type=_period, help="month, YYYY-MM")
     _stage_option(replay)
+    replay.add_argument("--raw-bucket", help="raw bucket (default: the stage's storage stack's output)")
     replay.add_argument("--table", help="ledger table (default: the stage's storage stack's output)")
     replay.add_argument("--function-name", help="WriteParquet function (default: the stage's pipeline stack's output)")
     replay.add_argument("--region", help="AWS region (default: your AWS configuration)")

@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 
@@ -22,9 +22,13 @@ from report_exporter.models.exports import ExportSpec, month_window, previous_pe
 from report_exporter.models.payloads import StartInput
 from report_exporter.stages import PROD, stage_names
 
+if TYPE_CHECKING:
+    from report_exporter.models.manifest import RawManifest
+
 DEFAULT_STAGE = PROD
 STATE_MACHINE_OUTPUT = "StateMachineArn"
 LEDGER_OUTPUT = "LedgerTableName"
+RAW_BUCKET_OUTPUT = "RawBucketName"
 WRITE_PARQUET_OUTPUT = "WriteParquetFunctionName"
 
 
@@ -227,40 +231,89 @@ def link(arn: str) -> str:
     return console_link(arn)
 
 
-def replay_input(export: ExportSpec, period: str, item: dict[str, Any], *, now: datetime) -> dict[str, Any]:
-    """WriteParquet's input rebuilt from the ledger's record of a run's raw objects (no vendor call)."""
-    from report_exporter.models.payloads import JobStatus, ParquetInput, RawObject, RawReport, ReportJob, RunPlan
+def raw_manifests(bucket: str, export: str, period: str, *, region: str | None = None) -> list[RawManifest]:
+    """Every manifest under ``raw/<vendor>/<export>/<period>/``, whatever the vendor (the config is not asked)."""
+    from report_exporter.aws.s3 import RAW_PREFIX, raw_prefix
+    from report_exporter.models.manifest import MANIFEST_SUFFIX, RawManifest
 
-    raw = [RawObject.model_validate(o) for o in json.loads(str(item.get("raw") or "[]"))]
-    if not raw:
-        raise InvalidExportError(f"export {export.name!r} {period}: the ledger records no raw file to replay")
-    report_id = item.get("report_id")
-    job_name = str(item.get("raw_job") or item.get("job") or f"replay:{export.name}-{period}")
-    plan = RunPlan(export=export, window=month_window(period, export.timezone),
+    s3 = boto3.client("s3", region_name=region)
+    pages = s3.get_paginator("list_objects_v2")
+    vendors = [p["Prefix"].removeprefix(RAW_PREFIX).rstrip("/")
+               for page in pages.paginate(Bucket=bucket, Prefix=RAW_PREFIX, Delimiter="/")
+               for p in page.get("CommonPrefixes", [])]
+    found: list[RawManifest] = []
+    for vendor in vendors:
+        for page in pages.paginate(Bucket=bucket, Prefix=raw_prefix(vendor, export, period)):
+            for item in page.get("Contents", []):
+                if str(item["Key"]).endswith(MANIFEST_SUFFIX):
+                    body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+                    try:
+                        found.append(RawManifest.from_json(body))
+                    except ValueError as exc:
+                        raise InvalidExportError(f"{item['Key']}: not a raw-file manifest "
+                                                 f"({str(exc).splitlines()[0][:200]})") from None
+    return found
+
+
+def _replayed(export: str, period: str, manifests: list[RawManifest],
+              item: dict[str, Any] | None) -> list[RawManifest]:
+    """The raw files of the report to rebuild from: those the ledger says were published, else the newest
+    download's (a month downloaded twice keeps both reports under its prefix)."""
+    if item and item.get("raw"):
+        recorded = [str(o["key"]) for o in json.loads(str(item["raw"]))]
+        by_key = {m.key: m for m in manifests}
+        missing = [key for key in recorded if key not in by_key]
+        if missing:
+            raise InvalidExportError(f"export {export!r} {period}: no manifest for the recorded raw file(s) "
+                                     f"{', '.join(missing)}")
+        return [by_key[key] for key in recorded]
+    groups: dict[tuple[str | None, str], list[RawManifest]] = {}
+    for manifest in manifests:
+        groups.setdefault((manifest.job, manifest.execution_id), []).append(manifest)
+    return max(groups.values(), key=lambda group: max(m.exported_at for m in group))
+
+
+def replay_input(manifests: list[RawManifest], *, now: datetime) -> dict[str, Any]:
+    """WriteParquet's input rebuilt from the raw files' manifests alone (no config, no vendor call)."""
+    from report_exporter.models.payloads import JobStatus, ParquetInput, RawReport, ReportJob, RunPlan
+
+    first = manifests[0]
+    for other in manifests[1:]:
+        if (other.request, other.window, other.job) != (first.request, first.window, first.job):
+            raise InvalidExportError(f"{first.key} and {other.key}: their manifests answer different requests")
+    export, period = first.request, first.period
+    plan = RunPlan(export=export, window=first.window,
                    execution_id=f"replay:{export.name}-{period}-{now:%Y%m%dT%H%M%S}", started_at=now, deadline=now)
-    job = ReportJob(job=job_name, report_id=str(report_id) if report_id else None, status=JobStatus.READY,
-                    requested_at=now)
-    event = ParquetInput(plan=plan, job=job, raw=RawReport(objects=tuple(raw)), replay=True)
-    return event.model_dump(mode="json")
+    job = ReportJob(job=first.job or f"replay:{export.name}-{period}", report_id=first.report_id,
+                    status=JobStatus.READY, requested_at=now)
+    raw = RawReport(objects=tuple(m.raw_object for m in manifests))
+    return ParquetInput(plan=plan, job=job, raw=raw, replay=True).model_dump(mode="json")
 
 
-def replay(export: ExportSpec, period: str, *, table: str, function_name: str, now: datetime,
+def replay(export: str, period: str, *, raw_bucket: str, table: str, function_name: str, now: datetime,
            region: str | None = None) -> dict[str, Any]:
-    """Invoke WriteParquet on the kept raw objects of ``export`` and ``period``; returns its answer.
+    """Invoke WriteParquet on the kept raw files of ``export`` and ``period``; returns its answer.
+
+    What to rebuild comes from the raw prefix alone: each raw file's manifest says what it answers (the
+    export as it was requested, the window, the report), so an export since changed or removed from the
+    config replays as it was downloaded. The ledger, when it has the month, says which report was published.
 
     Raises:
-        InvalidExportError: nothing recorded for that month, or the function failed (its error named).
+        InvalidExportError: no raw file with a manifest for that month, or the function failed (its error named).
     """
-    item = DynamoLedger(table).get(export.name, period)
-    if not item:
-        raise InvalidExportError(f"export {export.name!r} {period}: no run recorded in the ledger")
-    payload = replay_input(export, period, item, now=now)
+    item = DynamoLedger(table).get(export, period)
+    manifests = raw_manifests(raw_bucket, export, period, region=region)
+    if not manifests:
+        recorded = "recorded in the ledger" if item else "no run recorded in the ledger"
+        raise InvalidExportError(f"export {export!r} {period}: {recorded}, and no raw file with a manifest under "
+                                 f"s3://{raw_bucket}/raw/<vendor>/{export}/{period}/")
+    payload = replay_input(_replayed(export, period, manifests, item), now=now)
     answer = boto3.client("lambda", region_name=region).invoke(
         FunctionName=function_name, Payload=json.dumps(payload).encode())
     body = json.loads(answer["Payload"].read() or b"null")
     if answer.get("FunctionError"):
         error = body.get("errorType", "Error") if isinstance(body, dict) else "Error"
         message = body.get("errorMessage", "") if isinstance(body, dict) else ""
-        raise InvalidExportError(f"replay of {export.name!r} {period} failed: {error}: {message}")
+        raise InvalidExportError(f"replay of {export!r} {period} failed: {error}: {message}")
     result: dict[str, Any] = body
     return result

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from report_exporter.errors import ExporterError
+from report_exporter.models.manifest import manifest_key
 
 _LEDGER_WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"})
 _OBJECT_WRITES = frozenset({"PutObject", "CompleteMultipartUpload", "CopyObject"})
@@ -119,6 +120,9 @@ class LocalState:
                     "rerun with --fresh to request the report again"
                 )
             self._aws("s3").upload_file(str(path), buckets["raw"], key)
+            manifest = self.root / manifest_key(key)
+            if manifest.is_file():  # what the raw object answers, for WriteParquet (models/manifest.py)
+                self._aws("s3").upload_file(str(manifest), buckets["raw"], manifest_key(key))
         return set(re.findall(r":execution:[^:\"]+:([A-Za-z0-9_-]+)", json.dumps(items)))
 
     @staticmethod

@@ -16,7 +16,10 @@ from report_exporter.models.payloads import DownloadInput, RawObject, RawReport,
 class RawStore(Protocol):
     """Where raw vendor files are kept: a sink per run whose ``objects`` are what was written."""
 
-    def sink(self, plan: RunPlan, *, resume: ResumeStore | None = None) -> RecordingSink: ...
+    def sink(self, plan: RunPlan, *, resume: ResumeStore | None = None, report_id: str | None = None,
+             job: str | None = None, now: datetime | None = None) -> RecordingSink:
+        """A sink for the run's raw objects; their manifests name ``report_id``, ``job`` and ``now``."""
+        ...
 
 
 class RecordingSink(RawSink, Protocol):
@@ -57,7 +60,7 @@ def download_report(event: DownloadInput, *, adapter: ReportAdapter, raw: RawSto
         now: The current time.
 
     Returns:
-        The raw objects, each with its key, size and sha256.
+        The raw objects, each with its key, size and sha256; each has its manifest beside it in the store.
 
     Raises:
         ReportBusyError: another execution is downloading this report right now (retried, then reused).
@@ -67,7 +70,8 @@ def download_report(event: DownloadInput, *, adapter: ReportAdapter, raw: RawSto
     if kept:
         # Another execution already kept this vendor report: raw objects are immutable, reuse them.
         return RawReport(objects=tuple(kept))
-    sink = raw.sink(event.plan, resume=LedgerResume(ledger, event.plan, job.job))
+    sink = raw.sink(event.plan, resume=LedgerResume(ledger, event.plan, job.job), report_id=job.report_id,
+                    job=job.job, now=now)
     adapter.download(event.plan, job.report_id, sink)
     if not sink.objects:
         raise VendorContractError(f"{event.plan.export.vendor_name.value} download produced no file")

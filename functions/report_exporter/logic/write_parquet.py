@@ -183,6 +183,22 @@ def footer_rows(bucket: str, key: str) -> int:
     return int(metadata.num_rows)
 
 
+def _context(raw_bucket: str, obj: RawObject) -> ReadContext:
+    """What ``obj`` answers, from the manifest beside it (never from today's config).
+
+    Raises:
+        InvalidReportError: no manifest, or one that describes another file than the run's record of it.
+    """
+    manifest = s3.read_manifest(raw_bucket, obj.key)
+    if (manifest.dataset, manifest.sha256, manifest.bytes) != (obj.dataset, obj.sha256, obj.bytes):
+        raise InvalidReportError(
+            f"{obj.key}: its manifest describes {manifest.dataset} ({manifest.bytes} bytes, sha256 "
+            f"{manifest.sha256[:12]}...), the run recorded {obj.dataset} ({obj.bytes} bytes, sha256 "
+            f"{obj.sha256[:12]}...)"
+        )
+    return ReadContext.from_manifest(manifest)
+
+
 def _write_dataset(
     data: Dataset, objects: list[RawObject], event: ParquetInput, *, raw_bucket: str, curated_bucket: str,
     now: datetime,
@@ -195,16 +211,16 @@ def _write_dataset(
     outside = 0
     try:
         for obj in objects:
+            context = _context(raw_bucket, obj)
             lineage = _Lineage(
                 data,
                 {
                     "vendor": plan.export.vendor_name.value,
-                    "report_id": event.job.report_id,
+                    "report_id": context.report_id,
                     "exported_at": now,
                     "source_key": obj.key,
                 },
             )
-            context = ReadContext(plan=plan, report_id=event.job.report_id, source_key=obj.key)
             before = writer.rows
             body = s3.open_object(raw_bucket, obj.key)
             batches = data.read(body, context)
@@ -254,6 +270,9 @@ def write_parquet(
 ) -> CuratedReport:
     """Convert every raw object of the run into its dataset's Parquet partition, once per vendor report.
 
+    Each object is read as its manifest says (``models/manifest.py``): the request it answers, not the
+    export as configured today.
+
     Args:
         event: The run plan, the job and the raw objects.
         raw_bucket: Bucket holding the raw objects.
@@ -266,7 +285,8 @@ def write_parquet(
         number of those rows dated outside the run's window (kept, counted, logged as a warning).
 
     Raises:
-        InvalidReportError: a bad value or missing column (named), or rows in != rows out.
+        InvalidReportError: a bad value or missing column (named), rows in != rows out, or a raw object
+            without its manifest.
         ReportBusyError: another execution is publishing this report right now (retried: this run then
             reports its result, or takes over if that execution died).
     """

@@ -83,6 +83,9 @@ class StorageStack(Stack):
         )
         # Read by `report-exporter status` (the operator's view of every export and month).
         CfnOutput(self, "LedgerTableName", value=self.ledger.table_name, description="The job ledger table")
+        # Read by `report-exporter replay`: each raw file's manifest says what it answers.
+        CfnOutput(self, "RawBucketName", value=self.raw_bucket.bucket_name,
+                  description="The raw vendor files and their manifests (report-exporter replay)")
         self.secrets = ExportSecrets(self, "Secrets", exports=config.deployed_exports.exports,
                                      create=config.create_secrets)
 

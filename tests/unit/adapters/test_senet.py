@@ -123,6 +123,8 @@ def test_senet_download_keeps_one_summary_line_per_application_and_one_csv_each(
     assert [line["request"] for line in lines] == [{"eui": eui, "month": 10, "year": 2026} for eui in EUIS]
     assert lines[1]["response"] == sim.summary(EUIS[1], "2026-10")
     assert sink.files[f"senet-fleet-2026-10-details-{EUIS[0]}.csv"] == b"".join(sim._details(EUIS[0], "2026-10"))
+    # And each details file's manifest names its Application (the summary lines name theirs)
+    assert sink.params == {f"senet-fleet-2026-10-details-{eui}.csv": {"application_eui": eui} for eui in EUIS}
 
 
 def test_senet_download_counts_csv_records_not_lines() -> None:

@@ -29,7 +29,7 @@ UTC = dt.UTC
 
 
 def read_bytes(data: bytes, export: HereExport = EXPORT) -> pa.Table:
-    context = ReadContext(plan=plan_for(export), report_id="REPORT-1007", source_key="raw/here/x.csv.gz")
+    context = ReadContext.for_plan(plan_for(export), report_id="REPORT-1007", source_key="raw/here/x.csv.gz")
     batches = list(DATASET.read(io.BytesIO(data), context))
     return pa.Table.from_batches(batches, schema=DATASET.reader_schema)
 
@@ -180,7 +180,7 @@ def test_large_report_streams_in_several_batches_and_keeps_every_row() -> None:
     # Given a simulated report of several parser blocks (block size 1 MiB)
     sim = HereSimulator(rows=30_000)
     data = b"".join(sim.gzip_body(_sim_report(sim)))
-    context = ReadContext(plan=plan_for(EXPORT), report_id="REPORT-1001", source_key="raw/x.csv.gz")
+    context = ReadContext.for_plan(plan_for(EXPORT), report_id="REPORT-1001", source_key="raw/x.csv.gz")
 
     # When it is read
     batches = list(DATASET.read(io.BytesIO(data), context))
@@ -299,9 +299,9 @@ def test_rows_outside_the_month_are_counted_by_their_utc_day() -> None:
     # Given day rows of 2026-09-30, 2026-10-01, 2026-10-31 and 2026-11-01, a month row and a summarized row
     days = ["2026-09-30", "2026-10-01T00:00:00", "2026-10-31T23:59:59Z", "2026-11-01", "2026-10", ""]
     text = HEAD + "\n" + "".join(f'"{d}","org123456789","hrn:f","1"\n' for d in days)
-    context = ReadContext(plan=plan_for(EXPORT), report_id="R", source_key="raw/x.csv.gz")
+    context = ReadContext.for_plan(plan_for(EXPORT), report_id="R", source_key="raw/x.csv.gz")
     (batch,) = list(DATASET.read(io.BytesIO(gzip.compress(text.encode())), context))
     # When counted / Then the two rows of other months are outside; the undated one is not counted
     assert batch.num_rows == 6
     assert DATASET.outside_period is not None
-    assert DATASET.outside_period(batch, context.plan.window) == 2
+    assert DATASET.outside_period(batch, context.window) == 2

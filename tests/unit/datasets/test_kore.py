@@ -40,7 +40,7 @@ def fixture_lines() -> bytes:
 
 
 def read(data: bytes, export: KoreExport = EXPORT, period: str = "2024-05") -> pa.Table:
-    context = ReadContext(plan=plan_for(export, period), report_id=None, source_key="raw/kore/x.jsonl")
+    context = ReadContext.for_plan(plan_for(export, period), report_id=None, source_key="raw/kore/x.jsonl")
     batches = list(DATASET.read(io.BytesIO(data), context))
     return pa.Table.from_batches(batches, schema=DATASET.reader_schema)
 
@@ -274,7 +274,7 @@ def test_read_yields_bounded_batches(monkeypatch: pytest.MonkeyPatch) -> None:
     # Given batches of at most 4 records and 2 pages of 5 records
     monkeypatch.setattr(kore_dataset, "BATCH_RECORDS", 4)
     body = page(*[record()] * 5) * 2
-    context = ReadContext(plan=plan_for(EXPORT, "2024-05"), report_id=None, source_key="k")
+    context = ReadContext.for_plan(plan_for(EXPORT, "2024-05"), report_id=None, source_key="k")
     # When read
     batches = list(DATASET.read(io.BytesIO(body), context))
     # Then no batch holds more than 4 rows and none is lost
@@ -352,10 +352,10 @@ def test_records_starting_outside_the_window_are_counted() -> None:
     # Given records starting on the last day of April, in May, and at the very end of May (UTC export)
     starts = ["2024-04-30T00:00:00Z", "2024-05-01T00:00:00Z", "2024-05-31T23:00:00Z", "2024-06-01T00:00:00Z"]
     body = page(*[record(period={"start": s, "end": s}) for s in starts])
-    context = ReadContext(plan=plan_for(EXPORT, "2024-05"), report_id=None, source_key="k")
+    context = ReadContext.for_plan(plan_for(EXPORT, "2024-05"), report_id=None, source_key="k")
     (batch,) = list(DATASET.read(io.BytesIO(body), context))
     assert DATASET.outside_period is not None
-    assert DATASET.outside_period(batch, context.plan.window) == 2
+    assert DATASET.outside_period(batch, context.window) == 2
     # And in an export whose month is in another time zone, the window moves with it
     berlin = plan_for(EXPORT.model_copy(update={"timezone": "Europe/Berlin"}), "2024-05")
     # (May in Berlin is 04-30T22:00Z to 05-31T22:00Z: 05-31T23:00Z is June 1st there)

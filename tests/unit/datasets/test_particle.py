@@ -20,7 +20,7 @@ ROW = '2026-10-01,0123456789abcdef01234567,"Tracker 1, fleet",12345,Fleet,cellul
 
 
 def read(text: str) -> pa.Table:
-    context = ReadContext(plan=plan_for(EXPORT), report_id="1", source_key="raw/x.csv")
+    context = ReadContext.for_plan(plan_for(EXPORT), report_id="1", source_key="raw/x.csv")
     return pa.Table.from_batches(list(DATASET.read(io.BytesIO(text.encode()), context)), schema=DATASET.reader_schema)
 
 
@@ -115,9 +115,9 @@ def test_rows_dated_outside_the_month_are_kept_and_counted() -> None:
     # Given a 2026-10 report with a row from 2019, one from 2026-09-30, one from 2026-11-01 and two inside
     text = HEADER + "".join(ROW.replace("2026-10-01", d) for d in
                             ("2019-01-01", "2026-09-30", "2026-10-01", "2026-10-31", "2026-11-01"))
-    context = ReadContext(plan=plan_for(EXPORT), report_id="1", source_key="raw/x.csv")
+    context = ReadContext.for_plan(plan_for(EXPORT), report_id="1", source_key="raw/x.csv")
     (batch,) = list(DATASET.read(io.BytesIO(text.encode()), context))
     # When counted / Then all five rows are kept and three are outside the window
     assert batch.num_rows == 5
     assert DATASET.outside_period is not None
-    assert DATASET.outside_period(batch, context.plan.window) == 3
+    assert DATASET.outside_period(batch, context.window) == 3

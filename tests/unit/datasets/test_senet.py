@@ -26,8 +26,12 @@ EXPORT = SenetExport(name="senet-fleet", secret_name="s", application_euis=(EUI,
 DETAILS_KEY = f"raw/senet/senet-fleet/2026-10/senet-fleet-2026-10-details-{EUI}.csv"
 
 
-def read(data: Dataset, raw: bytes, key: str = DETAILS_KEY) -> pa.Table:
-    context = ReadContext(plan=plan_for(EXPORT), report_id=None, source_key=key)
+APPLICATION = {"application_eui": EUI}
+
+
+def read(data: Dataset, raw: bytes, params: dict[str, str] = APPLICATION) -> pa.Table:
+    """``params`` as the raw object's manifest has them (the details file's application EUI)."""
+    context = ReadContext.for_plan(plan_for(EXPORT), report_id=None, source_key=DETAILS_KEY, params=params)
     return pa.Table.from_batches(list(data.read(io.BytesIO(raw), context)), schema=data.reader_schema)
 
 
@@ -109,15 +113,23 @@ def test_senet_details_empty_body_is_an_application_without_devices() -> None:
     assert read(DEVICE_DATASET, b"DevEUI,Uplinks\r\n").num_rows == 0
 
 
-@pytest.mark.parametrize(("raw", "key", "message"), [
-    (b"Name,Uplinks\nx,1\n", DETAILS_KEY, "no header row with 'dev_eui'"),
-    (b"DevEUI,Uplinks\n00250C0100000001,1.5\n", DETAILS_KEY,
+@pytest.mark.parametrize(("raw", "params", "message"), [
+    (b"Name,Uplinks\nx,1\n", APPLICATION, "no header row with 'dev_eui'"),
+    (b"DevEUI,Uplinks\n00250C0100000001,1.5\n", APPLICATION,
      "data row 1, column 'Uplinks': '1.5' is not a whole number"),
-    (b"DevEUI,Uplinks\n00250C0100000001,1\n", "raw/senet/details.csv", "named <run>-details-<application EUI>.csv"),
+    (b"DevEUI,Uplinks\n00250C0100000001,1\n", {}, "its manifest names no application_eui"),
 ])
-def test_senet_details_refuses_what_it_cannot_read(raw: bytes, key: str, message: str) -> None:
+def test_senet_details_refuses_what_it_cannot_read(raw: bytes, params: dict[str, str], message: str) -> None:
     with pytest.raises(InvalidReportError, match=message):
-        read(DEVICE_DATASET, raw, key)
+        read(DEVICE_DATASET, raw, params)
+
+
+def test_senet_details_take_the_application_from_the_manifest_not_the_file_name() -> None:
+    # Given a details file whose manifest names an Application the object's key does not
+    other = "00250C00000100FF"
+    # When it is read / Then every device row carries the manifest's Application
+    (row,) = read(DEVICE_DATASET, b"DevEUI,Uplinks\n00250C0100000001,1\n", {"application_eui": other}).to_pylist()
+    assert row["application_eui"] == other
 
 
 def publish(out: Path, data: Dataset, table: pa.Table, period: str) -> None:
@@ -183,10 +195,10 @@ def test_senet_summary_a_huge_unknown_count_goes_to_extra_not_other_counters() -
 
 def test_senet_summary_rows_for_another_month_are_counted() -> None:
     raw = summary_line({"totalUpPackets": 1}) + summary_line({"totalUpPackets": 2}, month=9)
-    context = ReadContext(plan=plan_for(EXPORT), report_id=None, source_key="raw/senet/x.jsonl")
+    context = ReadContext.for_plan(plan_for(EXPORT), report_id=None, source_key="raw/senet/x.jsonl")
     (batch,) = list(APPLICATION_DATASET.read(io.BytesIO(raw), context))
     assert APPLICATION_DATASET.outside_period is not None
-    assert APPLICATION_DATASET.outside_period(batch, context.plan.window) == 1
+    assert APPLICATION_DATASET.outside_period(batch, context.window) == 1
     assert DEVICE_DATASET.outside_period is None  # details rows carry no date of their own
 
 

@@ -38,7 +38,7 @@ def page(data: list[dict[str, Any]], number: int = 1, **request: Any) -> bytes:
 
 
 def read(raw: bytes, export: TelnyxExport = EXPORT, period: str = "2026-10") -> pa.Table:
-    context = ReadContext(plan=plan_for(export, period), report_id=None, source_key="raw/telnyx/x.jsonl")
+    context = ReadContext.for_plan(plan_for(export, period), report_id=None, source_key="raw/telnyx/x.jsonl")
     return pa.Table.from_batches(list(DATASET.read(io.BytesIO(raw), context)), schema=DATASET.reader_schema)
 
 
@@ -222,8 +222,8 @@ def test_telnyx_usage_rows_of_pages_outside_the_window_are_counted() -> None:
     # Given one page for October and one whose interval spills into November
     raw = page([{"product": "messaging", "parts": 1}] * 2) + page(
         [{"product": "messaging", "parts": 1}], 2, start_date="2026-10-15T00:00:00Z", end_date="2026-11-15T00:00:00Z")
-    context = ReadContext(plan=plan_for(EXPORT), report_id=None, source_key="raw/telnyx/x.jsonl")
+    context = ReadContext.for_plan(plan_for(EXPORT), report_id=None, source_key="raw/telnyx/x.jsonl")
     (batch,) = list(DATASET.read(io.BytesIO(raw), context))
     # When counted / Then only the spilling page's row is outside
     assert DATASET.outside_period is not None
-    assert DATASET.outside_period(batch, context.plan.window) == 1
+    assert DATASET.outside_period(batch, context.window) == 1

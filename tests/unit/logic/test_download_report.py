@@ -25,9 +25,13 @@ KEPT = RawObject(dataset="particle_data_operations", key="raw/particle/particle-
 @dataclass
 class Store:
     sinks: list[tuple[RunPlan, MemorySink]] = field(default_factory=list)
+    described: list[dict[str, object]] = field(default_factory=list)
+    """Per sink, what its objects' manifests would name: the report, the job and when."""
 
-    def sink(self, plan: RunPlan, *, resume: object = None) -> MemorySink:
+    def sink(self, plan: RunPlan, *, resume: object = None, report_id: str | None = None, job: str | None = None,
+             now: datetime | None = None) -> MemorySink:
         self.sinks.append((plan, MemorySink()))
+        self.described.append({"report_id": report_id, "job": job, "now": now})
         return self.sinks[-1][1]
 
 
@@ -63,6 +67,8 @@ def test_the_report_is_streamed_into_the_runs_raw_store_and_recorded() -> None:
     assert vendor.downloads == [(PLAN, "1001")]
     ((plan, sink),) = store.sinks
     assert plan == PLAN and sink.files == {"report-1001.csv": b"a\n1\n"}
+    # And the manifests beside the raw objects name the vendor report, the job and the download time
+    assert store.described == [{"report_id": "1001", "job": "1001", "now": NOW}]
     # And the ledger took the download lease, then kept what was written
     assert ledger.calls == [
         ("begin_download", {"job": "1001", "execution": PLAN.execution_id, "now": NOW}),

@@ -123,7 +123,7 @@ LAYOUT = CsvLayout(
 
 def read(source: IO[bytes], context: ReadContext) -> Iterator[pa.RecordBatch]:
     """Record batches of ``here_usage`` (data columns and ``extra``) from a raw ``.csv.gz`` stream."""
-    export = context.plan.export
+    export = context.export
     here = export if isinstance(export, HereExport) else None
     constants = {
         "detail_level": here.detail_level if here else None,

@@ -156,7 +156,7 @@ class _Flattener:
     """Turns usage records into column lists, ``BATCH_RECORDS`` at a time."""
 
     def __init__(self, context: ReadContext) -> None:
-        export = context.plan.export
+        export = context.export
         self._granularity = export.granularity if isinstance(export, KoreExport) else None
         self._sim_sid = (export.sim_sid or None) if isinstance(export, KoreExport) else None
         self._names = COLUMNS.names

@@ -60,12 +60,12 @@ LAYOUT = CsvLayout(
 
 
 def read(source: IO[bytes], context: ReadContext) -> Iterator[pa.RecordBatch]:
-    export = context.plan.export
+    export = context.export
     report_type = export.report_type if isinstance(export, ParticleExport) else None
     constants = {
         "report_type": report_type,
-        "date_period_start": context.plan.window.first_day,
-        "date_period_end": context.plan.window.last_day,
+        "date_period_start": context.window.first_day,
+        "date_period_end": context.window.last_day,
     }
     yield from read_csv(source, LAYOUT, COLUMNS, constants=constants)
 

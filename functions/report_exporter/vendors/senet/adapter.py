@@ -154,7 +154,7 @@ class SenetAdapter:
                 raise_for_status(response, vendor=VENDOR, action=action, ok=(200,), now=self._clock.now())
                 with sink.open(
                     dataset=DEVICE_DATASET, name=f"{plan.run_name}-details-{eui}.csv", content_type="text/csv",
-                    records=counter.records,
+                    records=counter.records, params={"application_eui": eui},
                 ) as out:
                     for chunk in response.iter_bytes(_CHUNK):
                         counter.feed(chunk)

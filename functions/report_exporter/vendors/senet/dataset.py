@@ -108,7 +108,6 @@ DEVICE_LAYOUT = CsvLayout(
     header_key=lambda label: _CANONICAL.get(_key(label), label),
     trim=True,
 )
-_DETAILS_KEY = re.compile(r"-details-([0-9A-F]{16})\.csv$")
 
 
 _INT64 = pa.int64()
@@ -163,16 +162,18 @@ def read_summary(source: IO[bytes], context: ReadContext) -> Iterator[pa.RecordB
         yield pa.RecordBatch.from_arrays(arrays, schema=_APPLICATION_SCHEMA)
 
 
-def _application_eui(source_key: str) -> str:
-    found = _DETAILS_KEY.search(source_key)
-    if found is None:
-        raise InvalidReportError(f"{source_key}: a details file is named <run>-details-<application EUI>.csv")
-    return found.group(1)
+def _application_eui(context: ReadContext) -> str:
+    """The Application a details file is about, as its manifest says (``params.application_eui``)."""
+    eui = context.params.get("application_eui")
+    if not eui:
+        raise InvalidReportError(f"{context.source_key}: its manifest names no application_eui; a details file "
+                                 "answers for one Application")
+    return eui
 
 
 def read_details(source: IO[bytes], context: ReadContext) -> Iterator[pa.RecordBatch]:
     """One row per device of one Application's details CSV; a blank body or a bare header holds no devices."""
-    application = _application_eui(context.source_key)
+    application = _application_eui(context)
     yield from read_csv(source, DEVICE_LAYOUT, DEVICE_COLUMNS, constants={"application_eui": application},
                         keep_all=True, empty_ok=True)
 

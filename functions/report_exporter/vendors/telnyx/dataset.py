@@ -99,7 +99,7 @@ class _Rows:
 
 def read(source: IO[bytes], context: ReadContext) -> Iterator[pa.RecordBatch]:
     """Yield typed batches from the raw JSON lines: one row per element of each page's ``data``."""
-    export = context.plan.export
+    export = context.export
     configured = export if isinstance(export, TelnyxExport) else None
     rows = _Rows()
     for line, request, response in envelopes(source):
