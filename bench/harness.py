@@ -591,6 +591,7 @@ def prepare_parquet(world: dict[str, Any], make_plan: Callable[[dict[str, Any]],
     ``logic.write_parquet`` is imported first, as the Lambda handler does: it is the module that loads
     pyarrow there (and sets Arrow's allocator options before it does).
     """
+    from report_exporter.aws.s3 import S3CuratedStore, S3RawStore
     from report_exporter.logic.write_parquet import write_parquet
     from report_exporter.models.payloads import JobStatus, ParquetInput, RawReport, ReportJob
 
@@ -601,8 +602,8 @@ def prepare_parquet(world: dict[str, Any], make_plan: Callable[[dict[str, Any]],
     raw = RawReport.model_validate(world["raw"])
 
     def work() -> dict[str, Any]:
-        curated = write_parquet(ParquetInput(plan=plan, job=job, raw=raw), raw_bucket=RAW_BUCKET,
-                                curated_bucket=CURATED_BUCKET, ledger=_NoLedger(), now=plan.started_at)
+        curated = write_parquet(ParquetInput(plan=plan, job=job, raw=raw), raw=S3RawStore(RAW_BUCKET),
+                                curated=S3CuratedStore(CURATED_BUCKET), ledger=_NoLedger(), now=plan.started_at)
         (obj,) = curated.objects
         return {"rows": curated.rows, "bytes": obj.bytes, "bucket": CURATED_BUCKET, "key": obj.key}
 

@@ -1,4 +1,5 @@
-"""In-memory fakes shared by tests: a RawSink, a recording ledger and helpers to build run plans."""
+"""In-memory fakes of the ports (report_exporter.ports) shared by tests: a raw sink and raw store, a curated store,
+a recording ledger, and helpers to build run plans."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from report_exporter.adapters.base import RecordCounter
-from report_exporter.aws.ledger import Claim
+from report_exporter.aws.s3 import curated_key, staging_key
 from report_exporter.clock import VirtualClock
+from report_exporter.errors import InvalidReportError
 from report_exporter.models.exports import ExportSpec, month_window
+from report_exporter.models.manifest import RawManifest
 from report_exporter.models.payloads import CuratedObject, RawObject, RunPlan
+from report_exporter.ports import Claim, RecordCounter, ResumeStore
 
 
 class MemoryResumable:
@@ -107,6 +110,123 @@ class MemorySink:
         self.objects.append(RawObject(dataset=dataset, key=name, bytes=len(data),
                                       sha256=hashlib.sha256(data).hexdigest(), content_type=content_type,
                                       records=records() if records else None))
+
+
+@dataclass
+class MemoryRawStore:
+    """The raw store in memory: ``files`` by key; each run's sink (a :class:`MemorySink`) adds to them.
+
+    ``reads`` lists the keys read, and every body read is closed by the reader (``open_bodies`` stays empty).
+    """
+
+    files: dict[str, bytes] = field(default_factory=dict)
+    sinks: list[tuple[RunPlan, MemorySink]] = field(default_factory=list)
+    resumes: list[ResumeStore | None] = field(default_factory=list)
+    reads: list[str] = field(default_factory=list)
+    open_bodies: list[io.BytesIO] = field(default_factory=list)
+    described: list[dict[str, object]] = field(default_factory=list)
+    """Per sink, what its objects' manifests would name: the report, the job and when."""
+    manifests: dict[str, RawManifest] = field(default_factory=dict)
+    """The manifest beside each raw object, by the object's key."""
+
+    def put(self, plan: RunPlan, obj: RawObject, body: bytes, *, report_id: str | None = None) -> RawObject:
+        """Keep ``body`` as ``obj`` with its manifest, as a completed download does."""
+        self.files[obj.key] = body
+        self.manifests[obj.key] = RawManifest.describe(plan, obj, report_id=report_id)
+        return obj
+
+    def manifest(self, key: str) -> RawManifest:
+        if key not in self.manifests:
+            raise InvalidReportError(f"{key}: no manifest beside it")
+        return self.manifests[key]
+
+    def sink(self, plan: RunPlan, *, resume: ResumeStore | None = None, report_id: str | None = None,
+             job: str | None = None, now: datetime | None = None) -> MemorySink:
+        self.sinks.append((plan, MemorySink()))
+        self.resumes.append(resume)
+        self.described.append({"report_id": report_id, "job": job, "now": now})
+        return self.sinks[-1][1]
+
+    def read(self, key: str) -> io.BytesIO:
+        self.reads.append(key)
+        if key not in self.files:
+            raise FileNotFoundError(f"raw object {key} does not exist")
+        store = self
+
+        class Body(io.BytesIO):
+            def close(self) -> None:
+                if self in store.open_bodies:
+                    store.open_bodies.remove(self)
+                super().close()
+
+        body = Body(self.files[key])
+        self.open_bodies.append(body)
+        return body
+
+
+class MemoryUpload(io.BytesIO):
+    """A curated upload in memory: visible in its store only once committed."""
+
+    def __init__(self, store: MemoryCuratedStore, key: str, content_type: str) -> None:
+        super().__init__()
+        self.store, self.key, self.content_type = store, key, content_type
+        self.committed = self.aborted = False
+
+    @property
+    def size(self) -> int:
+        return len(self.getbuffer())
+
+    def close(self) -> None:
+        """pyarrow closes its sink when it finishes; the bytes stay until commit or abort."""
+
+    def commit(self) -> None:
+        if self.store.fail_commit is not None:
+            raise self.store.fail_commit
+        self.store.objects[self.key] = self.getvalue()
+        self.store.content_types[self.key] = self.content_type
+        self.committed = True
+
+    def abort(self) -> None:
+        self.aborted = True
+
+
+@dataclass
+class MemoryCuratedStore:
+    """The curated store in memory: ``objects`` by key, with the same key layout as the curated bucket."""
+
+    objects: dict[str, bytes] = field(default_factory=dict)
+    content_types: dict[str, str] = field(default_factory=dict)
+    uploads: list[MemoryUpload] = field(default_factory=list)
+    published: list[tuple[str, str]] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    fail_commit: Exception | None = None
+    tamper: Callable[[bytes], bytes] | None = None
+    """Changes an object's bytes as the footer is read back (a store that lost or garbled part of it)."""
+
+    def partition_key(self, dataset: str, export: str, period: str) -> str:
+        return curated_key(dataset, export, period)
+
+    def staging_key(self, dataset: str, export: str, period: str, run: str) -> str:
+        return staging_key(dataset, export, period, run)
+
+    def upload(self, key: str, *, content_type: str) -> MemoryUpload:
+        self.uploads.append(MemoryUpload(self, key, content_type))
+        return self.uploads[-1]
+
+    def tail(self, key: str, length: int) -> bytes:
+        data = self.objects[key]
+        if self.tamper is not None:
+            data = self.tamper(data)
+        return data[-length:]
+
+    def publish(self, staged: str, final: str) -> None:
+        self.published.append((staged, final))
+        self.objects[final] = self.objects.pop(staged)
+        self.content_types[final] = self.content_types.pop(staged)
+
+    def delete(self, key: str) -> None:
+        self.deleted.append(key)
+        self.objects.pop(key, None)
 
 
 def plan_for(export: ExportSpec, period: str = "2026-10", *, now: datetime | None = None,

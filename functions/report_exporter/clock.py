@@ -1,7 +1,7 @@
 """Time, injected: the system clock in Lambda and in ``report-exporter run``, a virtual clock in the demo and the tests.
 
 Nothing reads the time from a module global: handlers take the clock from the composition root
-(:mod:`report_exporter.wiring`), adapters and simulators are given one. Two implementations:
+(:mod:`report_exporter.runtime`), adapters and simulators are given one. Two implementations:
 
 * :class:`SystemClock`: real time; ``sleep`` really sleeps.
 * :class:`VirtualClock`: fully virtual time for several concurrent *actors* (the executions the local

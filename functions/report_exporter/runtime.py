@@ -1,5 +1,11 @@
-"""What the process runs on: its clock, its environment variables, where its metrics go and, for vendor
-calls, its HTTP transport.
+"""What the process runs on: its clock, its environment variables, where its metrics go, for vendor
+calls its HTTP transport, and the ports the steps are given (the composition root of ``ports.py``).
+
+Each handler builds its ports first thing, from its function's environment: :func:`ledger` (or
+:func:`ledger_reader`), :func:`raw_store`, :func:`curated_store`, :func:`notifier`. A variable the function
+needs that is missing or empty fails the invocation at once, before any vendor or AWS call, naming the
+variable (a deployment error: no step may run without the ledger's adoption, cap and publish-once).
+The AWS implementations are imported on first use: a cold start pays boto3 only where it calls AWS.
 
 In Lambda they are the real ones. The local runner swaps them for the duration of a local environment
 (a virtual clock in the demo and the tests; a transport that routes simulated vendors in process and
@@ -15,9 +21,12 @@ import json
 import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from report_exporter.clock import SYSTEM, Clock
+
+if TYPE_CHECKING:
+    from report_exporter.ports import CuratedStore, Ledger, LedgerReader, Notify, RawStore
 
 _clock: Clock = SYSTEM
 _transport: Any = None
@@ -40,6 +49,62 @@ def environ() -> Mapping[str, str]:
     """The function's environment variables: the process's in Lambda, the invoked function's own locally."""
     scoped = _environ.get()
     return os.environ if scoped is None else scoped
+
+
+def ledger() -> Ledger:
+    """The job ledger: the DynamoDB table named by ``LEDGER_TABLE``.
+
+    Raises:
+        ValueError: ``LEDGER_TABLE`` is missing or empty in the function's environment.
+    """
+    from report_exporter.aws.ledger import DynamoLedger
+    from report_exporter.models.settings import settings
+
+    return DynamoLedger(settings().need("LEDGER_TABLE"))
+
+
+def ledger_reader() -> LedgerReader:
+    """The job ledger read only (WatchRuns): the DynamoDB table named by ``LEDGER_TABLE``.
+
+    Raises:
+        ValueError: ``LEDGER_TABLE`` is missing or empty in the function's environment.
+    """
+    from report_exporter.aws.ledger import DynamoLedger
+    from report_exporter.models.settings import settings
+
+    return DynamoLedger(settings().need("LEDGER_TABLE"))
+
+
+def raw_store() -> RawStore:
+    """The raw store: the bucket named by ``RAW_BUCKET``.
+
+    Raises:
+        ValueError: ``RAW_BUCKET`` is missing or empty in the function's environment.
+    """
+    from report_exporter.aws.s3 import S3RawStore
+    from report_exporter.models.settings import settings
+
+    return S3RawStore(settings().need("RAW_BUCKET"))
+
+
+def curated_store() -> CuratedStore:
+    """The curated store: the bucket named by ``CURATED_BUCKET``.
+
+    Raises:
+        ValueError: ``CURATED_BUCKET`` is missing or empty in the function's environment.
+    """
+    from report_exporter.aws.s3 import S3CuratedStore
+    from report_exporter.models.settings import settings
+
+    return S3CuratedStore(settings().need("CURATED_BUCKET"))
+
+
+def notifier() -> Notify | None:
+    """The alert publisher to the SNS topic named by ``ALERT_TOPIC_ARN``, or None when there is none."""
+    from report_exporter.aws.notify import sns_notifier
+    from report_exporter.models.settings import settings
+
+    return sns_notifier(settings().ALERT_TOPIC_ARN)
 
 
 def emit_metrics(blob: dict[str, Any]) -> None:

@@ -32,7 +32,6 @@ from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import Ama
 from pydantic import ValidationError
 
 from report_exporter import limits, runtime, usage
-from report_exporter.aws.ledger import Ledger
 from report_exporter.models.payloads import (
     CheckInput,
     CuratedReport,
@@ -50,6 +49,7 @@ from report_exporter.models.payloads import (
     WatchReport,
 )
 from report_exporter.observability import logger
+from report_exporter.ports import Ledger
 from report_exporter.prices import prices_for
 
 SERVICE = "report-exporter"

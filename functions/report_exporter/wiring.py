@@ -1,4 +1,7 @@
-"""Composition root of the vendor-calling Lambdas: each adapter gets its HTTP client, credentials and clock.
+"""The vendor side of the composition root: each adapter gets its HTTP client, credentials and clock.
+
+The steps' other ports (ledger, stores, alerts) come from :mod:`report_exporter.runtime`; this module stays
+apart because it brings httpx, which the WriteParquet bundle must not carry.
 
 The client's every call is bounded by the invocation's remaining time (less ``limits.CALL_MARGIN_SECONDS``),
 so a vendor that hangs ends as a retried ``VendorUnavailableError`` instead of a Lambda timeout.

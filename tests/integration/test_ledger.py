@@ -13,7 +13,7 @@ import pytest
 from report_exporter import limits
 from report_exporter.adapters.base import RequestResult
 from report_exporter.aws import clients
-from report_exporter.aws.ledger import DynamoLedger, RunStatus
+from report_exporter.aws.ledger import DynamoLedger
 from report_exporter.errors import (
     OutstandingReportCapError,
     ReportBusyError,
@@ -24,6 +24,7 @@ from report_exporter.errors import (
 from report_exporter.logic.request_report import request_report
 from report_exporter.models.exports import ParticleExport
 from report_exporter.models.payloads import CuratedObject, JobStatus, RawObject, RequestInput, RunPlan
+from report_exporter.ports import RunStatus
 from report_exporter.vendors.base import Cadence
 from tests.fakes import plan_for
 from tests.integration.conftest import Buckets

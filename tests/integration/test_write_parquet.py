@@ -21,6 +21,7 @@ import pytest
 
 from report_exporter.adapters.ndjson import envelope_line
 from report_exporter.aws import s3
+from report_exporter.aws.s3 import S3CuratedStore, S3RawStore
 from report_exporter.datasets import DATASETS, ReadContext
 from report_exporter.datasets.csvread import read_csv
 from report_exporter.errors import InvalidReportError
@@ -97,8 +98,8 @@ def raw(bucket: str, name: str, body: bytes, records: int | None) -> RawObject:
 def run(aws: Buckets, objects: list[RawObject], ledger: RecordingLedger | None = None, *,
         replay: bool = False) -> Any:
     event = ParquetInput(plan=PLAN, job=JOB, raw=RawReport(objects=tuple(objects)), replay=replay)
-    return write_parquet(event, raw_bucket=aws.raw, curated_bucket=aws.curated, ledger=ledger or RecordingLedger(),
-                         now=EXPORTED)
+    return write_parquet(event, raw=S3RawStore(aws.raw), curated=S3CuratedStore(aws.curated),
+                         ledger=ledger or RecordingLedger(), now=EXPORTED)
 
 
 def published(aws: Buckets) -> pq.ParquetFile:
@@ -244,7 +245,7 @@ def test_an_upload_error_on_the_writer_thread_fails_the_run_and_publishes_nothin
         aws: Buckets, small_groups: None, monkeypatch: pytest.MonkeyPatch, which: str) -> None:
     # Given a report of 50 row groups (past the first 64 KiB, read in 1 KiB blocks) whose encoded groups go to
     # S3 from the writer thread
-    monkeypatch.setattr(write_logic.s3, "MultipartWriter", FlakySink)
+    monkeypatch.setattr(s3, "MultipartWriter", FlakySink)
     obj = raw(aws.raw, "report-1001.csv", csv(0, 5000), records=5000)
     FlakySink.fail_at, FlakySink.for_good, FlakySink.threads, FlakySink.part_size = None, False, [], s3.PART_SIZE
     run(aws, [obj])
@@ -269,14 +270,14 @@ def test_an_upload_error_on_the_writer_thread_fails_the_run_and_publishes_nothin
 def test_reading_back_an_object_that_is_not_parquet_says_so(aws: Buckets, body: bytes) -> None:
     boto3.client("s3").put_object(Bucket=aws.curated, Key="k", Body=body)
     with pytest.raises(InvalidReportError, match=r"^k: not a Parquet file \(no PAR1 footer\)$"):
-        write_logic.footer_rows(aws.curated, "k")
+        write_logic.footer_rows(S3CuratedStore(aws.curated), "k")
 
 
 def test_reading_back_counts_the_rows_from_the_footer_alone(aws: Buckets) -> None:
     buffer = io.BytesIO()
     pq.write_table(pa.table({"n": list(range(1234))}), buffer, row_group_size=500)
     boto3.client("s3").put_object(Bucket=aws.curated, Key="k", Body=buffer.getvalue())
-    assert write_logic.footer_rows(aws.curated, "k") == 1234
+    assert write_logic.footer_rows(S3CuratedStore(aws.curated), "k") == 1234
 
 
 def test_a_report_of_one_row_is_published_with_its_lineage(aws: Buckets) -> None:
@@ -374,7 +375,7 @@ def track_bodies(monkeypatch: pytest.MonkeyPatch) -> list[Body]:
         opened.append(Body(real(bucket, key)))
         return opened[-1]
 
-    monkeypatch.setattr(write_logic.s3, "open_object", tracked)
+    monkeypatch.setattr(s3, "open_object", tracked)
     return opened
 
 
@@ -444,7 +445,8 @@ def test_a_run_with_two_datasets_publishes_one_partition_each_reading_every_file
                                                   status=JobStatus.READY, requested_at=NOW),
                          raw=RawReport(objects=tuple(objects)))
     # When written
-    out = write_parquet(event, raw_bucket=aws.raw, curated_bucket=aws.curated, ledger=RecordingLedger(), now=EXPORTED)
+    out = write_parquet(event, raw=S3RawStore(aws.raw), curated=S3CuratedStore(aws.curated), ledger=RecordingLedger(),
+                        now=EXPORTED)
     # Then each dataset has its partition, and each device row names the Application its manifest names
     assert [(o.dataset, o.rows) for o in out.objects] == [("senet_application_month", 2), ("senet_device_month", 3)]
     assert out.rows == 5
@@ -487,11 +489,11 @@ def test_a_reader_may_hand_over_an_empty_batch_first(aws: Buckets, monkeypatch: 
 
 def test_each_run_writes_under_its_own_staging_key_before_publishing(aws: Buckets,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(write_logic.s3, "MultipartWriter", FlakySink)
+    monkeypatch.setattr(s3, "MultipartWriter", FlakySink)
     FlakySink.fail_at, FlakySink.for_good, FlakySink.threads, FlakySink.part_size = None, False, [], s3.PART_SIZE
     keys: list[str] = []
     real = s3.publish
-    monkeypatch.setattr(write_logic.s3, "publish", lambda bucket, source, final: keys.append(source) or real(
+    monkeypatch.setattr(s3, "publish", lambda bucket, source, final: keys.append(source) or real(
         bucket, source, final))
     run(aws, [raw(aws.raw, "report-1001.csv", csv(0, 5), records=5)])
     assert keys == [f"curated/_staging/{NAME}/particle-demo/2026-10/{PLAN.run_name}.parquet"]
@@ -509,7 +511,8 @@ def test_each_raw_object_is_read_as_its_manifest_says_not_as_the_export_is_confi
     today = asked.replace(detail_level="month", charge_type=None)
     event = ParquetInput(plan=plan_for(today, "2026-10", now=NOW), job=JOB, raw=RawReport(objects=(obj,)))
     # When written
-    out = write_parquet(event, raw_bucket=aws.raw, curated_bucket=aws.curated, ledger=RecordingLedger(), now=EXPORTED)
+    out = write_parquet(event, raw=S3RawStore(aws.raw), curated=S3CuratedStore(aws.curated), ledger=RecordingLedger(),
+                        now=EXPORTED)
     # Then the rows say what was asked when the file was downloaded
     table = pq.read_table(io.BytesIO(boto3.client("s3").get_object(
         Bucket=aws.curated, Key=out.objects[0].key)["Body"].read()))

@@ -15,11 +15,12 @@ import pytest
 
 from report_exporter import wiring
 from report_exporter.adapters.http_client import build_client
-from report_exporter.aws.ledger import DynamoLedger, RunStatus
+from report_exporter.aws.ledger import DynamoLedger
 from report_exporter.clock import VirtualClock
 from report_exporter.local.faults import Answer, Crash, FaultPlan, Hang, Stop, TimeOut
 from report_exporter.local.runner import LocalEnvironment
 from report_exporter.models.exports import ParticleExport
+from report_exporter.ports import RunStatus
 from report_exporter.vendors.particle.simulator import ParticleSimulator
 from tests.local.conftest import PERIOD, START
 

@@ -21,7 +21,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from report_exporter.aws.ledger import RunStatus
 from report_exporter.aws.s3 import PART_SIZE, UPLOAD_WINDOW
 from report_exporter.clock import VirtualClock
 from report_exporter.local.demo import demo_exports
@@ -29,6 +28,7 @@ from report_exporter.local.faults import Answer, Crash, FaultPlan, Reset, Stop
 from report_exporter.local.runner import LocalEnvironment, RunResult
 from report_exporter.local.simulators.base import Simulator, times_served
 from report_exporter.models.exports import ExportSpec
+from report_exporter.ports import RunStatus
 from report_exporter.vendors.here.simulator import HereSimulator
 from report_exporter.vendors.kore.simulator import KoreSimulator
 from report_exporter.vendors.particle.simulator import ParticleSimulator

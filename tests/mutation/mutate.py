@@ -36,6 +36,7 @@ CORE = [
     "logic/record_failure.py",
     "logic/end_run.py",
     "aws/ledger.py",
+    "ports.py",
     "datasets/base.py",
     "datasets/csvread.py",
     "datasets/values.py",

@@ -70,11 +70,12 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
 from report_exporter import limits
-from report_exporter.aws.ledger import DynamoLedger, RunStatus
+from report_exporter.aws.ledger import DynamoLedger
 from report_exporter.aws.s3 import curated_key
 from report_exporter.local.sandbox import CURRENT
 from report_exporter.local.simulators.base import SimRequest, SimResponse
 from report_exporter.models.exports import ParticleExport
+from report_exporter.ports import RunStatus
 from report_exporter.vendors.particle.simulator import ParticleSimulator
 from tests.fakes import plan_for
 from tests.property.asl import SUCCEEDED, Execution, Interpreter, Invocation

@@ -43,29 +43,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from enum import StrEnum
 from functools import cache
-from typing import Any, Protocol
+from typing import Any
 
 from report_exporter import limits
 from report_exporter.aws import clients
 from report_exporter.errors import OutstandingReportCapError, ReportBusyError, ReportSupersededError, RunEndedError
 from report_exporter.models.payloads import CuratedObject, RawObject, RunPlan
-
-
-class RunStatus(StrEnum):
-    REQUESTING = "REQUESTING"
-    PENDING = "PENDING"
-    READY = "READY"
-    DOWNLOADING = "DOWNLOADING"
-    DOWNLOADED = "DOWNLOADED"
-    PUBLISHING = "PUBLISHING"
-    PUBLISHED = "PUBLISHED"
-    FAILED = "FAILED"
-
+from report_exporter.ports import Claim, RunStatus
 
 # What a run records about itself beside the lifecycle (``record_run``): telemetry.py's figures, its AWS usage
 # (``usage_<unit>``), its estimated cost and the vendor errors it met (``vendor_error_<name>``).
@@ -92,37 +79,6 @@ def _ser(value: Any) -> Any:
 
 def _des(value: Any) -> Any:
     return _codec()[1].deserialize(value)
-
-
-@dataclass(frozen=True)
-class Claim:
-    """What RequestReport may do: request a new report, or adopt the open one."""
-
-    adopt: bool
-    job: str | None = None
-    report_id: str | None = None
-
-
-class Ledger(Protocol):
-    def claim(self, plan: RunPlan, *, now: datetime) -> Claim: ...
-    def acquire_slot(self, plan: RunPlan, cap: int, *, now: datetime) -> None: ...
-    def release_slot(self, account: str, execution: str) -> None: ...
-    def requested(self, plan: RunPlan, *, job: str, report_id: str | None, ready: bool, now: datetime) -> None: ...
-    def polled(self, plan: RunPlan, *, job: str, polls: int, ready: bool, now: datetime,
-               link_expires_at: datetime | None = None) -> None: ...
-    def begin_download(self, plan: RunPlan, *, job: str, now: datetime) -> list[RawObject] | None: ...
-    def downloaded(self, plan: RunPlan, *, job: str, objects: list[RawObject], now: datetime) -> list[RawObject]: ...
-    def download_cursor(self, plan: RunPlan, *, job: str) -> dict[str, Any] | None: ...
-    def save_download_cursor(self, plan: RunPlan, *, job: str, cursor: dict[str, Any]) -> None: ...
-    def clear_download_cursor(self, plan: RunPlan, *, job: str) -> None: ...
-    def begin_publish(self, plan: RunPlan, *, job: str, now: datetime) -> list[CuratedObject] | None: ...
-    def published(self, plan: RunPlan, *, job: str, objects: list[CuratedObject], now: datetime) -> None: ...
-    def record_replay(self, plan: RunPlan, objects: list[CuratedObject], *, now: datetime) -> None: ...
-    def failed(self, *, export: str, period: str, execution: str, error: str, message: str, now: datetime,
-               only_if_owner: bool = False) -> bool: ...
-    def ended(self, *, export: str, period: str, account: str | None, execution: str, now: datetime) -> None: ...
-    def record_run(self, *, export: str, period: str, add: Mapping[str, int | Decimal], values: Mapping[str, Any],
-                   ) -> bool: ...
 
 
 def _key(export: str, period: str) -> dict[str, Any]:
@@ -160,7 +116,8 @@ def _plain(value: Any) -> Any:
 
 
 class DynamoLedger:
-    """The ledger in the stack's DynamoDB table (on-demand, point-in-time recovery, encrypted)."""
+    """The job ledger (``ports.Ledger``) in the stack's DynamoDB table (on-demand, point-in-time recovery,
+    encrypted)."""
 
     def __init__(self, table: str) -> None:
         if not table:
@@ -594,19 +551,3 @@ class DynamoLedger:
         except clients.client_error() as exc:
             if not _conditional_failed(exc):
                 raise
-
-
-def lease_expired(item: dict[str, Any], now: datetime) -> bool:
-    """True when the item's lease holder is gone (WatchRuns: a download whose Lambda died)."""
-    return bool(item.get("lease_owner")) and float(item.get("lease_expires", 0)) <= _epoch(now)
-
-
-def ledger() -> Ledger:
-    """The job ledger named by the Lambda's environment.
-
-    Raises:
-        ValueError: ``LEDGER_TABLE`` is empty (adoption, the outstanding cap and publish-once depend on it).
-    """
-    from report_exporter.models.settings import settings
-
-    return DynamoLedger(settings().need("LEDGER_TABLE"))

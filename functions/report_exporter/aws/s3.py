@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
-from typing import IO, Any, Protocol
+from typing import IO, Any
 
 from report_exporter.aws import clients
 from report_exporter.errors import InvalidReportError, TransientError
@@ -22,6 +22,7 @@ from report_exporter.models.manifest import (
     manifest_key,
 )
 from report_exporter.models.payloads import RawObject, RunPlan
+from report_exporter.ports import RecordCounter, ResumeStore
 
 PART_SIZE = 8 * 1024 * 1024
 UPLOAD_WINDOW = 1
@@ -286,27 +287,6 @@ class MultipartWriter:
             clients.s3().abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self._upload_id)
         self._buffer = bytearray()
         self._done = True
-
-
-class ResumeStore(Protocol):
-    """Where a resumable raw upload keeps its cursor between attempts (the job ledger, under the download lease).
-
-    The cursor (see :class:`ResumableMultipartWriter`) names the key, the multipart upload, the parts kept
-    with their ETags, their byte count and the adapter's own cursor. ``save`` raises when this attempt no
-    longer holds the download (``ReportBusyError``).
-    """
-
-    def load(self) -> dict[str, Any] | None: ...
-
-    def save(self, cursor: dict[str, Any]) -> None: ...
-
-    def clear(self) -> None: ...
-
-
-class RecordCounter(Protocol):
-    def feed(self, data: bytes, /) -> None: ...
-
-    def records(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -595,7 +575,7 @@ class S3RawSink:
 
 
 class S3RawStore:
-    """The raw bucket as DownloadReport's raw store: one sink per run."""
+    """The raw bucket as the steps' raw store (``ports.RawStore``): one sink per run, streaming reads."""
 
     def __init__(self, bucket: str) -> None:
         self._bucket = bucket
@@ -603,6 +583,12 @@ class S3RawStore:
     def sink(self, plan: RunPlan, *, resume: ResumeStore | None = None, report_id: str | None = None,
              job: str | None = None, now: datetime | None = None) -> S3RawSink:
         return S3RawSink(self._bucket, plan, resume=resume, report_id=report_id, job=job, now=now)
+
+    def read(self, key: str) -> IO[bytes]:
+        return open_object(self._bucket, key)
+
+    def manifest(self, key: str) -> RawManifest:
+        return read_manifest(self._bucket, key)
 
 
 def put_manifest(bucket: str, manifest: RawManifest) -> None:
@@ -679,3 +665,28 @@ def publish(bucket: str, source_key: str, final_key: str) -> None:
 
 def delete(bucket: str, key: str) -> None:
     clients.s3().delete_object(Bucket=bucket, Key=key)
+
+
+class S3CuratedStore:
+    """The curated bucket as WriteParquet's curated store (``ports.CuratedStore``)."""
+
+    def __init__(self, bucket: str) -> None:
+        self.bucket = bucket
+
+    def partition_key(self, dataset: str, export: str, period: str) -> str:
+        return curated_key(dataset, export, period)
+
+    def staging_key(self, dataset: str, export: str, period: str, run: str) -> str:
+        return staging_key(dataset, export, period, run)
+
+    def upload(self, key: str, *, content_type: str) -> MultipartWriter:
+        return MultipartWriter(self.bucket, key, content_type=content_type)
+
+    def tail(self, key: str, length: int) -> bytes:
+        return object_tail(self.bucket, key, length)
+
+    def publish(self, staged: str, final: str) -> None:
+        publish(self.bucket, staged, final)
+
+    def delete(self, key: str) -> None:
+        delete(self.bucket, key)

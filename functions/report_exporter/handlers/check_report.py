@@ -7,11 +7,11 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from report_exporter import limits, runtime
-from report_exporter.aws.ledger import ledger
 from report_exporter.handlers.parsing import event_parser
 from report_exporter.logic.check_report import check_report
 from report_exporter.models.payloads import CheckInput
 from report_exporter.observability import logger
+from report_exporter.runtime import ledger
 from report_exporter.telemetry import instrument
 from report_exporter.wiring import adapter_for
 
@@ -20,8 +20,9 @@ from report_exporter.wiring import adapter_for
 @event_parser(model=CheckInput)
 @instrument(limits.CHECK_REPORT, ledger=ledger)
 def lambda_handler(event: CheckInput, context: LambdaContext) -> dict[str, Any]:
+    job_ledger = ledger()  # first: without its ports the step fails before it calls the vendor
     logger.append_keys(export=event.plan.export.name, period=event.plan.period, report_id=event.job.report_id)
-    job = check_report(event, adapter=adapter_for(event.plan.export, context), ledger=ledger(),
+    job = check_report(event, adapter=adapter_for(event.plan.export, context), ledger=job_ledger,
                        now=runtime.clock().now())
     logger.info("report checked", extra={"status": job.status.value, "polls": job.polls, "wait": job.wait_seconds})
     return job.model_dump(mode="json")

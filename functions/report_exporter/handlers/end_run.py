@@ -7,13 +7,11 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from report_exporter import limits, runtime
-from report_exporter.aws.ledger import ledger
-from report_exporter.aws.notify import sns_notifier
 from report_exporter.handlers.parsing import event_parser
 from report_exporter.logic.end_run import end_run
 from report_exporter.models.payloads import EndRunInput
-from report_exporter.models.settings import settings
 from report_exporter.observability import logger
+from report_exporter.runtime import ledger, notifier
 from report_exporter.telemetry import instrument
 
 
@@ -21,8 +19,8 @@ from report_exporter.telemetry import instrument
 @event_parser(model=EndRunInput)
 @instrument(limits.END_RUN, ledger=ledger)
 def lambda_handler(event: EndRunInput, context: LambdaContext) -> dict[str, Any]:
-    record = end_run(event, ledger=ledger(), notify=sns_notifier(settings().ALERT_TOPIC_ARN),
-                     now=runtime.clock().now())
+    job_ledger, notify = ledger(), notifier()
+    record = end_run(event, ledger=job_ledger, notify=notify, now=runtime.clock().now())
     logger.append_keys(export=record.export, period=record.period, execution=record.execution_id)
     logger.info("execution ended without its catch",
                 extra={"status": record.status, "ledger_updated": record.ledger_updated})

@@ -15,13 +15,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from report_exporter.adapters.base import PollResult, RawSink, RequestResult
-from report_exporter.aws.ledger import Claim, Ledger
 from report_exporter.errors import ExporterError, ReportTimedOutError, VendorThrottledError
 from report_exporter.logic.check_report import check_report
 from report_exporter.logic.request_report import request_report
 from report_exporter.models.exports import ExportSpec
 from report_exporter.models.exports.base import month_window
 from report_exporter.models.payloads import CheckInput, JobStatus, RequestInput, RunPlan
+from report_exporter.ports import Claim, Ledger
 from report_exporter.vendors.base import Cadence
 
 # History events a state adds when it runs once and succeeds (Step Functions' history event types):

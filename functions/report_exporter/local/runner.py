@@ -619,7 +619,8 @@ class LocalEnvironment:
         the ledger item, if any (only with ``state``): starting that export and month resumes it."""
         if self.state is None or period is None:
             return None
-        from report_exporter.aws.ledger import ADOPTABLE, RunStatus
+        from report_exporter.aws.ledger import ADOPTABLE
+        from report_exporter.ports import RunStatus
 
         item = self.ledger_item(export, period)
         owner = str(item.get("lease_owner") or "")

@@ -6,9 +6,9 @@ import math
 from datetime import datetime
 
 from report_exporter.adapters.base import PollResult, ReportAdapter
-from report_exporter.aws.ledger import Ledger
 from report_exporter.errors import VendorContractError, VendorThrottledError
 from report_exporter.models.payloads import CheckInput, JobStatus, ReportJob
+from report_exporter.ports import Ledger
 from report_exporter.vendors.base import next_wait
 
 MAX_WAIT_SECONDS = 3600

@@ -1,29 +1,15 @@
-"""DownloadReport: stream the vendor's file(s) into raw S3 objects, with sha256 and size."""
+"""DownloadReport: stream the vendor's file(s) into the raw store, with sha256 and size."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
-from report_exporter.adapters.base import RawSink, ReportAdapter
-from report_exporter.aws.ledger import Ledger
-from report_exporter.aws.s3 import ResumeStore
+from report_exporter.adapters.base import ReportAdapter
 from report_exporter.errors import VendorContractError
-from report_exporter.models.payloads import DownloadInput, RawObject, RawReport, RunPlan
-
-
-class RawStore(Protocol):
-    """Where raw vendor files are kept: a sink per run whose ``objects`` are what was written."""
-
-    def sink(self, plan: RunPlan, *, resume: ResumeStore | None = None, report_id: str | None = None,
-             job: str | None = None, now: datetime | None = None) -> RecordingSink:
-        """A sink for the run's raw objects; their manifests name ``report_id``, ``job`` and ``now``."""
-        ...
-
-
-class RecordingSink(RawSink, Protocol):
-    objects: list[RawObject]
+from report_exporter.models.payloads import DownloadInput, RawReport, RunPlan
+from report_exporter.ports import Ledger, RawStore
 
 
 @dataclass(frozen=True)
@@ -55,7 +41,7 @@ def download_report(event: DownloadInput, *, adapter: ReportAdapter, raw: RawSto
     Args:
         event: The run plan and the READY job.
         adapter: The vendor adapter for the export.
-        raw: The raw store (S3 in Lambda).
+        raw: The raw store (the raw bucket in Lambda).
         ledger: The job ledger: another execution's kept raw file is reused, never downloaded twice.
         now: The current time.
 

@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 
 from pydantic import ValidationError
 
-from report_exporter.aws.ledger import Ledger
-from report_exporter.logic.record_failure import Notify, console_link
+from report_exporter.logic.record_failure import console_link
 from report_exporter.models.exports import previous_period
 from report_exporter.models.payloads import EndRunInput, EndRunRecord, StartInput
+from report_exporter.ports import Ledger, Notify
 
 _ERRORS = {"FAILED": "ExecutionFailed", "TIMED_OUT": "ExecutionTimedOut", "ABORTED": "ExecutionAborted"}
 _WHY = {

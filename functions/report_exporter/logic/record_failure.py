@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from datetime import datetime
 
-from report_exporter.aws.ledger import Ledger
 from report_exporter.models.payloads import FailureInput, FailureRecord
-
-Notify = Callable[[str, str], None]
-"""(subject, message) -> None; publishing to SNS in Lambda."""
+from report_exporter.ports import Ledger, Notify
 
 _MESSAGE_LIMIT = 1500
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from report_exporter.adapters.base import ReportAdapter
-from report_exporter.aws.ledger import Ledger
 from report_exporter.errors import ExporterError, OutstandingReportCapError, ReportTimedOutError
 from report_exporter.models.payloads import JobStatus, ReportJob, RequestInput, RunPlan
+from report_exporter.ports import Ledger
 from report_exporter.vendors.base import next_wait
 
 # An adopted report was requested earlier: check it soon rather than restarting the cadence.

@@ -17,23 +17,16 @@ Only ``GetItem`` on the ledger: the months to look at follow from the configured
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
-from report_exporter.aws.ledger import RunStatus, lease_expired
 from report_exporter.logic.record_failure import console_link
 from report_exporter.models.exports.base import late_from, month_window, previous_period
 from report_exporter.models.payloads import WatchedExport, WatchFinding, WatchInput, WatchReport
-
-Notify = Callable[[str, str], None]
+from report_exporter.ports import LedgerReader, Notify, RunStatus, lease_expired
 
 OPEN = frozenset({RunStatus.REQUESTING, RunStatus.PENDING, RunStatus.READY, RunStatus.DOWNLOADING,
                   RunStatus.DOWNLOADED, RunStatus.PUBLISHING})
-
-
-class LedgerReader(Protocol):
-    def get(self, export: str, period: str) -> dict[str, Any] | None: ...
 
 
 def _periods(export: WatchedExport, now: datetime, months: int) -> list[str]:

@@ -3,7 +3,7 @@
 Design (perf-baseline.md, variant a with overlap): the CSV/JSON reader yields record batches, which
 are gathered into row groups; a writer thread encodes row group k while the reader parses k+1.
 Memory stays flat whatever the file size. The file is written to a staging key, its footer is read
-back from S3 and its row count compared with the rows read, and only then is it copied over the
+back from the store and its row count compared with the rows read, and only then is it copied over the
 partition's final key: Athena never sees half a partition, and a rerun replaces rather than adds.
 
 Memory (measured with bench/): at most two row groups are alive, the one being encoded and the one
@@ -33,13 +33,12 @@ os.environ.setdefault("MIMALLOC_ARENA_EAGER_COMMIT", "0")
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from report_exporter.aws import s3
-from report_exporter.aws.ledger import Ledger
 from report_exporter.datasets import Dataset, ReadContext, dataset
 from report_exporter.datasets.base import constant
 from report_exporter.errors import InvalidReportError
 from report_exporter.models.payloads import CuratedObject, CuratedReport, ParquetInput, RawObject
 from report_exporter.observability import logger
+from report_exporter.ports import CuratedStore, CuratedUpload, Ledger, RawStore
 
 PARQUET_CONTENT_TYPE = "application/vnd.apache.parquet"
 # duckdb's default level: 2-7 % smaller files than pyarrow's default (1) on both vendors' reports, for a few %
@@ -172,24 +171,24 @@ def _with_lineage(batch: pa.RecordBatch, data: Dataset, lineage: _Lineage) -> pa
     return pa.RecordBatch.from_arrays(arrays, schema=data.schema)
 
 
-def footer_rows(bucket: str, key: str) -> int:
-    """Rows in a Parquet object according to its footer, read back from S3 with two ranged GETs."""
-    tail = s3.object_tail(bucket, key, _FOOTER)
+def footer_rows(curated: CuratedStore, key: str) -> int:
+    """Rows in a Parquet object according to its footer, read back from the store with two ranged GETs."""
+    tail = curated.tail(key, _FOOTER)
     if len(tail) != _FOOTER or tail[4:] != b"PAR1":
         raise InvalidReportError(f"{key}: not a Parquet file (no PAR1 footer)")
     length = int.from_bytes(tail[:4], "little")
-    footer = s3.object_tail(bucket, key, length + _FOOTER)
+    footer = curated.tail(key, length + _FOOTER)
     metadata = pq.read_metadata(pa.BufferReader(b"PAR1" + footer))
     return int(metadata.num_rows)
 
 
-def _context(raw_bucket: str, obj: RawObject) -> ReadContext:
+def _context(raw: RawStore, obj: RawObject) -> ReadContext:
     """What ``obj`` answers, from the manifest beside it (never from today's config).
 
     Raises:
         InvalidReportError: no manifest, or one that describes another file than the run's record of it.
     """
-    manifest = s3.read_manifest(raw_bucket, obj.key)
+    manifest = raw.manifest(obj.key)
     if (manifest.dataset, manifest.sha256, manifest.bytes) != (obj.dataset, obj.sha256, obj.bytes):
         raise InvalidReportError(
             f"{obj.key}: its manifest describes {manifest.dataset} ({manifest.bytes} bytes, sha256 "
@@ -200,18 +199,18 @@ def _context(raw_bucket: str, obj: RawObject) -> ReadContext:
 
 
 def _write_dataset(
-    data: Dataset, objects: list[RawObject], event: ParquetInput, *, raw_bucket: str, curated_bucket: str,
+    data: Dataset, objects: list[RawObject], event: ParquetInput, *, raw: RawStore, curated: CuratedStore,
     now: datetime,
 ) -> CuratedObject:
     plan = event.plan
-    staging = s3.staging_key(data.name, plan.export.name, plan.period, plan.run_name)
-    final = s3.curated_key(data.name, plan.export.name, plan.period)
-    sink = s3.MultipartWriter(curated_bucket, staging, content_type=PARQUET_CONTENT_TYPE)
+    staging = curated.staging_key(data.name, plan.export.name, plan.period, plan.run_name)
+    final = curated.partition_key(data.name, plan.export.name, plan.period)
+    sink: CuratedUpload = curated.upload(staging, content_type=PARQUET_CONTENT_TYPE)
     writer = _RowGroupWriter(data, sink)
     outside = 0
     try:
         for obj in objects:
-            context = _context(raw_bucket, obj)
+            context = _context(raw, obj)
             lineage = _Lineage(
                 data,
                 {
@@ -222,7 +221,7 @@ def _write_dataset(
                 },
             )
             before = writer.rows
-            body = s3.open_object(raw_bucket, obj.key)
+            body = raw.read(obj.key)
             batches = data.read(body, context)
             try:
                 for batch in batches:
@@ -248,14 +247,14 @@ def _write_dataset(
         writer.abandon()
         sink.abort()
         raise
-    written = footer_rows(curated_bucket, staging)
+    written = footer_rows(curated, staging)
     if written != writer.rows:
-        s3.delete(curated_bucket, staging)
+        curated.delete(staging)
         raise InvalidReportError(
             f"{data.name} {plan.export.name} {plan.period}: {writer.rows} rows read but the Parquet file holds "
             f"{written}; nothing was published"
         )
-    s3.publish(curated_bucket, staging, final)
+    curated.publish(staging, final)
     if outside:
         # Kept (the vendor sent them for this report), but never silently: counted in the result and the ledger.
         logger.warning("rows dated outside the run's period", extra={
@@ -266,7 +265,7 @@ def _write_dataset(
 
 
 def write_parquet(
-    event: ParquetInput, *, raw_bucket: str, curated_bucket: str, ledger: Ledger, now: datetime
+    event: ParquetInput, *, raw: RawStore, curated: CuratedStore, ledger: Ledger, now: datetime
 ) -> CuratedReport:
     """Convert every raw object of the run into its dataset's Parquet partition, once per vendor report.
 
@@ -275,8 +274,8 @@ def write_parquet(
 
     Args:
         event: The run plan, the job and the raw objects.
-        raw_bucket: Bucket holding the raw objects.
-        curated_bucket: Bucket of the Athena tables.
+        raw: The raw store holding the raw objects (the raw bucket in Lambda).
+        curated: The curated store of the Athena tables (the curated bucket in Lambda).
         ledger: The job ledger: a report published by another execution is reported, not written again.
         now: The export time written to ``exported_at``.
 
@@ -300,13 +299,13 @@ def write_parquet(
     grouped: dict[str, list[RawObject]] = defaultdict(list)
     for obj in event.raw.objects:
         grouped[obj.dataset].append(obj)
-    curated = [
-        _write_dataset(dataset(name), objects, event, raw_bucket=raw_bucket, curated_bucket=curated_bucket, now=now)
+    written = [
+        _write_dataset(dataset(name), objects, event, raw=raw, curated=curated, now=now)
         for name, objects in grouped.items()
     ]
     if event.replay:
-        ledger.record_replay(plan, curated, now=now)
+        ledger.record_replay(plan, written, now=now)
     else:
-        ledger.published(plan, job=job.job, objects=curated, now=now)
-    return CuratedReport(objects=tuple(curated), rows=sum(c.rows for c in curated),
-                         rows_outside_period=sum(c.rows_outside_period for c in curated))
+        ledger.published(plan, job=job.job, objects=written, now=now)
+    return CuratedReport(objects=tuple(written), rows=sum(c.rows for c in written),
+                         rows_outside_period=sum(c.rows_outside_period for c in written))

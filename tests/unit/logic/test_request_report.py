@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from report_exporter.adapters.base import PollResult, RawSink, RequestResult
-from report_exporter.aws.ledger import Claim
 from report_exporter.errors import OutstandingReportCapError, ReportTimedOutError, VendorAuthError
 from report_exporter.logic.request_report import request_report
 from report_exporter.models.exports import ParticleExport, TelnyxExport
 from report_exporter.models.payloads import JobStatus, RequestInput, RunPlan
+from report_exporter.ports import Claim
 from report_exporter.vendors.base import Cadence
 from report_exporter.vendors.particle.adapter import CADENCE
 from tests.fakes import RecordingLedger, plan_for
