@@ -59,9 +59,6 @@ class HereExport(ExportBase):
     def default_base_url(self) -> str:
         return "https://usage.bam.api.here.com/v2"
 
-    def account_key(self) -> str:
-        return f"here:{self.realm}"
-
     def check_window(self, window: Window, *, now: datetime) -> None:
         length = window.end - window.start
         if length > timedelta(days=MAX_RANGE_DAYS):
