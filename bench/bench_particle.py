@@ -8,7 +8,7 @@ Run from the repository root (see bench/README.md for how it measures)::
 The input is generated once into ``bench/data/`` (gitignored) by the Particle simulator itself: the bytes
 its signed download link serves, with the preamble line, the header and its rows (``"Tracker 7, fleet"``:
 quoted values with commas; ~105 bytes a row). One row per device and day: a 1M-row October report has
-32,259 devices, about the ~33k distinct device ids perf-baseline.md measured. The world process serves
+32,259 devices, about the ~33k distinct device ids of a real-sized org. The world process serves
 the file from disk behind the simulator's real status and signed-link checks, so DownloadReport runs the
 ParticleAdapter as deployed: status -> signed link -> stream into an S3 multipart upload.
 """

@@ -465,7 +465,7 @@ def goals(vendor: Vendor, results: dict[str, list[dict[str, Any]]]) -> None:
 
 def prepare_duckdb(source: Path, scratch: Path, select: str, *, skip: int = 0) -> Callable[[], dict[str, Any]]:
     """duckdb ``COPY (SELECT ...) TO 'x.parquet'`` over ``read_csv`` of ``source`` (every field read as text,
-    ``select`` types and names the columns), zstd, with the setting perf-baseline.md found fastest and
+    ``select`` types and names the columns), zstd, with the setting that measured fastest and
     flattest (``preserve_insertion_order=false``)."""
     import duckdb
 

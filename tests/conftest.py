@@ -43,9 +43,9 @@ def load_fixture() -> Callable[[str], Any]:
 
 @pytest.fixture(scope="session")
 def local_templates() -> dict[str, dict[str, Any]]:
-    """Both stack templates for the demo exports, synthesized once per session (~15 s)."""
+    """Both stack templates for the demo exports, synthesized once per session (~15 s) or read from the cache."""
     from report_exporter.local.demo import demo_exports
-    from report_exporter.local.runner import synthesize
+    from report_exporter.local.template import synthesize
 
     return synthesize(demo_exports())
 

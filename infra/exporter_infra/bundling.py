@@ -116,7 +116,8 @@ class PipLocalBundling:
             return [uv, "pip", "install", "--quiet", "--no-compile", "--only-binary", ":all:",
                     "--python-platform", f"{self._arch}-manylinux_2_34", "--python-version", self._python_version,
                     "--target", output_dir, "-r", str(self._requirements)]
-        # pip does not expand manylinux_2_X tags to older ones: list every family (feasibility.md §3).
+        # pip does not expand manylinux_2_X tags to older ones: list every family (``manylinux2014``
+        # alone fails for current pyarrow, which ships manylinux_2_28 wheels only).
         command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-compile", "--disable-pip-version-check",
                    "--implementation", "cp", "--python-version", self._python_version, "--only-binary=:all:",
                    "--target", output_dir, "-r", str(self._requirements)]

@@ -1,4 +1,4 @@
-"""The synthesized ASL: the states DESIGN.md names, what is retried and how long, catches, timeout."""
+"""The synthesized ASL: the states of the design (README), what is retried and how long, catches, timeout."""
 
 from __future__ import annotations
 

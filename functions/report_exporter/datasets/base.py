@@ -7,14 +7,13 @@ partition keys: they live in the object key (``export=.../period=...``), not in 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from report_exporter.errors import InvalidReportError
 from report_exporter.models.exports import ExportSpec, VendorName, Window
 from report_exporter.models.manifest import RawManifest
 from report_exporter.models.payloads import RunPlan
@@ -207,7 +206,3 @@ def instants_outside(values: pa.Array, window: Window) -> int:
     return _count(pc.or_(pc.less(values, start), pc.greater_equal(values, end)))
 
 
-def check_columns(present: Iterable[str], required: Iterable[str], what: str) -> None:
-    missing = [c for c in required if c not in set(present)]
-    if missing:
-        raise InvalidReportError(f"{what}: missing column(s) {', '.join(missing)}")

@@ -17,55 +17,111 @@ runner needs a few of its private seams to make the run behave as AWS does on an
 * ``DynamoDBBackend`` item operations: serialized, because DynamoDB evaluates a condition and writes
   atomically and moto does not when executions run in parallel threads.
 
-:func:`check` fails with a clear message when a moto upgrade moves any of them
-(``tests/local/test_moto_hooks.py``).
+Each hook's :class:`Seam` says what it relies on (the internal's place and parameters); :func:`check`
+(run before the hooks are installed) fails naming the moto version and the hook when a moto upgrade
+moved or changed one (``tests/unit/test_moto_hooks.py`` runs it on the moto uv.lock pins).
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
+import inspect
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from typing import Any
 from unittest import mock
 
-_SEAMS = {
-    "moto.awslambda_simple.models": ["LambdaSimpleBackend.invoke"],
-    "moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function": [
-        "WaitFunction._wait_interval"],
-    "moto.stepfunctions.parser.asl.component.common.retry.retrier_decl": ["RetrierDecl._eval_body", "time"],
-    "moto.stepfunctions.parser.asl.component.common.retry.jitter_strategy_decl": ["random"],
-    "moto.stepfunctions.parser.backend.execution": ["BaseExecutionWorkerCommunication.terminated"],
-    "moto.stepfunctions.parser.asl.eval.environment": ["Environment.set_timed_out", "Environment.is_running",
-                                                       "Environment.set_error"],
-    "moto.stepfunctions.parser.asl.eval.states": ["States.get_error_output", "States.get_input"],
-    "moto.stepfunctions.parser.models": ["stepfunctions_parser_backends"],
-    "moto.dynamodb.models": ["DynamoDBBackend.get_item", "DynamoDBBackend.put_item", "DynamoDBBackend.update_item",
-                             "DynamoDBBackend.delete_item", "DynamoDBBackend.transact_write_items"],
-}
+
+@dataclass(frozen=True)
+class Seam:
+    """One moto internal a hook patches or reads: where it is and the parameters the hook relies on."""
+
+    hook: str
+    module: str
+    attribute: str
+    parameters: tuple[str, ...] | None = None
+    """The callable's parameter names, in order; None: only that it exists (a module, an object)."""
+    members: tuple[str, ...] = ()
+    """Attributes the hook relies on it having (``sleep`` of the ``time`` module retrier_decl imported)."""
+
+    @property
+    def where(self) -> str:
+        return f"{self.module}.{self.attribute}"
+
+
+_DYNAMODB_ITEM_CALLS = ("get_item", "put_item", "update_item", "delete_item", "transact_write_items")
+SEAMS: tuple[Seam, ...] = (
+    Seam("invoke", "moto.awslambda_simple.models", "LambdaSimpleBackend.invoke",
+         ("self", "function_name", "qualifier", "body", "headers", "response_headers")),
+    Seam("wait", "moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function",
+         "WaitFunction._wait_interval", ("self", "env", "wait_seconds")),
+    Seam("retry_sleep", "moto.stepfunctions.parser.asl.component.common.retry.retrier_decl",
+         "RetrierDecl._eval_body", ("self", "env")),
+    Seam("retry_sleep", "moto.stepfunctions.parser.asl.component.common.retry.retrier_decl", "time",
+         members=("sleep",)),
+    Seam("jitter", "moto.stepfunctions.parser.asl.component.common.retry.jitter_strategy_decl", "random",
+         members=("uniform",)),
+    Seam("terminated", "moto.stepfunctions.parser.backend.execution", "BaseExecutionWorkerCommunication.terminated",
+         ("self",)),
+    Seam("set_error", "moto.stepfunctions.parser.asl.eval.environment", "Environment.set_error", ("self", "error")),
+    Seam("set_error", "moto.stepfunctions.parser.asl.eval.program_state", "ProgramStopped"),
+    Seam("set_error", "moto.stepfunctions.parser.asl.eval.program_state", "ProgramTimedOut"),
+    Seam("time_out", "moto.stepfunctions.parser.asl.eval.environment", "Environment.set_timed_out", ("self",)),
+    Seam("time_out", "moto.stepfunctions.parser.asl.eval.environment", "Environment.is_running", ("self",)),
+    Seam("time_out", "moto.stepfunctions.parser.models", "stepfunctions_parser_backends"),
+    Seam("state_input", "moto.stepfunctions.parser.asl.eval.states", "States.get_input", ("self", "query")),
+    Seam("last_error", "moto.stepfunctions.parser.asl.eval.states", "States.get_error_output", ("self", "query")),
+    *(Seam("dynamodb_lock", "moto.dynamodb.models", f"DynamoDBBackend.{method}") for method in _DYNAMODB_ITEM_CALLS),
+)
+
+
+@dataclass(frozen=True)
+class Ended:
+    """An execution whose final status moto just set: what the runner reads of it."""
+
+    arn: str
+    name: str
+    status: str
+    input: Any
+
+
+def moto_version() -> str:
+    try:
+        return importlib.metadata.version("moto")
+    except importlib.metadata.PackageNotFoundError:
+        return "(not installed)"
+
+
+def problem(seam: Seam) -> str | None:
+    """What is wrong with ``seam`` in the installed moto, or None if the hook can rely on it."""
+    try:
+        target: Any = importlib.import_module(seam.module)
+    except ImportError:
+        return f"module {seam.module} is gone"
+    for part in seam.attribute.split("."):
+        target = getattr(target, part, None)
+        if target is None:
+            return f"{seam.where} is gone"
+    if seam.parameters is not None:
+        found = tuple(inspect.signature(target).parameters)
+        if found != seam.parameters:
+            return f"{seam.where} takes ({', '.join(found)}), the hook expects ({', '.join(seam.parameters)})"
+    missing = [member for member in seam.members if not hasattr(target, member)]
+    if missing:
+        return f"{seam.where} has no {', '.join(missing)}"
+    return None
 
 
 def check() -> None:
-    """Raise naming every seam a moto upgrade moved or renamed."""
-    missing = []
-    for module_name, attributes in _SEAMS.items():
-        try:
-            module: Any = importlib.import_module(module_name)
-        except ImportError:
-            missing.append(module_name)
-            continue
-        for dotted in attributes:
-            target = module
-            for part in dotted.split("."):
-                target = getattr(target, part, None)
-                if target is None:
-                    missing.append(f"{module_name}.{dotted}")
-                    break
-    if missing:
+    """Raise naming the moto version, and every hook whose moto internal a moto upgrade moved or changed."""
+    problems = [f"hook {seam.hook!r}: {found}" for seam in SEAMS if (found := problem(seam)) is not None]
+    if problems:
         raise RuntimeError(
-            "moto moved what the local runner hooks into (is moto still the version uv.lock pins?): "
-            + ", ".join(missing)
+            f"moto {moto_version()} moved what the local runner hooks into (uv.lock pins the moto these hooks "
+            "were written for; see report_exporter/local/moto_hooks.py): " + "; ".join(problems)
         )
 
 
@@ -114,7 +170,7 @@ def installed(
     invoke: Callable[[Any, str, str | None, Any, Any], bytes],
     wait: Callable[[Any, float], None],
     retry_sleep: Callable[[Any, float], None],
-    terminated: Callable[[Any], None],
+    terminated: Callable[[Ended], None],
     jitter: Any | None,
 ) -> Iterator[None]:
     """Install the runner's hooks for the duration of the block.
@@ -123,9 +179,10 @@ def installed(
         invoke: ``(backend, function_name, qualifier, body, response_headers) -> payload bytes``.
         wait: ``(env, seconds)``: a Wait state's interval.
         retry_sleep: ``(env, seconds)``: a Retry interval of the execution ``env`` belongs to.
-        terminated: ``(execution)``: called once an execution's final status is set.
+        terminated: ``(ended)``: called with an :class:`Ended` once an execution's final status is set.
         jitter: a ``random.Random``-like object for full jitter, or None for moto's own.
     """
+    check()
     from moto.awslambda_simple.models import LambdaSimpleBackend
     from moto.dynamodb.models import DynamoDBBackend
     from moto.stepfunctions.parser.asl.component.common.retry import jitter_strategy_decl, retrier_decl
@@ -160,7 +217,9 @@ def installed(
 
     def terminated_hook(self: Any) -> None:
         original_terminated(self)
-        terminated(self.execution)
+        execution = self.execution
+        terminated(Ended(arn=str(execution.exec_arn), name=str(execution.name), status=str(execution.status),
+                         input=execution.execution_input))
 
     def set_error_hook(self: Any, error: Any) -> None:
         # In AWS a stopped or timed-out execution stays ABORTED or TIMED_OUT, whatever its running task does.
@@ -186,6 +245,6 @@ def installed(
         stack.enter_context(mock.patch.object(Environment, "set_error", set_error_hook))
         if jitter is not None:
             stack.enter_context(mock.patch.object(jitter_strategy_decl, "random", jitter))
-        for method in ("get_item", "put_item", "update_item", "delete_item", "transact_write_items"):
+        for method in _DYNAMODB_ITEM_CALLS:
             stack.enter_context(mock.patch.object(DynamoDBBackend, method, locked(getattr(DynamoDBBackend, method))))
         yield

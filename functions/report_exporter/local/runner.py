@@ -1,8 +1,9 @@
 """Runs exports locally through the real, synthesized state machine, the way AWS runs them.
 
-The CDK app is synthesized in-process (no Docker, no bundling); its state machine definition, Lambda
-functions, buckets, ledger table, topic and EventBridge rules are created in moto; moto's ASL
-interpreter executes the definition. What AWS does, the runner does too:
+The CDK app's templates (:mod:`report_exporter.local.template`: synthesized once, then read from a
+cache) give the state machine definition, Lambda functions, buckets, ledger table, topic and EventBridge
+rules, which are created in moto; moto's ASL interpreter executes the definition (through the hooks of
+:mod:`report_exporter.local.moto_hooks`). What AWS does, the runner does too:
 
 * **Time.** One injected clock (:mod:`report_exporter.clock`). On the system clock (``report-exporter
   run`` against a vendor) Wait states, Retry intervals and ``Retry-After`` really elapse. On a virtual
@@ -54,7 +55,7 @@ from report_exporter.local.faults import FaultPlan
 from report_exporter.local.persist import LocalState
 from report_exporter.local.sandbox import CURRENT, Sandbox, SandboxClock, aws_checkpoint
 from report_exporter.local.simulators.base import Simulator
-from report_exporter.local.template import ACCOUNT, REGION, Resolver, definition, resources
+from report_exporter.local.template import ACCOUNT, REGION, Resolver, definition, resources, synthesize
 from report_exporter.local.transport import VendorTransport
 from report_exporter.models.exports import ExportsFile, ExportSpec
 
@@ -154,93 +155,6 @@ class _Execution:
     stopped_at: datetime | None = None
 
 
-_SYNTHESIZED: dict[str, dict[str, dict[str, Any]]] = {}
-# What the templates depend on besides the exports: the CDK libraries' versions and our own sources.
-_SYNTH_DISTRIBUTIONS = ("aws-cdk-lib", "constructs", "cdk-nag")
-
-
-def synthesize(exports: ExportsFile, *, cache: Path | None = None) -> dict[str, dict[str, Any]]:
-    """Both stack templates for ``exports`` (no bundling, no Docker).
-
-    Synthesizing imports the CDK app and runs it (15-120 s); the templates are kept on disk under
-    ``cache`` (default: ``$REPORT_EXPORTER_CACHE``, else ``~/.cache/report-exporter``), named by a hash
-    of the exports, the sources of both packages and the CDK libraries' versions, so a second ``run``
-    or ``demo`` reads a file and never imports the CDK. Once per process in any case.
-    """
-    import copy
-
-    key = template_key(exports)
-    if key not in _SYNTHESIZED:
-        _SYNTHESIZED.clear()  # one set of exports at a time is what a process runs
-        path = (cache or _cache_dir()) / "templates" / f"{key}.json"
-        try:
-            templates: dict[str, dict[str, Any]] = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            templates = _synthesize(exports)
-            _write_quietly(path, json.dumps(templates))
-        _SYNTHESIZED[key] = templates
-    return copy.deepcopy(_SYNTHESIZED[key])
-
-
-def template_key(exports: ExportsFile) -> str:
-    """A hash of everything the synthesized templates depend on."""
-    import hashlib
-    import importlib.metadata
-    import sys
-
-    import exporter_infra
-    import report_exporter
-
-    digest = hashlib.sha256(exports.model_dump_json().encode())
-    digest.update(sys.version.encode())
-    for name in _SYNTH_DISTRIBUTIONS:
-        try:
-            digest.update(f"{name}=={importlib.metadata.version(name)}".encode())
-        except importlib.metadata.PackageNotFoundError:
-            digest.update(f"{name} missing".encode())
-    for package in (report_exporter, exporter_infra):
-        root = Path(next(iter(package.__path__)))
-        for source in sorted(root.rglob("*.py")):
-            digest.update(str(source.relative_to(root)).encode())
-            digest.update(source.read_bytes())
-    return digest.hexdigest()[:32]
-
-
-def _cache_dir() -> Path:
-    configured = os.environ.get("REPORT_EXPORTER_CACHE")
-    return Path(configured) if configured else Path.home() / ".cache" / "report-exporter"
-
-
-def _write_quietly(path: Path, text: str) -> None:
-    """Keep the templates for the next process; a cache that cannot be written only costs the next synth."""
-    import tempfile
-
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        Path(temporary).replace(path)
-    except OSError:
-        return
-
-
-def _synthesize(exports: ExportsFile) -> dict[str, dict[str, Any]]:
-    import tempfile
-
-    from exporter_infra.app_builder import build_app
-    from exporter_infra.config import StageConfig
-
-    with tempfile.TemporaryDirectory(prefix="report-exporter-synth-") as outdir:
-        built = build_app(StageConfig(exports=exports, stage="local", bundle=False, alerts="off"), outdir=outdir)
-        # One synth for both stacks (cdk-nag and the validations run once).
-        assembly = built.app.synth()
-        return {
-            stack.stack_name: dict(assembly.get_stack_by_name(stack.stack_name).template)
-            for stack in (built.storage, built.pipeline)
-        }
-
-
 def _state_of(handler: str) -> str:
     """``report_exporter.handlers.write_parquet.lambda_handler`` -> ``WriteParquet``."""
     module = handler.rsplit(".", 2)[-2]
@@ -336,7 +250,6 @@ class LocalEnvironment:
         import boto3
         from moto import mock_aws
 
-        moto_hooks.check()
         fake_env = {
             "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_SESSION_TOKEN": "local",
             "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
@@ -520,30 +433,30 @@ class LocalEnvironment:
             self.progress(f"{self.clock.now():%H:%M:%S} {execution.name}: {line}")
 
     # Endings.
-    def _terminated(self, moto_execution: Any) -> None:
-        arn = str(moto_execution.exec_arn)
+    def _terminated(self, ended: moto_hooks.Ended) -> None:
+        arn = ended.arn
         execution = self._executions.get(arn)
         try:
-            self._status_changed(moto_execution, execution)
+            self._status_changed(ended, execution)
         finally:
             if execution is not None:
                 execution.done.set()
             if isinstance(self.clock, VirtualClock):
                 self.clock.leave(arn)
 
-    def _status_changed(self, moto_execution: Any, execution: _Execution | None) -> None:
+    def _status_changed(self, ended: moto_hooks.Ended, execution: _Execution | None) -> None:
         """EventBridge: the execution's "Status Change" event to every rule target it matches."""
-        status = str(moto_execution.status)
+        status = ended.status
         now = self.clock.now()
         started = execution.started if execution else now
         event = {
             "version": "0", "id": str(uuid.uuid4()), "detail-type": "Step Functions Execution Status Change",
             "source": "aws.states", "account": ACCOUNT, "time": now.isoformat(), "region": REGION,
-            "resources": [moto_execution.exec_arn],
+            "resources": [ended.arn],
             "detail": {
-                "executionArn": moto_execution.exec_arn, "stateMachineArn": self.state_machine_arn,
-                "name": moto_execution.name, "status": status, "startDate": _millis(started),
-                "stopDate": _millis(now), "input": moto_execution.execution_input,
+                "executionArn": ended.arn, "stateMachineArn": self.state_machine_arn,
+                "name": ended.name, "status": status, "startDate": _millis(started),
+                "stopDate": _millis(now), "input": ended.input,
                 "inputDetails": {"included": True},
             },
         }

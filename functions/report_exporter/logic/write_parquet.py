@@ -1,6 +1,7 @@
 """WriteParquet: stream raw files through pyarrow into one typed Parquet object per dataset and partition.
 
-Design (perf-baseline.md, variant a with overlap): the CSV/JSON reader yields record batches, which
+Design (pyarrow streaming with a writer thread: the fastest and flattest of pyarrow, pandas, polars and duckdb
+measured on 1M-3M-row reports, ~245 MiB peak whatever the size): the CSV/JSON reader yields record batches, which
 are gathered into row groups; a writer thread encodes row group k while the reader parses k+1.
 Memory stays flat whatever the file size. The file is written to a staging key, its footer is read
 back from the store and its row count compared with the rows read, and only then is it copied over the

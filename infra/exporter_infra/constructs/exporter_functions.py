@@ -33,7 +33,8 @@ _MEMORY = {
     names.REQUEST_REPORT: 256,
     names.CHECK_REPORT: 256,
     names.DOWNLOAD_REPORT: 512,
-    # One full vCPU (Lambda allots CPU by memory): the Parquet conversion is CPU-bound (perf-baseline.md).
+    # One full vCPU (Lambda allots CPU by memory): the Parquet conversion is CPU-bound (1M
+    # HERE rows take ~1.4 CPU-seconds); 1,769 MB is where Lambda allots one full vCPU.
     names.WRITE_PARQUET: 1769,
     names.RECORD_FAILURE: 256,
     names.END_RUN: 256,

@@ -10,14 +10,12 @@ import pytest
 from report_exporter.aws.s3 import curated_key
 from report_exporter.datasets import DATASETS, PARTITION_KEYS
 from report_exporter.datasets.base import (
-    check_columns,
     constant,
     dates_outside,
     extra_map,
     hive_type,
     instants_outside,
 )
-from report_exporter.errors import InvalidReportError
 from report_exporter.models.exports import month_window
 
 
@@ -113,12 +111,6 @@ def test_instants_outside_the_month_use_the_exports_time_zone_start_inclusive_en
     ms = timedelta(milliseconds=1)
     values = pa.array([start - ms, start, end - ms, end, None], pa.timestamp("ms", tz="UTC"))
     assert instants_outside(values, window) == 2
-
-
-def test_check_columns_names_every_missing_column_in_order() -> None:
-    with pytest.raises(InvalidReportError, match=r"^summary: missing column\(s\) b, d$"):
-        check_columns(["a", "c"], ["a", "b", "c", "d"], "summary")
-    check_columns(["b", "a"], ["a", "b"], "summary")
 
 
 def test_partition_keys_are_the_hive_folders_of_the_published_key() -> None:

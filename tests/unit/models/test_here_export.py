@@ -26,7 +26,6 @@ def test_here_export_defaults_follow_the_vendor_docs() -> None:
     assert export.token_url == "https://account.api.here.com/oauth2/token"
     assert export.detail_level == "summarized"
     assert export.charge_type is None and export.group_by == () and export.sub_accounts == ()
-    assert export.account_key() == "here:org123456789"
 
 
 def test_here_export_is_chosen_by_the_vendor_discriminator() -> None:

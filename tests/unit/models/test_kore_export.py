@@ -10,7 +10,9 @@ from report_exporter.errors import InvalidExportError
 from report_exporter.logic.plan_run import plan_run
 from report_exporter.models.exports import KoreExport, month_window, parse_exports
 from report_exporter.models.payloads import PlanInput, StartInput
-from report_exporter.vendors.kore.export import KORE_BASE_URL, KORE_TOKEN_URL, add_months, page_meta, page_records
+from report_exporter.vendors.kore.export import add_months, page_meta, page_records
+from report_exporter.vendors.kore.facts import BASE_URL as KORE_BASE_URL
+from report_exporter.vendors.kore.facts import TOKEN_URL as KORE_TOKEN_URL
 from report_exporter.vendors.kore.simulator import KoreSimulator
 
 NOW = datetime(2026, 11, 3, 6, 0, tzinfo=UTC)

@@ -1,4 +1,4 @@
-"""HERE partner usage reports: OAuth 1.0a-signed token, then request, poll, download a gzip CSV (vendors.md §2).
+"""HERE partner usage reports: OAuth 1.0a-signed token, then request, poll, download a gzip CSV (see facts.py).
 
 Docs: usage API v2 OpenAPI https://docs.here.com/usage/openapi/usage-v2-openapi.yml, tutorials
 https://docs.here.com/usage/docs/cost-management-tutorials; token request signing
@@ -49,7 +49,7 @@ DATASET = "here_usage"
 _REPORTS = "/usage/realms/{realm}/reports"
 _REPORT = "/usage/realms/{realm}/reports/{report}"
 _OUTPUT = "/usage/realms/{realm}/reports/{report}/output"
-# ``startDate``/``endDate`` are ``yyyy-MM-dd'T'HH:mm:ss`` in UTC (seed 001; vendors.md §2.3).
+# ``startDate``/``endDate`` are ``yyyy-MM-dd'T'HH:mm:ss`` in UTC (see facts.py).
 _DATE_FORMAT = "%Y-%m-%dT%H:%M:%S"
 
 # UsageReportStatusResponse.status (OpenAPI); compared case-insensitively.
@@ -66,7 +66,7 @@ _GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK = 1 << 20
 _GONE = {404, 410}
 
-# Tokens last 24 h (vendors.md §2.2); renew a little before the end so a call never carries a stale one.
+# Tokens last 24 h (see facts.py); renew a little before the end so a call never carries a stale one.
 TOKEN_REFRESH_MARGIN_SECONDS = 300
 # Used when the token answer has no ``expires_in``: short enough to be safe whatever HERE's lifetime is.
 _DEFAULT_TOKEN_SECONDS = 3600
@@ -227,7 +227,7 @@ class HereAdapter:
         body = json_body(response, vendor=VENDOR, action=action)
         if not isinstance(body, dict):
             raise VendorContractError(f"here {action}: the answer is not a JSON object")
-        # Form requests get snake_case fields, JSON requests camelCase ones (vendors.md §2.2).
+        # Form requests get snake_case fields, JSON requests camelCase ones (see facts.py).
         value = body.get("access_token", body.get("accessToken"))
         if not isinstance(value, str) or not value:
             raise VendorContractError(f"here {action}: no access_token in the answer")
@@ -251,7 +251,7 @@ class HereAdapter:
         return {
             "Authorization": f"Bearer {token.get_secret_value()}",
             "Accept": accept,
-            # Marked required by the usage API spec; lets HERE support trace one call (vendors.md §2.3).
+            # Marked required by the usage API spec; lets HERE support trace one call (see facts.py).
             "X-Correlation-ID": str(uuid.uuid4()),
         }
 

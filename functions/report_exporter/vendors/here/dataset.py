@@ -1,4 +1,4 @@
-"""HERE usage report ``.csv.gz`` -> ``here_usage`` (vendors.md §2.6, §7.2).
+"""HERE usage report ``.csv.gz`` -> ``here_usage`` (see facts.py).
 
 Header labels read ``Usage Amount (billableValue)``: columns are keyed on the token in parentheses,
 because two columns share the label "Usage Amount". The async report's exact column set is not
@@ -66,7 +66,7 @@ COLUMNS = pa.schema(
     ]
 )
 
-# HERE dates are UTC (vendors.md §2.3) but the CSV's usageDateTime format is not documented: ISO 8601
+# HERE dates are UTC (see facts.py) but the CSV's usageDateTime format is not documented: ISO 8601
 # without a zone or with Z, date-only, or year-month (month detail) are read (``values.timestamp_text``).
 # Amounts are nearly unique per row: dictionary-encoding them only costs memory and time before the writer
 # falls back to plain encoding. ``resource_hrn`` (~28k distinct HRNs that share long prefixes) is smaller plain
@@ -83,7 +83,7 @@ _DICTIONARY_COLUMNS = tuple(
 _TOKENS = {
     "usageDateTime": "usage_datetime",
     "realmId": "org_id",
-    # Partners get an extra org-name column whose label is not documented (vendors.md §2.6).
+    # Partners get an extra org-name column whose label is not documented (see facts.py).
     "orgName": "org_name",
     "realmName": "org_name",
     "category": "category",
@@ -149,8 +149,10 @@ DATASET = Dataset(
     columns=COLUMNS,
     read=read,
     description="HERE usage per org, app, feature and (unless summarized) date, from partner usage reports",
-    # ~28k distinct resource HRNs overflow one dictionary page in 1M-row groups; 131k rows give the
-    # smallest files on HERE data (perf-baseline.md, "Parquet output").
+    # 65,536-row groups keep WriteParquet's peak at ~230 MiB for 1M rows (at most two groups, ~48 MiB, in Arrow
+    # memory). 131,072-row groups make the file only ~2 % smaller (13.07 against 13.32 MB per 1M rows, zstd
+    # level 3) and would lose the peak's 0.25 x pandas (bench/README.md, "What is in WriteParquet's peak" and
+    # "P1"). ``resource_hrn`` is written plain, so no dictionary page limit is at stake.
     row_group_size=65_536,
     dictionary_columns=_DICTIONARY_COLUMNS,
     outside_period=outside_period,

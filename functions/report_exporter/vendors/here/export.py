@@ -1,4 +1,4 @@
-"""HERE partner usage-report export (vendors.md §2): one async report per realm and month."""
+"""HERE partner usage-report export: one async report per realm and month (facts: facts.py)."""
 
 from __future__ import annotations
 
@@ -8,15 +8,12 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, StringConstraints, field_validator
 
 from report_exporter.models.exports.base import ExportBase, Window, refuse
-
-# "The maximum time range that can be queried is 95 days." (seed 001; vendors.md §2.3)
-HERE_MAX_RANGE_DAYS = 95
-HERE_TOKEN_URL = "https://account.api.here.com/oauth2/token"
+from report_exporter.vendors.here.facts import MAX_RANGE_DAYS, TOKEN_URL
 
 DetailLevel = Literal["summarized", "day", "month"]
 ChargeType = Literal["all", "billable", "nonBillable"]
 GroupBy = Literal["appId", "billingTag", "project", "resource"]
-# Org ids are path segments of every call: 5-30 characters (seed 001, ``realmId``).
+# Org ids are path segments of every call: 5-30 characters (``realmId``, see facts.py).
 OrgId = Annotated[str, StringConstraints(min_length=5, max_length=30, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
@@ -29,13 +26,12 @@ class HereExport(ExportBase):
     group_by: tuple[GroupBy, ...] = ()
     charge_type: ChargeType | None = None
     sub_accounts: tuple[OrgId, ...] = ()
-    token_url: str = Field(default=HERE_TOKEN_URL, pattern=r"^https?://[^\s?#]+$")
+    token_url: str = Field(default=TOKEN_URL, pattern=r"^https?://[^\s?#]+$")
 
     @field_validator("detail_level", mode="before")
     @classmethod
     def _no_hour_detail(cls, value: Any) -> Any:
-        # "hour level is not supported" for report requests (seed 001;
-        # https://developer.here.com/documentation/cost-management/dev_guide/topics/tutorial-partner-generate-usage-requests.html).
+        # "hour level is not supported" for report requests (see facts.py).
         if value == "hour":
             raise ValueError(
                 "detail_level 'hour' is not supported for HERE async usage reports; use 'day', 'month' or 'summarized'"
@@ -63,12 +59,9 @@ class HereExport(ExportBase):
     def default_base_url(self) -> str:
         return "https://usage.bam.api.here.com/v2"
 
-    def account_key(self) -> str:
-        return f"here:{self.realm}"
-
     def check_window(self, window: Window, *, now: datetime) -> None:
         length = window.end - window.start
-        if length > timedelta(days=HERE_MAX_RANGE_DAYS):
+        if length > timedelta(days=MAX_RANGE_DAYS):
             raise refuse(
-                self, window, f"HERE usage reports cover at most {HERE_MAX_RANGE_DAYS} days; this window is {length}"
+                self, window, f"HERE usage reports cover at most {MAX_RANGE_DAYS} days; this window is {length}"
             )

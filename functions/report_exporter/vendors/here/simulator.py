@@ -1,4 +1,4 @@
-"""HERE simulator: the OAuth token endpoint and the usage API's async reports (vendors.md §2).
+"""HERE simulator: the OAuth token endpoint and the usage API's async reports (see facts.py).
 
 In reality the token endpoint (account.api.here.com) and the usage API (usage.bam.api.here.com/v2) are
 two hosts; the simulator serves both, so an export points ``token_url`` at ``{base}/oauth2/token`` and
@@ -30,7 +30,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from report_exporter.local.simulators.base import SimRequest, SimResponse, Simulator, bearer, chunks, range_start
 
-# The sync /csv tutorial's header: "label (token)", every value double-quoted (vendors.md §2.6).
+# The sync /csv tutorial's header: "label (token)", every value double-quoted (see facts.py).
 COLUMNS = (
     ("Date and time", "usageDateTime"),
     ("Org ID", "realmId"),
@@ -169,7 +169,7 @@ class HereSimulator(Simulator):
         for i in range(self.rows):
             category, feature, name, unit = features[i % len(features)]
             if report.detail == "summarized":
-                when = '""'  # no usageDateTime at the summarized level (seed 001)
+                when = '""'  # no usageDateTime at the summarized level (see facts.py)
             elif report.detail == "day":
                 when = _quoted((report.start + timedelta(days=(i // len(features)) % days)).strftime(_DATE))
             else:
@@ -231,7 +231,7 @@ class HereSimulator(Simulator):
 
     @staticmethod
     def _error(status: int, title: str, code: str, cause: str, action: str = "") -> SimResponse:
-        # ErrorResponse of the usage API OpenAPI (vendors.md §2.7).
+        # ErrorResponse of the usage API OpenAPI (see facts.py).
         return SimResponse.json(
             {"title": title, "status": status, "code": code, "cause": cause, "action": action,
              "correlationId": str(uuid.uuid4())},
@@ -241,7 +241,7 @@ class HereSimulator(Simulator):
     # Token endpoint.
     @staticmethod
     def _token_error(status: int, code: int, message: str) -> SimResponse:
-        # Token API error body (vendors.md §2.2: errorId, httpStatus, errorCode, message, errorFields).
+        # Token API error body (see facts.py: errorId, httpStatus, errorCode, message, errorFields).
         return SimResponse.json(
             {"errorId": f"ERROR-{uuid.uuid4()}", "httpStatus": status, "errorCode": code, "message": message,
              "errorFields": []},
@@ -362,7 +362,7 @@ class HereSimulator(Simulator):
                                "subAccounts": list(report.sub_accounts)},
             }
             if report.status == "completed":
-                # The documented example's resultHref is not a usable URL (vendors.md §2.5); ours is.
+                # The documented example's resultHref is not a usable URL (see facts.py); ours is.
                 answer["resultHref"] = self.url(f"/usage/realms/{report.realm}/reports/{report.id}/output")
         return SimResponse.json(answer)
 

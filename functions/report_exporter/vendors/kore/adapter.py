@@ -1,4 +1,4 @@
-"""KORE Wireless usage records: a synchronous, paginated JSON list behind an OAuth2 token (vendors.md §5).
+"""KORE Wireless usage records: a synchronous, paginated JSON list behind an OAuth2 token (see facts.py).
 
 Docs: https://docs.korewireless.com/en-us/api/products/programmable-wireless/account-usagerecord-resource,
 https://docs.korewireless.com/en-us/developers/api-management/auth and the spec in
@@ -35,8 +35,8 @@ from report_exporter.models.exports import ExportBase, KoreExport
 from report_exporter.models.payloads import JobStatus, RunPlan
 from report_exporter.observability import logger
 from report_exporter.vendors.base import Cadence
-from report_exporter.vendors.kore.export import SETTLE_TIME, page_meta, page_records
-from report_exporter.vendors.kore.facts import CADENCE
+from report_exporter.vendors.kore.export import page_meta, page_records
+from report_exporter.vendors.kore.facts import CADENCE, MAX_PAGE_SIZE, SETTLE_TIME
 
 VENDOR = "kore"
 DATASET = "kore_usage_records"
@@ -44,8 +44,8 @@ CONTENT_TYPE = "application/x-ndjson"
 
 _ACCOUNT_RECORDS = "/v1/UsageRecords"
 _SIM_RECORDS = "/v1/Sims/{sim}/UsageRecords"
-# PageSize: "The default is 50, and the maximum is 1000" (kore-openapi); fewer pages, fewer requests.
-PAGE_SIZE = 1000
+# The largest PageSize (see facts.py): fewer pages, fewer requests.
+PAGE_SIZE = MAX_PAGE_SIZE
 # A token is used only until this close to its expiry, so a page request never races the deadline.
 _EXPIRY_MARGIN = timedelta(seconds=60)
 # Used when the token answer has no expires_in (RFC 6749 §5.1 makes it only RECOMMENDED).
@@ -55,7 +55,7 @@ _DEFAULT_LIFETIME = timedelta(minutes=5)
 _MAX_INLINE_WAIT = 20.0
 _MAX_INLINE_WAITS = 3
 _IN_PLACE = InPlace(tries=_MAX_INLINE_WAITS + 1, max_wait=_MAX_INLINE_WAIT)
-# The token endpoint answers refused client credentials with 401 (vendors.md §5.2); OAuth servers also
+# The token endpoint answers refused client credentials with 401 (see facts.py); OAuth servers also
 # use 400 invalid_client (RFC 6749 §5.2). Both mean the secret is wrong.
 _TOKEN_REFUSED = (400, 401, 403)
 

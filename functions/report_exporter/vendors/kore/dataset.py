@@ -1,4 +1,4 @@
-"""KORE usage-records JSON lines -> ``kore_usage_records`` (vendors.md §5.4, §7.5).
+"""KORE usage-records JSON lines -> ``kore_usage_records`` (see facts.py).
 
 One raw line is one page body; each usage record becomes one row. The nested ``data`` and ``commands``
 objects are flattened: their counters and their ``home`` / ``national_roaming`` children become columns
@@ -8,7 +8,7 @@ records share the table (``sim_sid`` is null for account records).
 Quirks handled:
 
 - ``international_roaming`` is an array in the spec, an object (empty value null) in the docs' tables
-  (seed 004): an object becomes a one-element list; null or absent becomes an empty list, the same
+  (see facts.py): an object becomes a one-element list; null or absent becomes an empty list, the same
   "no international usage" that KORE documents as ``[]`` for commands. Only a missing parent object
   (no ``data`` at all) leaves the column null.
 - ``billed`` is a JSON number (kore-openapi ``x-jvm-type: BigDecimal``): it is read from the JSON text

@@ -1,7 +1,7 @@
-"""KORE Wireless Programmable Wireless usage-records export (vendors.md §5).
+"""KORE Wireless Programmable Wireless usage-records export (facts: facts.py).
 
-Besides the export model this module holds the two facts about a KORE list page that both the adapter
-(which counts records) and the dataset (which reads them) need, so neither imports the other: the
+Besides the export model this module reads a KORE list page (its records, its paging object) for both
+the adapter (which counts records) and the dataset (which reads them), so neither imports the other: the
 adapter must not pull in pyarrow, the dataset must not pull in httpx.
 """
 
@@ -14,27 +14,19 @@ from typing import Any, Literal
 from pydantic import Field
 
 from report_exporter.models.exports.base import ExportBase, Window, refuse
-
-KORE_BASE_URL = "https://programmable-wireless.api.korewireless.com"
-# https://docs.korewireless.com/en-us/developers/api-management/auth
-KORE_TOKEN_URL = "https://api.korewireless.com/api-services/v1/auth/token"
+from report_exporter.vendors.kore.facts import (
+    ALL_MAX_MONTHS,
+    BASE_URL,
+    DAILY_MAX_MONTHS,
+    HOURLY_MAX_SPAN,
+    META_KEYS,
+    RECORDS_KEY,
+    RETENTION_MONTHS,
+    TOKEN_URL,
+)
 
 Granularity = Literal["daily", "hourly", "all"]
 
-# "Usage information will be retained for 18 months, after which it will be deleted" (seed 004).
-RETENTION_MONTHS = 18
-# Max range per Granularity is undocumented; these are Twilio's for the API KORE's derives from
-# (https://twilio.com/docs/api/errors/83604), vendors.md §5.3 (inferred).
-HOURLY_MAX_SPAN = timedelta(days=31)
-DAILY_MAX_MONTHS = 3
-ALL_MAX_MONTHS = 18
-# "All usage will typically be processed within 48 hours from when it occurred" (seed 004).
-SETTLE_TIME = timedelta(hours=48)
-
-RECORDS_KEY = "usage_records"
-# The UsageRecords spec names the page object ``meta``; KORE's general API guidelines call it a
-# ``meta-data`` object (https://docs.korewireless.com/en-us/developers/api-management/api-responses).
-META_KEYS = ("meta", "meta-data", "metadata")
 
 
 def add_months(moment: datetime, months: int) -> datetime:
@@ -44,15 +36,13 @@ def add_months(moment: datetime, months: int) -> datetime:
     day = min(moment.day, calendar.monthrange(year, month + 1)[1])
     return moment.replace(year=year, month=month + 1, day=day)
 
-# The metrics of a KORE export's FOCUS rows (vendors/<vendor>/focus.py): data and commands per record.
-FOCUS_METRICS = ("data", "commands")
 
 class KoreExport(ExportBase):
     """KORE: the account's usage records (all SIMs), or one SIM's when ``sim_sid`` is set."""
 
     vendor: Literal["kore"] = "kore"
     granularity: Granularity = "daily"
-    token_url: str = Field(default=KORE_TOKEN_URL, pattern=r"^https?://[^\s?#]+$")
+    token_url: str = Field(default=TOKEN_URL, pattern=r"^https?://[^\s?#]+$")
     # A Sim SID (DE...) or the SIM's unique name, which the API accepts in its place (kore-openapi Sim).
     sim_sid: str = Field(default="", max_length=64, pattern=r"^[A-Za-z0-9._-]*$")
 
@@ -63,7 +53,7 @@ class KoreExport(ExportBase):
         return "KORE reports the billed amount of every usage record (data_billed, commands_billed)"
 
     def default_base_url(self) -> str:
-        return KORE_BASE_URL
+        return BASE_URL
 
     def query_range(self, window: Window) -> tuple[datetime, datetime]:
         """``Start`` and ``End`` for the window, in UTC; KORE's ``End`` is inclusive, so the window's last second."""

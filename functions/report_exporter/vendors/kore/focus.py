@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from report_exporter.focus.branch import Branch, json_object, literal
 from report_exporter.models.exports import ExportSpec, VendorName
-from report_exporter.vendors.kore.export import FOCUS_METRICS
+from report_exporter.vendors.kore.facts import FOCUS_METRICS
 
 
 def branches(exports: Sequence[ExportSpec]) -> list[Branch]:

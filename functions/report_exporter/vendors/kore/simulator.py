@@ -1,6 +1,6 @@
 """KORE Wireless simulator: the OAuth2 token endpoint and the paginated UsageRecords lists.
 
-Behaviour follows vendors.md §5: client-credentials tokens that expire after ``expires_in`` seconds of
+Behaviour follows facts.py: client-credentials tokens that expire after ``expires_in`` seconds of
 the simulator's ``clock`` (so virtual time expires them too), ``/v1/UsageRecords`` and
 ``/v1/Sims/{sid}/UsageRecords`` with ``Start``/``End`` (inclusive), ``Granularity`` and ``PageSize``
 (1..1000), pages linked by an absolute ``meta.next_page_url`` that carries an opaque ``PageToken``.
@@ -19,11 +19,11 @@ from typing import Any, Literal
 from urllib.parse import urlencode
 
 from report_exporter.local.simulators.base import SimRequest, SimResponse, Simulator, bearer
+from report_exporter.vendors.kore.facts import MAX_PAGE_SIZE
 
 TOKEN_PATH = "/api-services/v1/auth/token"
 ACCOUNT_PATH = "/v1/UsageRecords"
 SIM_PREFIX = "/v1/Sims/"
-MAX_PAGE_SIZE = 1000
 _STEP = {"hourly": timedelta(hours=1), "daily": timedelta(days=1)}
 _COUNTRIES = ("DE", "FR", "MX", "CA", "JP")
 RoamingShape = Literal["array", "object", "null"]

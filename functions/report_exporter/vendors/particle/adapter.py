@@ -1,10 +1,10 @@
-"""Particle data-operations reports: request, poll, download a pre-signed CSV (vendors.md §1).
+"""Particle data-operations reports: request, poll, download a pre-signed CSV (see facts.py).
 
 Docs: https://docs.particle.io/reference/cloud-apis/api/ and the node-data-report sample
 (https://github.com/particle-iot/docs/tree/3ec5e7b7652edb8fbd9a05ed0f31a3c70a579bce/src/assets/files/projects/node-data-report).
 
 An account may have at most 3 outstanding usage-report requests; how Particle refuses a fourth is not
-documented (vendors.md §1.7). The only per-account limit documented for ``POST .../usage_reports`` is
+documented (see facts.py). The only per-account limit documented for ``POST .../usage_reports`` is
 that cap, while Particle's rate limit (10,000 requests per 5 minutes per source IP) is far beyond the
 few calls an export makes. So a 429 on the create call, or a 400/403/409/422 whose message speaks of
 outstanding reports or a limit, is read as the cap: ``OutstandingReportCapError``, which the state
@@ -36,8 +36,7 @@ from report_exporter.errors import (
 from report_exporter.models.exports import ExportBase, ParticleExport
 from report_exporter.models.payloads import JobStatus, RunPlan
 from report_exporter.vendors.base import Cadence
-from report_exporter.vendors.particle.export import PARTICLE_HEADER_LABELS
-from report_exporter.vendors.particle.facts import CADENCE
+from report_exporter.vendors.particle.facts import CADENCE, HEADER_LABELS, MAX_OUTSTANDING_REPORTS
 
 VENDOR = "particle"
 DATASET = "particle_data_operations"
@@ -57,14 +56,13 @@ _FAILED = {"failed", "error", "errored"}
 _EXPIRED = {"expired", "deleted"}
 # A link that answers one of these has expired or been revoked: ask for a fresh one once.
 _LINK_GONE = {403, 404, 410}
-MAX_OUTSTANDING_REPORTS = 3
 # How a refused create call may say the account is at its cap (undocumented; see the module docstring).
 _CAP_STATUSES = (400, 403, 409, 422, 429)
 _CAP_WORDS = ("outstanding", "limit", "maximum", "too many")
 
 
 def _expiry(value: object) -> datetime | None:
-    """``expires_at`` (ISO 8601; reports can be downloaded for 7 days, vendors.md §1.5); None if absent or odd."""
+    """``expires_at`` (ISO 8601; reports can be downloaded for 7 days; see facts.py); None if absent or odd."""
     if not isinstance(value, str) or not value:
         return None
     try:
@@ -121,7 +119,7 @@ class ParticleAdapter:
         agreements = body.get("data") if isinstance(body, dict) else None
         if not isinstance(agreements, list):
             raise VendorContractError("particle list service agreements: no 'data' list in the answer")
-        # Pick the active agreement rather than blindly data[0] (vendors.md §1.4).
+        # Pick the active agreement rather than blindly data[0] (see facts.py).
         active = [
             a for a in agreements if isinstance(a, dict) and (a.get("attributes") or {}).get("state") == "active"
         ]
@@ -185,7 +183,7 @@ class ParticleAdapter:
         """The file at the *current* link; on 403/404/410 a fresh link once, then ``DownloadExpiredError``.
 
         Every request (a resumed one too) asks for the current link: a link is never kept, since it is a
-        credential for the file (vendors.md §1.5).
+        credential for the file (see facts.py).
         """
         for _attempt in range(2):
             url = self._current_link(report_id)
@@ -208,14 +206,14 @@ class ParticleAdapter:
         """
         if report_id is None:
             raise VendorContractError("particle download: no report id")
-        counter = [CsvRecordCounter(header=PARTICLE_HEADER_LABELS)]
+        counter = [CsvRecordCounter(header=HEADER_LABELS)]
 
         def restarted() -> None:
-            counter[0] = CsvRecordCounter(header=PARTICLE_HEADER_LABELS)
+            counter[0] = CsvRecordCounter(header=HEADER_LABELS)
 
         with sink.open_resumable(dataset=DATASET, name=f"report-{report_id}.csv", content_type="text/csv",
                                  records=lambda: counter[0].records(),
-                                 recount=lambda: CsvRecordCounter(header=PARTICLE_HEADER_LABELS)) as out:
+                                 recount=lambda: CsvRecordCounter(header=HEADER_LABELS)) as out:
             download_file(out, lambda headers: self._link_response(report_id, headers), vendor=VENDOR,
                           action=f"download report {report_id}", clock=self._clock, client=self._client,
                           feed=lambda chunk: counter[0].feed(chunk), restarted=restarted)

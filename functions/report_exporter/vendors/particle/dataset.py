@@ -1,4 +1,4 @@
-"""Particle data-operations report CSV -> ``particle_data_operations`` (vendors.md §1.6, §7.1).
+"""Particle data-operations report CSV -> ``particle_data_operations`` (see facts.py).
 
 The column list is unverified upstream, so the header row is found by its labels (a preamble may
 precede it), known labels are typed, and any other column is kept verbatim in ``extra``
@@ -24,7 +24,7 @@ import pyarrow as pa
 from report_exporter.datasets.base import LINEAGE, Dataset, NamedQuery, ReadContext, dates_outside
 from report_exporter.datasets.csvread import CsvLayout, read_csv
 from report_exporter.models.exports import ParticleExport, VendorName
-from report_exporter.vendors.particle.export import PARTICLE_HEADER_LABELS
+from report_exporter.vendors.particle.facts import HEADER_LABELS
 
 COLUMNS = pa.schema(
     [
@@ -55,7 +55,7 @@ LAYOUT = CsvLayout(
         "Firmware Version": "firmware_version",
         "Device OS": "device_os",
     },
-    required=PARTICLE_HEADER_LABELS,
+    required=HEADER_LABELS,
 )
 
 
@@ -78,7 +78,7 @@ DATASET = Dataset(
     description="Particle data operations per device and day (devices report) for a calendar month",
     outside_period=lambda batch, window: dates_outside(batch.column("usage_date"), window),
     # Memory must stay flat whatever the org's size: 1,048,576-row groups made smaller files (~33k device ids
-    # fit one dictionary, perf-baseline.md) but peaked at 292 MiB for 1M rows and 490 MiB for 3M; 262,144
+    # fit one dictionary, where smaller groups repeat it) but peaked at 292 MiB for 1M rows and 490 MiB for 3M; 262,144
     # rows peak at 255 / 278 MiB for a ~25 % larger file (bench/README.md).
     row_group_size=262_144,
     # Device names and counts are spread over ~33k devices: plain and zstd-compressed they take 0.6 and 1.3 MB

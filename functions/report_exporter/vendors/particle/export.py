@@ -1,4 +1,4 @@
-"""Particle data-operations report export (vendors.md §1)."""
+"""Particle data-operations report export: the config model of one sandbox or organization (facts: facts.py)."""
 
 from __future__ import annotations
 
@@ -8,17 +8,10 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from report_exporter.models.exports.base import ExportBase, Window, refuse
+from report_exporter.vendors.particle.facts import FOCUS_METRICS, LOOKBACK_DAYS, MAX_OUTSTANDING_REPORTS
 
-# "Metered device reports can only query dates within the last 6 months." (vendors.md §1.3)
-PARTICLE_LOOKBACK_DAYS = 183
 # Device ids are 24 hexadecimal characters; device names are not accepted by the report's filter.
 DeviceId = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{24}$")]
-# The labels that make a line of the report CSV its header (a preamble may come first). Shared by the
-# dataset's reader and the download's record counter, which must agree on where the data starts.
-PARTICLE_HEADER_LABELS = ("Date", "Device ID", "Data Operations")
-
-# The metric of each FOCUS row of a Particle export (vendors/<vendor>/focus.py): one per device and day.
-FOCUS_METRICS = ("data_operations",)
 
 class ParticleExport(ExportBase):
     """Particle: sandbox (``scope = "user"``) or organization (``scope = "org"`` with ``org``)."""
@@ -61,9 +54,8 @@ class ParticleExport(ExportBase):
         return frozenset(FOCUS_METRICS)
 
     def max_outstanding_reports(self) -> int:
-        # "At most 3 outstanding report requests" per requester (seed 000).
-        return 3
+        return MAX_OUTSTANDING_REPORTS  # per requester (see facts.py)
 
     def check_window(self, window: Window, *, now: datetime) -> None:
-        if window.start < now - timedelta(days=PARTICLE_LOOKBACK_DAYS):
+        if window.start < now - timedelta(days=LOOKBACK_DAYS):
             raise refuse(self, window, "Particle reports only cover the last 6 months")

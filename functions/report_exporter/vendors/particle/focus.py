@@ -9,7 +9,8 @@ from collections.abc import Sequence
 
 from report_exporter.focus.branch import Branch, by_export, json_object, literal
 from report_exporter.models.exports import ExportSpec, VendorName
-from report_exporter.vendors.particle.export import FOCUS_METRICS, ParticleExport
+from report_exporter.vendors.particle.export import ParticleExport
+from report_exporter.vendors.particle.facts import FOCUS_METRICS
 
 
 def branches(exports: Sequence[ExportSpec]) -> list[Branch]:

@@ -1,6 +1,6 @@
 """Particle Cloud API simulator: service agreements, usage reports, pre-signed CSV downloads.
 
-Behaviour follows vendors.md §1: reports start ``pending``, turn ``available`` after a number of
+Behaviour follows facts.py: reports start ``pending``, turn ``available`` after a number of
 polls with a ``download_url`` that is an unguessable signed link (fresh on every status call; only
 the newest works when ``link_fail_once`` is set), at most 3 outstanding reports per account. The link
 behaves like a pre-signed S3 GET: ``ETag``, ``Content-Length``, ``Accept-Ranges: bytes``, and ``Range`` /
@@ -199,7 +199,7 @@ class ParticleSimulator(Simulator):
         if report.state == "available":
             report.signature = secrets.token_urlsafe(24)
             url = self.url(f"/download/{report.id}?X-Amz-Signature={report.signature}")
-            # Reports can be downloaded for 7 days, then are deleted; expires_at says when (vendors.md §1.5).
+            # Reports can be downloaded for 7 days, then are deleted; expires_at says when (see facts.py).
             report.available_at = report.available_at or self.clock.now()
             expires = (report.available_at + LINK_LIFETIME).isoformat().replace("+00:00", "Z")
         return {"id": report.id, "type": "usage_report", "attributes": {

@@ -1,4 +1,4 @@
-"""Senet Usage API: per Application and month, a JSON summary and a CSV details file (vendors.md §4).
+"""Senet Usage API: per Application and month, a JSON summary and a CSV details file (see facts.py).
 
 Docs: https://docs.senetco.io/ap/appUsageApi/ (endpoints, raw key in ``Authorization``, status codes)
 and https://docs.senetco.io/ap/appUsage/ (the prior month's file is generated on the 1st).

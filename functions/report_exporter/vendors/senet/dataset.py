@@ -1,6 +1,6 @@
 """Senet usage -> ``senet_application_month`` (summary JSON) and ``senet_device_month`` (details CSV).
 
-vendors.md §4.4 and §7.4. The summary's documented fields are typed columns, any other whole-number
+Facts: facts.py. The summary's documented fields are typed columns, any other whole-number
 field that fits ``int64`` lands in ``other_counters`` and anything else in ``extra``. The details CSV's
 columns are not published, so it is read header-driven (``datasets/csvread.py``): likely labels
 (``devEui``, ``DevEUI``, ``Device EUI``, ``Uplinks``, ...) are matched case- and punctuation-insensitively

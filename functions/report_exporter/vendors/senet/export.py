@@ -1,7 +1,4 @@
-"""Senet usage export (vendors.md §4): per LoRa Application and calendar month, summary JSON and details CSV.
-
-Docs: https://docs.senetco.io/ap/appUsageApi/ and https://docs.senetco.io/ap/appUsage/
-"""
+"""Senet usage export: per LoRa Application and calendar month, summary JSON and details CSV (facts: facts.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from report_exporter.models.exports.base import ExportBase, Window, month_window, refuse
+from report_exporter.vendors.senet.facts import FOCUS_METRICS
 
 _HEX = frozenset("0123456789ABCDEF")
 # Two calls per Application run inside one DownloadReport Lambda: keep the run well inside its timeout.
@@ -28,9 +26,6 @@ def normalize_eui(value: str) -> str:
         raise ValueError(f"{value!r} is not an EUI-64 (16 hex digits, e.g. 00250C0000010001)")
     return digits
 
-# The metrics of a Senet export's FOCUS rows (vendors/<vendor>/focus.py): active devices per
-# Application and month (summary), uplink and downlink packets per device and month (details).
-FOCUS_METRICS = ("active_devices", "uplinks", "downlinks")
 
 class SenetExport(ExportBase):
     """Senet Usage API: the raw Usage-API key (no ``Bearer``) in the secret field ``api_key``.

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from report_exporter.focus.branch import PERIOD_END, PERIOD_START, Branch, json_object, literal
 from report_exporter.models.exports import ExportSpec, VendorName
-from report_exporter.vendors.senet.export import FOCUS_METRICS
+from report_exporter.vendors.senet.facts import FOCUS_METRICS
 
 
 def branches(exports: Sequence[ExportSpec]) -> list[Branch]:

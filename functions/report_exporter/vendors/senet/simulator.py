@@ -1,4 +1,4 @@
-"""Senet Usage API simulator: ``/summary`` JSON and ``/details`` CSV per Application and month (vendors.md §4).
+"""Senet Usage API simulator: ``/summary`` JSON and ``/details`` CSV per Application and month (see facts.py).
 
 The raw API key must arrive as the whole ``Authorization`` header (no ``Bearer``), otherwise 403.
 404 answers an unknown Application, a month without data, and every probe while the month is "not

@@ -1,4 +1,4 @@
-"""Telnyx usage reports: a synchronous, paginated JSON API, kept as JSON lines (vendors.md §3).
+"""Telnyx usage reports: a synchronous, paginated JSON API, kept as JSON lines (see facts.py).
 
 Docs: https://developers.telnyx.com/api/usage-reports/get-usage-report (BETA),
 rate limits: https://developers.telnyx.com/development/api-fundamentals/reliability/rate-limiting
@@ -41,15 +41,15 @@ from report_exporter.models.exports import ExportBase, TelnyxExport
 from report_exporter.models.payloads import JobStatus, RunPlan
 from report_exporter.vendors.base import Cadence
 from report_exporter.vendors.telnyx.export import telnyx_time
-from report_exporter.vendors.telnyx.facts import CADENCE
+from report_exporter.vendors.telnyx.facts import CADENCE, MAX_PAGE_SIZE
 
 VENDOR = "telnyx"
 DATASET = "telnyx_usage"
 CONTENT_TYPE = "application/x-ndjson"
 
 _USAGE = "/usage_reports"
-# page[size] may be at most 5000 (default 20): fewer, larger pages mean fewer rate-limited calls.
-PAGE_SIZE = 5000
+# The largest page[size] (see facts.py): fewer, larger pages mean fewer rate-limited calls.
+PAGE_SIZE = MAX_PAGE_SIZE
 # A guard against a vendor that keeps announcing more pages: 5000 x 2000 rows is far beyond a month.
 MAX_PAGES = 2000
 # Waits the vendor asks for between pages are slept in the Lambda up to this long; a longer hint is

@@ -1,4 +1,4 @@
-"""Telnyx usage-report pages (JSON lines) -> ``telnyx_usage`` (vendors.md §3.4, §7.3 ``usage_telnyx_product``).
+"""Telnyx usage-report pages (JSON lines) -> ``telnyx_usage`` (see facts.py).
 
 A row is one aggregate: the product, the requested dimensions' values and the requested metrics. The
 dimensions and metrics are whatever the export configures, so they live in two maps (any name

@@ -1,8 +1,4 @@
-"""Telnyx usage-reports export (vendors.md §3): one product, its dimensions and metrics, per month.
-
-Docs: https://developers.telnyx.com/api/usage-reports/get-usage-report and
-https://developers.telnyx.com/docs/reporting/usage-reports
-"""
+"""Telnyx usage-reports export: one product, its dimensions and metrics, per month (facts: facts.py)."""
 
 from __future__ import annotations
 
@@ -12,16 +8,12 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints, field_validator
 
 from report_exporter.models.exports.base import ExportBase, Window, refuse
-
-# "The maximum time range is 31 days" per request; start inclusive, end exclusive (seed 002).
-TELNYX_MAX_RANGE = timedelta(days=31)
+from report_exporter.vendors.telnyx.facts import COST_METRIC, MAX_RANGE
 
 # Product, dimension and metric names are lower-case identifiers (``sip-trunking``, ``billed_sec``).
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 FilterValue = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 
-# The metric that carries Telnyx's own cost; the FOCUS view uses it as the billed cost (focus.py).
-TELNYX_COST_METRIC = "cost"
 
 def telnyx_time(moment: datetime) -> str:
     """``YYYY-MM-DDTHH:mm:ssZ`` in UTC, the format the API documents."""
@@ -52,10 +44,10 @@ class TelnyxExport(ExportBase):
     @property
     def focus_metric(self) -> str | None:
         """The metric that is a FOCUS row's consumed quantity: the first configured one that is not ``cost``."""
-        return next((metric for metric in self.metrics if metric != TELNYX_COST_METRIC), None)
+        return next((metric for metric in self.metrics if metric != COST_METRIC), None)
 
     def priceable_metrics(self) -> frozenset[str]:
-        if TELNYX_COST_METRIC in self.metrics or self.focus_metric is None:
+        if COST_METRIC in self.metrics or self.focus_metric is None:
             return frozenset()
         return frozenset({self.focus_metric})
 
@@ -69,7 +61,7 @@ class TelnyxExport(ExportBase):
         # Wall-clock length, so that a 31-day month stays acceptable when a DST change makes it 31 days
         # and one hour long in UTC; ``request_ranges`` splits that case into two requests.
         length = window.end.replace(tzinfo=None) - window.start.replace(tzinfo=None)
-        if length > TELNYX_MAX_RANGE:
+        if length > MAX_RANGE:
             raise refuse(self, window, f"Telnyx usage reports cover at most 31 days; this window has {length}")
         if length <= timedelta(0):
             raise refuse(self, window, "the window is empty (its end is not after its start)")
@@ -79,7 +71,7 @@ class TelnyxExport(ExportBase):
         start, end = window.start.astimezone(UTC), window.end.astimezone(UTC)
         ranges = []
         while start < end:
-            stop = min(start + TELNYX_MAX_RANGE, end)
+            stop = min(start + MAX_RANGE, end)
             ranges.append((start, stop))
             start = stop
         return tuple(ranges)

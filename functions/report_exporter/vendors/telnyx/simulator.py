@@ -1,4 +1,4 @@
-"""Telnyx ``GET /v2/usage_reports`` simulator (vendors.md §3; seed 002).
+"""Telnyx ``GET /v2/usage_reports`` simulator (facts: facts.py).
 
 Deterministic aggregate rows for whatever product, dimensions and metrics are asked for, paged with
 ``page[number]``/``page[size]`` (at most 5000). It is strict where the real API is documented: a
@@ -12,17 +12,16 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from report_exporter.local.simulators.base import SimRequest, SimResponse, Simulator, bearer
+from report_exporter.vendors.telnyx.facts import MAX_PAGE_SIZE, MAX_RANGE
 
 _DATE_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
-MAX_PAGE_SIZE = 5000
-MAX_RANGE = timedelta(days=31)
 
 
-# What Telnyx messaging usage looks like (vendors.md §3.4 example: direction, product_name, country_iso).
+# What Telnyx messaging usage looks like: the documented example's direction, product_name, country_iso (facts.py).
 _VOCABULARY: dict[str, tuple[str, ...]] = {
     "direction": ("outbound", "inbound"),
     "product_name": ("long_code", "toll_free", "short_code"),
