@@ -12,9 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from report_exporter import runtime
-from report_exporter.adapters import adapter_factory
 from report_exporter.adapters.base import ReportAdapter
 from report_exporter.adapters.http_client import build_client
+from report_exporter.adapters.registry import adapter_factory
 from report_exporter.aws.secrets import export_credentials
 from report_exporter.models.exports import ExportBase
 

@@ -13,7 +13,9 @@ from exporter_infra.app_builder import build_app
 from exporter_infra.config import StageConfig
 from exporter_infra.constructs.focus_view import decode_view_text
 from report_exporter.errors import InvalidExportError
-from report_exporter.focus import COLUMNS, QUERIES, VIEW_NAME, view_sql
+from report_exporter.focus.columns import COLUMNS
+from report_exporter.focus.queries import QUERIES
+from report_exporter.focus.view import VIEW_NAME, view_sql
 from report_exporter.models.exports import ExportsFile
 from report_exporter.models.exports.rate_card import MetricRate, RateCard
 from tests.infra.conftest import Synth

@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Template
 
-from report_exporter.datasets import DATASETS, PARTITION_KEYS
-from report_exporter.focus import QUERIES as FOCUS_QUERIES
+from report_exporter.datasets.base import PARTITION_KEYS
+from report_exporter.datasets.registry import DATASETS
+from report_exporter.focus.queries import QUERIES as FOCUS_QUERIES
 from tests.infra.conftest import Synth
 from tests.infra.support import SCANNED_BYTES_CUTOFF, joined, logical_ids, resources
 

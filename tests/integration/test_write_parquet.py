@@ -22,8 +22,9 @@ import pytest
 from report_exporter.adapters.ndjson import envelope_line
 from report_exporter.aws import s3
 from report_exporter.aws.s3 import S3CuratedStore, S3RawStore
-from report_exporter.datasets import DATASETS, ReadContext
+from report_exporter.datasets.base import ReadContext
 from report_exporter.datasets.csvread import read_csv
+from report_exporter.datasets.registry import DATASETS
 from report_exporter.errors import InvalidReportError
 from report_exporter.logic import write_parquet as write_logic
 from report_exporter.logic.write_parquet import write_parquet

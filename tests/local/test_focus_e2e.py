@@ -20,7 +20,9 @@ from typing import Any
 import pytest
 
 from report_exporter.clock import VirtualClock
-from report_exporter.focus import COLUMNS, QUERIES, VIEW_NAME, view_sql
+from report_exporter.focus.columns import COLUMNS
+from report_exporter.focus.queries import QUERIES
+from report_exporter.focus.view import VIEW_NAME, view_sql
 from report_exporter.local import query
 from report_exporter.local.demo import SIMULATORS, demo_exports
 from report_exporter.local.runner import LocalEnvironment

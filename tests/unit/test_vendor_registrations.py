@@ -7,7 +7,10 @@ fails here by name, not later in a deploy or a run.
 from __future__ import annotations
 
 import importlib
+import os
 import re
+import subprocess
+import sys
 import tomllib
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
@@ -18,10 +21,10 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from report_exporter.adapters import ADAPTERS
 from report_exporter.adapters.http_client import build_client
+from report_exporter.adapters.registry import ADAPTERS
 from report_exporter.clock import VirtualClock
-from report_exporter.datasets import datasets_for
+from report_exporter.datasets.registry import datasets_for
 from report_exporter.errors import SecretError
 from report_exporter.focus.vendors import BRANCHES
 from report_exporter.local.demo import SIMULATORS, demo_exports
@@ -54,13 +57,14 @@ def test_vendor_folder_has_every_module(vendor: VendorName) -> None:
 @pytest.mark.parametrize("vendor", VENDORS, ids=str)
 def test_vendor_is_in_every_registry(vendor: VendorName) -> None:
     assert FACTS[vendor].vendor is vendor
-    assert vendor in ADAPTERS, "adapters.ADAPTERS"
+    assert vendor in ADAPTERS, "adapters.registry.ADAPTERS"
     assert vendor in BRANCHES, "focus.vendors.BRANCHES"
     assert vendor in SIMULATORS, "local.demo.SIMULATORS"
     models = {model.model_fields["vendor"].default for model in get_args(get_args(ExportSpec)[0])}
     assert vendor.value in models, "models.exports.ExportSpec"
     # The facts name the tables the dataset registry holds for the vendor, in order.
-    assert FACTS[vendor].datasets == tuple(dataset.name for dataset in datasets_for(vendor)), "datasets.DATASETS"
+    names = tuple(dataset.name for dataset in datasets_for(vendor))
+    assert FACTS[vendor].datasets == names, "datasets.registry.DATASETS"
 
 
 @pytest.mark.parametrize("vendor", VENDORS, ids=str)
@@ -134,3 +138,13 @@ def test_infra_sample_config_is_the_one_documented() -> None:
     # The sample the README points to parses, and names every vendor once at least.
     raw = tomllib.loads((ROOT / "infra" / "exports.toml").read_text())
     assert {entry["vendor"] for entry in raw["exports"]} == {vendor.value for vendor in VendorName}
+
+
+@pytest.mark.parametrize("module", [f"{v.value}.{name}" for v in VENDORS for name in MODULES if name != "__init__"])
+def test_each_vendor_module_imports_on_its_own(module: str) -> None:
+    # A newcomer (or a test) importing one vendor module first must not trip over a registry's import cycle.
+    code = f"import report_exporter.vendors.{module}"
+    path = os.pathsep.join([str(ROOT / "functions"), str(ROOT / "infra")])
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                          env={**os.environ, "PYTHONPATH": path}, check=False)
+    assert done.returncode == 0, done.stderr.strip().splitlines()[-1]

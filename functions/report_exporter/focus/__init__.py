@@ -1,9 +1,6 @@
-"""One view across vendors: every vendor's curated usage as FOCUS charges (README "One view across vendors")."""
+"""One view across vendors: every vendor's curated usage as FOCUS charges (README "One view across vendors").
 
-from __future__ import annotations
-
-from report_exporter.focus.columns import COLUMNS, FOCUS_VERSION, Column
-from report_exporter.focus.queries import QUERIES
-from report_exporter.focus.view import VIEW_NAME, view_sql
-
-__all__ = ["COLUMNS", "FOCUS_VERSION", "QUERIES", "VIEW_NAME", "Column", "view_sql"]
+``columns`` (the FOCUS columns), ``branch`` (what a vendor's charges are made of), ``vendors`` (the registry
+of each vendor's branches), ``view`` (the view's SQL) and ``queries`` (named queries). This file imports
+nothing, so a vendor's ``focus.py`` can import ``focus.branch`` without a cycle.
+"""

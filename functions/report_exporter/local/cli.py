@@ -152,9 +152,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     _say(f"{len(written)} objects mirrored under {out}/ (raw/ and curated/, as the S3 keys)")
     _say(f"The ledger, with each run's metrics and estimated cost: {ledger} (report-exporter status --local {out})")
     con = query.connect(out, exports)
-    from report_exporter.datasets import DATASETS
-    from report_exporter.focus import VIEW_NAME
+    from report_exporter.datasets.registry import DATASETS
     from report_exporter.focus.queries import COST_BY_VENDOR_SERVICE_MONTH
+    from report_exporter.focus.view import VIEW_NAME
 
     for export in chosen:
         for dataset in DATASETS.values():

@@ -24,9 +24,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from report_exporter.datasets import DATASETS, PARTITION_KEYS
-from report_exporter.focus import COLUMNS, VIEW_NAME, view_sql
-from report_exporter.focus.columns import TIMESTAMP
+from report_exporter.datasets.base import PARTITION_KEYS
+from report_exporter.datasets.registry import DATASETS
+from report_exporter.focus.columns import COLUMNS, TIMESTAMP
+from report_exporter.focus.view import VIEW_NAME, view_sql
 from report_exporter.models.exports import ExportsFile
 
 

@@ -34,8 +34,8 @@ os.environ.setdefault("MIMALLOC_ARENA_EAGER_COMMIT", "0")
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from report_exporter.datasets import Dataset, ReadContext, dataset
-from report_exporter.datasets.base import constant
+from report_exporter.datasets.base import Dataset, ReadContext, constant
+from report_exporter.datasets.registry import dataset
 from report_exporter.errors import InvalidReportError
 from report_exporter.models.payloads import CuratedObject, CuratedReport, ParquetInput, RawObject
 from report_exporter.observability import logger

@@ -6,7 +6,8 @@ and ``simulator`` (local only). Which of them a Lambda bundle holds is decided b
 WriteParquet (pyarrow) never imports an adapter (httpx), and no Lambda imports a simulator.
 
 The registries, one line per vendor each: :data:`FACTS` here, ``models.exports.ExportSpec``,
-``adapters.ADAPTERS``, ``datasets.DATASETS``, ``focus.vendors.BRANCHES`` and ``local.demo.SIMULATORS``.
+``adapters.registry.ADAPTERS``, ``datasets.registry.DATASETS``, ``focus.vendors.BRANCHES`` and
+``local.demo.SIMULATORS``.
 """
 
 from __future__ import annotations

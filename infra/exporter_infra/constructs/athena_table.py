@@ -13,7 +13,7 @@ from aws_cdk import aws_glue as glue
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from report_exporter.datasets import PARTITION_KEYS, Dataset
+from report_exporter.datasets.base import PARTITION_KEYS, Dataset
 
 PERIOD_FORMAT = "yyyy-MM"
 FIRST_PERIOD = "2020-01"

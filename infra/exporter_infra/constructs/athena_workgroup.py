@@ -14,8 +14,7 @@ from aws_cdk import aws_athena as athena
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from report_exporter.datasets import Dataset
-from report_exporter.datasets.base import NamedQuery
+from report_exporter.datasets.base import Dataset, NamedQuery
 
 ENGINE_VERSION = "Athena engine version 3"
 RESULTS_PREFIX = "results/"

@@ -26,7 +26,8 @@ from constructs import Construct, IDependable
 from pydantic import ValidationError
 
 from report_exporter.errors import InvalidExportError
-from report_exporter.focus import COLUMNS, FOCUS_VERSION, VIEW_NAME, view_sql
+from report_exporter.focus.columns import COLUMNS, FOCUS_VERSION
+from report_exporter.focus.view import VIEW_NAME, view_sql
 from report_exporter.models.exports import ExportSpec
 from report_exporter.models.exports.rate_card import RateCard
 

@@ -21,8 +21,8 @@ from exporter_infra.constructs.athena_workgroup import AthenaWorkgroup
 from exporter_infra.constructs.export_secrets import ExportSecrets
 from exporter_infra.constructs.focus_view import FocusView
 from report_exporter.aws.s3 import STAGING_PREFIX
-from report_exporter.datasets import DATASETS
-from report_exporter.focus import QUERIES as FOCUS_QUERIES
+from report_exporter.datasets.registry import DATASETS
+from report_exporter.focus.queries import QUERIES as FOCUS_QUERIES
 
 
 def _bucket(scope: Construct, id_: str, *, versioned: bool, logs: s3.IBucket | None, **kwargs: Any) -> s3.Bucket:

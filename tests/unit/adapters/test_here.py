@@ -16,8 +16,8 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from report_exporter.adapters import adapter_factory
 from report_exporter.adapters.http_client import build_client
+from report_exporter.adapters.registry import adapter_factory
 from report_exporter.clock import VirtualClock
 from report_exporter.errors import (
     DownloadExpiredError,

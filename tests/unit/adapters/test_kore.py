@@ -13,8 +13,8 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from report_exporter.adapters import ADAPTERS
 from report_exporter.adapters.http_client import build_client
+from report_exporter.adapters.registry import ADAPTERS
 from report_exporter.clock import VirtualClock
 from report_exporter.errors import SecretError, VendorAuthError, VendorContractError, VendorThrottledError
 from report_exporter.models.exports import KoreExport, VendorName

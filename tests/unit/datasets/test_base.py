@@ -8,14 +8,15 @@ import pyarrow as pa
 import pytest
 
 from report_exporter.aws.s3 import curated_key
-from report_exporter.datasets import DATASETS, PARTITION_KEYS
 from report_exporter.datasets.base import (
+    PARTITION_KEYS,
     constant,
     dates_outside,
     extra_map,
     hive_type,
     instants_outside,
 )
+from report_exporter.datasets.registry import DATASETS
 from report_exporter.models.exports import month_window
 
 

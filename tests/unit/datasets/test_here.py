@@ -14,8 +14,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from report_exporter.datasets import dataset
 from report_exporter.datasets.base import ReadContext, constant
+from report_exporter.datasets.registry import dataset
 from report_exporter.errors import InvalidReportError
 from report_exporter.local.query import connect, rows
 from report_exporter.models.exports import HereExport

@@ -17,8 +17,8 @@ from pydantic import SecretStr
 
 from report_exporter.adapters.http_client import build_client
 from report_exporter.clock import VirtualClock
-from report_exporter.datasets import DATASETS
 from report_exporter.datasets.base import ReadContext
+from report_exporter.datasets.registry import DATASETS
 from report_exporter.errors import InvalidReportError
 from report_exporter.local.query import connect, rows
 from report_exporter.models.exports import KoreExport

@@ -11,9 +11,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from report_exporter.focus import COLUMNS, VIEW_NAME, view_sql
 from report_exporter.focus.branch import BRANCH_COLUMNS
+from report_exporter.focus.columns import COLUMNS
 from report_exporter.focus.vendors import branches
+from report_exporter.focus.view import VIEW_NAME, view_sql
 from report_exporter.local import query
 from report_exporter.models.exports import parse_exports
 from report_exporter.vendors.particle import dataset as particle
