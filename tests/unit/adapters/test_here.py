@@ -17,6 +17,7 @@ import pytest
 from pydantic import SecretStr
 
 from report_exporter.adapters import adapter_factory
+from report_exporter.adapters.auth import OAuth1Signer, clear_token_cache
 from report_exporter.adapters.http_client import build_client
 from report_exporter.clock import VirtualClock
 from report_exporter.errors import (
@@ -31,7 +32,7 @@ from report_exporter.errors import (
 )
 from report_exporter.models.exports import HereExport, VendorName, Window
 from report_exporter.models.payloads import JobStatus
-from report_exporter.vendors.here.adapter import CADENCE, HereAdapter, OAuth1Signer, clear_token_cache
+from report_exporter.vendors.here.adapter import CADENCE, HereAdapter
 from report_exporter.vendors.here.simulator import HereSimulator
 from tests.fakes import MemorySink, plan_for
 
