@@ -43,7 +43,7 @@ from report_exporter.adapters.http_client import (
     vendor_detail,
 )
 from report_exporter.clock import Clock
-from report_exporter.errors import VendorAuthError, VendorContractError
+from report_exporter.errors import ExporterError, VendorAuthError, VendorContractError
 
 _FORM = "application/x-www-form-urlencoded"
 
@@ -242,8 +242,9 @@ class TokenAuth(httpx.Auth):
         if response.status_code != 200:
             try:
                 self.refused(response)
-            except (VendorAuthError, VendorContractError) as exc:
-                raise type(exc)(self._scrub(str(exc))) from None
+            except ExporterError as exc:
+                exc.args = (self._scrub(str(exc)),)  # the vendor's detail may echo what was sent
+                raise
         body = json_body(response, vendor=vendor, action=action)
         if not isinstance(body, dict):
             raise VendorContractError(f"{vendor} {action}: the answer is not a JSON object")
