@@ -175,7 +175,7 @@ def test_kore_when_the_lambda_gives_up_on_page_13_the_retry_resumes_at_the_kept_
         fault_free = run(local_templates, export, sim)
         sim.served.clear()
         # (KORE's pages are Page=0, 1, ... in the next_page_url: page 13 is Page=12)
-        faults = FaultPlan([Answer(path="UsageRecords", status=503, query="Page=12&", times=4)])
+        faults = FaultPlan([Answer(path="UsageRecords", status=503, query="Page=12&", times=5)])
         faulty = run(local_templates, export, sim, faults)
     (error, _), = faulty.result.task_errors("DownloadReport")
     assert error == "VendorUnavailableError"

@@ -11,7 +11,8 @@ import email.utils
 import json
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,6 +33,7 @@ _PREVIEW_CHARS = 40
 _PREVIEW_SCAN = 4096
 _PREVIEW_SECRETISH = re.compile(r"[A-Za-z0-9_-]{20,}")
 _TIMEOUT_KINDS = ("connect", "read", "write", "pool")
+TIMEOUT = httpx.Timeout(limits.READ_TIMEOUT_SECONDS, connect=limits.CONNECT_TIMEOUT_SECONDS)
 
 
 class VendorClient(httpx.Client):
@@ -69,7 +71,7 @@ def build_client(
     return VendorClient(
         remaining=remaining,
         base_url=base_url,
-        timeout=httpx.Timeout(limits.READ_TIMEOUT_SECONDS, connect=limits.CONNECT_TIMEOUT_SECONDS),
+        timeout=TIMEOUT,
         headers={"User-Agent": USER_AGENT},
         transport=transport,
         follow_redirects=True,
@@ -210,13 +212,31 @@ def send(
 ) -> httpx.Response:
     """Send one request; transport failures (and an exhausted call budget) become ``VendorUnavailableError``
     without the URL. ``now`` is passed on to :func:`raise_for_status`."""
-    try:
+    with transport_errors(vendor, action):
         response = client.request(method, url, **kwargs)
+    return raise_for_status(response, vendor=vendor, action=action, ok=ok, now=now)
+
+
+@contextmanager
+def transport_errors(vendor: str, action: str) -> Iterator[None]:
+    """Transport failures in the block (a timeout, a dropped connection, an exhausted call budget, while
+    sending or while reading a body) become ``VendorUnavailableError``, naming neither URL nor header."""
+    try:
+        yield
     except httpx.TimeoutException:
         raise VendorUnavailableError(f"{vendor} {action}: timed out") from None
     except httpx.TransportError as exc:
         raise VendorUnavailableError(f"{vendor} {action}: connection failed ({type(exc).__name__})") from None
-    return raise_for_status(response, vendor=vendor, action=action, ok=ok, now=now)
+
+
+@contextmanager
+def stream(
+    client: httpx.Client, method: str, url: str, *, vendor: str, action: str, **kwargs: Any
+) -> Iterator[httpx.Response]:
+    """``client.stream(...)`` whose transport failures, opening it or reading its body in the block,
+    become ``VendorUnavailableError`` (see :func:`transport_errors`). The status is the caller's to check."""
+    with transport_errors(vendor, action), client.stream(method, url, **kwargs) as response:
+        yield response
 
 
 def json_body(response: httpx.Response, *, vendor: str, action: str) -> Any:

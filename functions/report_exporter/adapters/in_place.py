@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 
 from report_exporter import limits
-from report_exporter.adapters.http_client import time_left
+from report_exporter.adapters.http_client import json_body, send, time_left
 from report_exporter.clock import Clock
 from report_exporter.errors import VendorThrottledError, VendorUnavailableError
 
@@ -70,3 +70,29 @@ def fits(client: httpx.Client, wait: float) -> bool:
     """Whether a wait of ``wait`` seconds and one more call still fit in the invocation."""
     left = time_left(client)
     return left is None or left - wait >= _ROOM_FOR_A_CALL
+
+
+PAGES = InPlace(tries=5, max_wait=60.0)
+"""How a page of a paginated download (or one whole file) is retried in place, for every vendor: up to 5
+calls, a ``Retry-After`` up to a minute slept in the Lambda, a longer one left to Step Functions (which
+runs the step again later, and it resumes after what was kept)."""
+
+
+def json_page(
+    client: httpx.Client, url: str, *, vendor: str, action: str, clock: Clock, policy: InPlace = PAGES, **kwargs: Any
+) -> tuple[httpx.Response, Any]:
+    """``GET url`` answered 200 with a JSON body, retried in place by ``policy`` on a transient failure
+    (429, 5xx, a timeout, a dropped connection, an unreadable body).
+
+    Args:
+        kwargs: For the request (``params``, ``headers``, ``auth``).
+
+    Returns:
+        The response (its body kept verbatim by the caller) and the parsed body.
+    """
+
+    def once() -> tuple[httpx.Response, Any]:
+        response = send(client, "GET", url, vendor=vendor, action=action, ok=(200,), now=clock.now(), **kwargs)
+        return response, json_body(response, vendor=vendor, action=action)
+
+    return policy.call(once, clock=clock, client=client)

@@ -17,7 +17,7 @@ from contextlib import AbstractContextManager
 import httpx
 
 from report_exporter.adapters.base import ResumableWriter
-from report_exporter.adapters.http_client import raise_for_status
+from report_exporter.adapters.http_client import raise_for_status, transport_errors
 from report_exporter.adapters.in_place import fits
 from report_exporter.clock import Clock
 from report_exporter.errors import VendorContractError, VendorThrottledError, VendorUnavailableError
@@ -77,7 +77,7 @@ def download_file(
             if validator:
                 headers["If-Range"] = validator
         try:
-            with open_file(headers) as response:
+            with transport_errors(vendor, action), open_file(headers) as response:
                 status = response.status_code
                 if offset and status == 416 and _unsatisfied_total(response) == offset:
                     return  # every byte was kept already
@@ -111,11 +111,6 @@ def download_file(
             if length is not None and out.tell() != length:
                 raise VendorContractError(f"{vendor} {action}: got {out.tell()} bytes of a {length}-byte file")
             return
-        except httpx.TimeoutException:
-            failure: VendorUnavailableError | VendorThrottledError = VendorUnavailableError(
-                f"{vendor} {action}: timed out")
-        except httpx.TransportError as exc:
-            failure = VendorUnavailableError(f"{vendor} {action}: connection failed ({type(exc).__name__})")
         except (VendorUnavailableError, VendorThrottledError) as exc:
             failure = exc
         # A transient failure: go on in place (from the first byte not written, or from 0 without ranges), at

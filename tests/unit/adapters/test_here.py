@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import gzip
-import hashlib
-import hmac
 import json
 import uuid
 from collections.abc import Iterator
@@ -16,6 +13,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from report_exporter.adapters.auth import clear_token_cache
 from report_exporter.adapters.http_client import build_client
 from report_exporter.adapters.registry import adapter_factory
 from report_exporter.clock import VirtualClock
@@ -31,7 +29,7 @@ from report_exporter.errors import (
 )
 from report_exporter.models.exports import HereExport, VendorName, Window
 from report_exporter.models.payloads import JobStatus
-from report_exporter.vendors.here.adapter import CADENCE, HereAdapter, OAuth1Signer, clear_token_cache
+from report_exporter.vendors.here.adapter import CADENCE, HereAdapter
 from report_exporter.vendors.here.simulator import HereSimulator
 from tests.fakes import MemorySink, plan_for
 
@@ -77,33 +75,6 @@ class Recording(httpx.BaseTransport):
         request.read()
         self.requests.append(request)
         return self.inner.handle_request(request)
-
-
-def test_signer_matches_rfc5849_known_answer() -> None:
-    # Given a fixed nonce and timestamp, and a secret with characters that must be percent-encoded
-    signer = OAuth1Signer(SecretStr("HKID0123456789"), SecretStr("s3cr+t/Key=="),
-                          nonce=lambda: "n0nce-42_~x", timestamp=lambda: 1700000000)
-    # And the RFC 5849 §3.4.1 base string and §3.4.2 key, written out by hand
-    base_string = (
-        "POST&https%3A%2F%2Faccount.api.here.com%2Foauth2%2Ftoken&grant_type%3Dclient_credentials"
-        "%26oauth_consumer_key%3DHKID0123456789%26oauth_nonce%3Dn0nce-42_~x"
-        "%26oauth_signature_method%3DHMAC-SHA256%26oauth_timestamp%3D1700000000%26oauth_version%3D1.0"
-    )
-    key = b"s3cr%2Bt%2FKey%3D%3D&"
-    expected = base64.b64encode(hmac.new(key, base_string.encode(), hashlib.sha256).digest()).decode()
-    # (the same value from `openssl dgst -sha256 -hmac`, pinned so the vector itself cannot drift)
-    assert expected == "Dc1ltPU9Kx+t05foJxNFxHilXpmFp6torvpOaq0Mf/8="
-
-    # When the header for HERE's token request is built
-    header = signer.authorization("POST", "https://account.api.here.com/oauth2/token",
-                                  {"grant_type": "client_credentials"})
-
-    # Then it carries exactly the documented parameters, sorted, with the signature percent-encoded
-    assert header == (
-        'OAuth oauth_consumer_key="HKID0123456789", oauth_nonce="n0nce-42_~x", '
-        'oauth_signature="Dc1ltPU9Kx%2Bt05foJxNFxHilXpmFp6torvpOaq0Mf%2F8%3D", '
-        'oauth_signature_method="HMAC-SHA256", oauth_timestamp="1700000000", oauth_version="1.0"'
-    )
 
 
 def test_adapter_token_request_is_signed_form_post(load_fixture: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import httpx
@@ -15,6 +16,7 @@ from report_exporter.adapters.http_client import (
     raise_for_status,
     retry_after_seconds,
     send,
+    stream,
 )
 from report_exporter.clock import VirtualClock
 from report_exporter.errors import (
@@ -340,3 +342,43 @@ def test_unreadable_answer_preview_blanks_the_last_word_only_when_the_body_was_c
     # A body of exactly the scanned size was not cut
     whole = b"ab cd " + b"<" * (4096 - 6)
     assert preview_of(whole) == repr("ab cd " + "<" * 33 + "…")
+
+
+class _BreaksAfterOneChunk(httpx.SyncByteStream):
+    def __init__(self, failure: Exception) -> None:
+        self.failure = failure
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield b"first,chunk\n"
+        raise self.failure
+
+
+@pytest.mark.parametrize(("failure", "said"), [
+    (httpx.ReadTimeout("read timed out"), "timed out"),
+    (httpx.RemoteProtocolError("peer closed connection"), "connection failed (RemoteProtocolError)"),
+])
+def test_stream_maps_a_failure_while_reading_the_body(failure: Exception, said: str) -> None:
+    # Given a vendor whose body breaks after the first chunk
+    client = build_client("https://vendor.test", transport=httpx.MockTransport(
+        lambda request: httpx.Response(200, stream=_BreaksAfterOneChunk(failure))))
+    got: list[bytes] = []
+
+    # When the body is streamed / Then the failure is a VendorUnavailableError naming no URL
+    with pytest.raises(VendorUnavailableError) as raised, \
+            stream(client, "GET", "/file?sig=abc", vendor="acme", action="download file") as response:
+        for chunk in response.iter_bytes():
+            got.append(chunk)
+    assert str(raised.value) == f"acme download file: {said}"
+    assert got == [b"first,chunk\n"]  # what came before the failure reached the caller
+
+
+def test_stream_maps_a_failure_to_connect() -> None:
+    # Given a vendor that cannot be reached
+    def vendor(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectTimeout("connect timed out", request=request)
+
+    # When a stream is opened / Then the failure is a VendorUnavailableError
+    with pytest.raises(VendorUnavailableError, match=r"^acme download file: timed out$"), \
+            stream(build_client("https://vendor.test", transport=httpx.MockTransport(vendor)), "GET", "/file",
+                   vendor="acme", action="download file"):
+        pass

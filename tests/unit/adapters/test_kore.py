@@ -13,13 +13,14 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from report_exporter.adapters.auth import clear_token_cache
 from report_exporter.adapters.http_client import build_client
 from report_exporter.adapters.registry import ADAPTERS
 from report_exporter.clock import VirtualClock
 from report_exporter.errors import SecretError, VendorAuthError, VendorContractError, VendorThrottledError
 from report_exporter.models.exports import KoreExport, VendorName
 from report_exporter.models.payloads import JobStatus
-from report_exporter.vendors.kore.adapter import CONTENT_TYPE, DATASET, KoreAdapter, clear_token_cache
+from report_exporter.vendors.kore.adapter import CONTENT_TYPE, DATASET, KoreAdapter
 from report_exporter.vendors.kore.simulator import KoreSimulator
 from tests.fakes import MemorySink, plan_for
 

@@ -17,6 +17,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from report_exporter.adapters.auth import clear_token_cache
 from report_exporter.adapters.http_client import build_client
 from report_exporter.clock import VirtualClock
 from report_exporter.errors import VendorUnavailableError
@@ -25,10 +26,8 @@ from report_exporter.local.simulators.base import times_served
 from report_exporter.local.transport import VendorTransport
 from report_exporter.models.exports import HereExport, KoreExport, ParticleExport, TelnyxExport
 from report_exporter.models.payloads import RawObject
-from report_exporter.vendors.here import adapter as here
 from report_exporter.vendors.here.adapter import HereAdapter
 from report_exporter.vendors.here.simulator import HereSimulator
-from report_exporter.vendors.kore import adapter as kore
 from report_exporter.vendors.kore.adapter import KoreAdapter
 from report_exporter.vendors.kore.simulator import KoreSimulator
 from report_exporter.vendors.particle.adapter import ParticleAdapter
@@ -49,11 +48,9 @@ UNAVAILABLE = Answer(path="", status=503, body=b'{"errors": [{"code": "10007", "
 
 @pytest.fixture(autouse=True)
 def _fresh_tokens() -> Iterator[None]:
-    kore.clear_token_cache()
-    here.clear_token_cache()
+    clear_token_cache()
     yield
-    kore.clear_token_cache()
-    here.clear_token_cache()
+    clear_token_cache()
 
 
 def faulty(base_url: str, sim_transport: httpx.BaseTransport, faults: FaultPlan, clock: VirtualClock,
@@ -167,9 +164,9 @@ def test_kore_a_503_on_page_3_is_asked_for_again_in_place() -> None:
 
 
 def test_kore_the_next_attempt_resumes_at_the_next_page_url_kept() -> None:
-    # Given an attempt that gave up on page 3 after keeping pages 1 and 2
+    # Given an attempt that gave up on page 3 (five 503s in a row), after keeping pages 1 and 2
     sim = KoreSimulator(records=45, page_size=10)
-    faults = FaultPlan([Answer(path="UsageRecords", status=503, query="Page=2&", times=4)])
+    faults = FaultPlan([Answer(path="UsageRecords", status=503, query="Page=2&", times=5)])
     plan = plan_for(KoreExport(name="kore-main", secret_name="kore/main"))
     resumed = kept_by_failed_attempt(lambda sink: kore_adapter(sim, faults).download(plan, None, sink))
     # (the cursor holds the next page as a path on the API host, never a full URL)

@@ -8,15 +8,14 @@ from datetime import UTC, datetime
 import httpx
 from pydantic import SecretStr
 
+from report_exporter.adapters.auth import clear_token_cache
 from report_exporter.adapters.http_client import build_client
 from report_exporter.clock import SYSTEM, VirtualClock
 from report_exporter.local.simulators.base import SimRequest, SimResponse, Simulator
 from report_exporter.models.exports import HereExport, KoreExport
 from report_exporter.vendors.here.adapter import HereAdapter
-from report_exporter.vendors.here.adapter import clear_token_cache as clear_here_tokens
 from report_exporter.vendors.here.simulator import HereSimulator
 from report_exporter.vendors.kore.adapter import KoreAdapter
-from report_exporter.vendors.kore.adapter import clear_token_cache as clear_kore_tokens
 from report_exporter.vendors.kore.simulator import KoreSimulator
 from tests.fakes import MemorySink, plan_for
 
@@ -59,7 +58,7 @@ def test_simulator_clock_is_the_system_clock_until_set() -> None:
 
 def test_kore_simulator_expires_tokens_on_its_own_clock() -> None:
     # Given an adapter whose clock stands still and a simulator whose clock passes the token's lifetime
-    clear_kore_tokens()
+    clear_token_cache()
     sim = KoreSimulator(expires_in=600)
     sim.clock = VirtualClock(NOW)
     export = KoreExport(name="kore-main", secret_name="kore/main", base_url=sim.base_url, token_url=sim.token_url)
@@ -69,14 +68,14 @@ def test_kore_simulator_expires_tokens_on_its_own_clock() -> None:
     sim.clock.advance(601)
     # When the adapter downloads with the token it still thinks valid
     adapter.download(plan_for(export, "2024-05"), None, MemorySink())
-    clear_kore_tokens()
+    clear_token_cache()
     # Then the simulator refused it as expired, and a second token was issued
     assert sim.tokens_issued == 2
 
 
 def test_here_simulator_expires_tokens_on_its_own_clock() -> None:
     # Given an adapter whose clock stands still and a simulator whose clock passes the token's lifetime
-    clear_here_tokens()
+    clear_token_cache()
     sim = HereSimulator(pending_polls=5, token_lifetime=600)
     sim.clock = VirtualClock(NOW)
     export = HereExport(name="here-main", secret_name="here/main", realm="org123456789",
@@ -88,6 +87,6 @@ def test_here_simulator_expires_tokens_on_its_own_clock() -> None:
     sim.clock.advance(601)
     # When the adapter polls with the token it still thinks valid
     adapter.poll(plan_for(export), report.report_id or "")
-    clear_here_tokens()
+    clear_token_cache()
     # Then the simulator refused it as expired, and a second token was issued
     assert sim.token_requests == 2

@@ -13,6 +13,7 @@ import pytest
 from pydantic import SecretStr
 
 from report_exporter.adapters.http_client import build_client
+from report_exporter.adapters.in_place import PAGES
 from report_exporter.clock import VirtualClock
 from report_exporter.errors import (
     InvalidExportError,
@@ -24,7 +25,7 @@ from report_exporter.errors import (
 )
 from report_exporter.models.exports import TelnyxExport, Window
 from report_exporter.models.payloads import JobStatus
-from report_exporter.vendors.telnyx.adapter import MAX_INLINE_WAIT, PAGE_SIZE, TelnyxAdapter
+from report_exporter.vendors.telnyx.adapter import PAGE_SIZE, TelnyxAdapter
 from report_exporter.vendors.telnyx.simulator import TelnyxSimulator
 from tests.fakes import MemorySink, SleepLog, plan_for
 
@@ -193,13 +194,13 @@ def test_telnyx_download_waits_as_asked_when_throttled_between_pages(header: str
 
 def test_telnyx_download_leaves_long_throttling_waits_to_step_functions(clock: SleepLog) -> None:
     # Given the vendor asks for a wait longer than a Lambda should idle
-    sim = TelnyxSimulator(rows=PAGE_SIZE + 1, throttle_page=2, retry_after=int(MAX_INLINE_WAIT) + 240)
+    sim = TelnyxSimulator(rows=PAGE_SIZE + 1, throttle_page=2, retry_after=int(PAGES.max_wait) + 240)
     sink = MemorySink()
     # When downloaded
     with pytest.raises(VendorThrottledError) as caught:
         sim_adapter(sim, clock=clock).download(plan_for(EXPORT), None, sink)
     # Then it raised the retryable error with the hint, slept nothing and kept no partial raw object
-    assert caught.value.retry_after == MAX_INLINE_WAIT + 240
+    assert caught.value.retry_after == PAGES.max_wait + 240
     assert clock.sleeps == []
     assert sink.objects == []
 

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 from pydantic import SecretStr
 
+from report_exporter.adapters.auth import clear_token_cache
 from report_exporter.adapters.http_client import build_client
 from report_exporter.clock import VirtualClock
 from report_exporter.datasets.base import ReadContext
@@ -23,7 +24,7 @@ from report_exporter.errors import InvalidReportError
 from report_exporter.local.query import connect, rows
 from report_exporter.models.exports import KoreExport
 from report_exporter.vendors.kore import dataset as kore_dataset
-from report_exporter.vendors.kore.adapter import KoreAdapter, clear_token_cache
+from report_exporter.vendors.kore.adapter import KoreAdapter
 from report_exporter.vendors.kore.dataset import DATASET
 from report_exporter.vendors.kore.simulator import KoreSimulator
 from tests.fakes import MemorySink, plan_for

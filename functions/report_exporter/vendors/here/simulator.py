@@ -2,8 +2,10 @@
 
 In reality the token endpoint (account.api.here.com) and the usage API (usage.bam.api.here.com/v2) are
 two hosts; the simulator serves both, so an export points ``token_url`` at ``{base}/oauth2/token`` and
-``base_url`` at ``{base}`` or ``{base}/v2``. The token endpoint recomputes the OAuth 1.0a HMAC-SHA256
-signature from the request it received and answers 401 with HERE's error body when it differs.
+``base_url`` at ``{base}`` or ``{base}/v2``. The token endpoint checks the OAuth 1.0a HMAC-SHA256
+signature of the request it received with oauthlib (an implementation independent of the adapter's
+signer, so a mistake in the signer cannot hide behind the same mistake here) and answers 401 with
+HERE's error body when it does not match.
 Reports go ``inProgress`` -> ``pending``/``inProgress`` polls -> ``completed`` (or the failure a knob
 asks for); ``/output`` streams a gzip CSV generated row by row, so a million rows cost no memory.
 HERE does not document byte ranges on ``/output``: by default they are not served (a ``Range`` header is
@@ -13,9 +15,7 @@ Which bytes each ``/output`` request delivered is kept (``Report.served``).
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
 import re
 import secrets
 import threading
@@ -26,7 +26,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from urllib.parse import parse_qsl, quote, unquote, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from oauthlib.common import Request as OAuthRequest
+from oauthlib.oauth1.rfc5849 import signature as oauth1
 
 from report_exporter.local.simulators.base import SimRequest, SimResponse, Simulator, bearer, chunks, range_start
 
@@ -62,7 +65,6 @@ GROUP_BY = {"appId", "billingTag", "project", "resource"}
 CHARGE_TYPES = {"all", "billable", "nonBillable"}
 MAX_RANGE = timedelta(days=95)
 _DATE = "%Y-%m-%dT%H:%M:%S"
-_OAUTH_PARAM = re.compile(r'(\w+)="([^"]*)"')
 _API_PATH = re.compile(r"^(?:/v2)?/usage/realms/([^/]+)/reports(?:/([^/]+))?(/output)?$")
 
 
@@ -84,10 +86,6 @@ class Report:
     served: list[list[int]] = field(default_factory=list)
     """[first byte, end] delivered by each ``/output`` request (end exclusive; grows as the client reads)."""
     file: bytes | None = None
-
-
-def _encode(value: str) -> str:
-    return quote(value, safe="~")
 
 
 def _quoted(value: str) -> str:
@@ -256,7 +254,10 @@ class HereSimulator(Simulator):
         header = request.headers.get("authorization", "")
         if not header.startswith("OAuth "):
             return self._token_error(401, 401300, "Invalid Credentials. Missing OAuth Authorization header.")
-        oauth = {name: unquote(value) for name, value in _OAUTH_PARAM.findall(header)}
+        try:
+            oauth = dict(oauth1.collect_parameters(headers={"Authorization": header}, exclude_oauth_signature=False))
+        except ValueError:
+            oauth = {}
         missing = [n for n in ("oauth_consumer_key", "oauth_nonce", "oauth_signature", "oauth_signature_method",
                                "oauth_timestamp") if not oauth.get(n)]
         if missing:
@@ -271,9 +272,8 @@ class HereSimulator(Simulator):
             skew = float("inf")
         if skew > self.timestamp_window:
             return self._token_error(401, 401204, "Time stamp is outside the valid period.")
-        form = dict(parse_qsl(request.body.decode(), keep_blank_values=True))
-        if not any(hmac.compare_digest(oauth["oauth_signature"], self._expected_signature(scheme, request, oauth, form))
-                   for scheme in self._schemes()):
+        signature = oauth["oauth_signature"]
+        if not any(self._signed_with_our_key(scheme, request, header, signature) for scheme in self._schemes()):
             return self._token_error(
                 401, 401300, "Signature mismatch. Authorization signature or client credential is wrong."
             )
@@ -281,6 +281,7 @@ class HereSimulator(Simulator):
             if oauth["oauth_nonce"] in self._nonces:
                 return self._token_error(401, 401207, "Nonce has already been used.")
             self._nonces.add(oauth["oauth_nonce"])
+        form = dict(parse_qsl(request.body.decode(), keep_blank_values=True))
         if form.get("grant_type") != "client_credentials":
             return self._token_error(400, 400200, "Invalid grant_type: expected client_credentials.")
         token = "here-" + secrets.token_urlsafe(32)
@@ -294,19 +295,18 @@ class HereSimulator(Simulator):
         # client may have used either, and the Host header is all the server sees (like behind a proxy).
         return [urlsplit(self.base_url).scheme] if self._server is not None else ["https", "http"]
 
-    def _expected_signature(self, scheme: str, request: SimRequest, oauth: dict[str, str], form: dict[str, str]) -> str:
-        """RFC 5849 §3.4, computed from what was received: method, URL, oauth, body and query params."""
-        host = request.headers.get("host", "").lower()
-        if (scheme, host.rpartition(":")[2]) in {("http", "80"), ("https", "443")}:
-            host = host.rpartition(":")[0]
-        uri = f"{scheme}://{host}{request.path}"
-        params = [(k, v) for k, v in oauth.items() if k not in ("oauth_signature", "realm")]
-        params += list(form.items())
-        params += [(k, v) for k, values in request.query.items() for v in values]
-        normalized = "&".join(f"{k}={v}" for k, v in sorted((_encode(k), _encode(v)) for k, v in params))
-        base = "&".join((request.method.upper(), _encode(uri), _encode(normalized)))
-        key = f"{_encode(self.access_key_secret)}&".encode()
-        return base64.b64encode(hmac.new(key, base.encode(), hashlib.sha256).digest()).decode()
+    def _signed_with_our_key(self, scheme: str, request: SimRequest, header: str, signature: str) -> bool:
+        """RFC 5849 §3.4 checked by oauthlib on what was received: method, URL, oauth, form and query params."""
+        query = urlencode([(name, value) for name, values in request.query.items() for value in values])
+        uri = f"{scheme}://{request.headers.get('host', '')}{request.path}" + (f"?{query}" if query else "")
+        form = request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded")
+        received = OAuthRequest(uri, http_method=request.method, body=request.body.decode() if form else None,
+                                headers={"Authorization": header})
+        # What oauthlib's own endpoints set before verifying: every signed parameter, and the signature.
+        received.params = oauth1.collect_parameters(uri_query=query, body=received.body, headers=received.headers,
+                                                    exclude_oauth_signature=True)
+        received.signature = signature
+        return bool(oauth1.verify_hmac_sha256(received, client_secret=self.access_key_secret))
 
     # Usage reports.
     def _create(self, realm: str, request: SimRequest) -> SimResponse:

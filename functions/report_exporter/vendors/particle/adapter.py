@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from report_exporter.adapters.auth import BearerAuth
 from report_exporter.adapters.base import Credentials, PollResult, RawSink, RequestResult, secret_field
 from report_exporter.adapters.csv_records import CsvRecordCounter
 from report_exporter.adapters.http_client import json_body, raise_for_status, send, vendor_detail
@@ -56,6 +57,7 @@ _FAILED = {"failed", "error", "errored"}
 _EXPIRED = {"expired", "deleted"}
 # A link that answers one of these has expired or been revoked: ask for a fresh one once.
 _LINK_GONE = {403, 404, 410}
+_JSON = {"Accept": "application/json"}
 # How a refused create call may say the account is at its cap (undocumented; see the module docstring).
 _CAP_STATUSES = (400, 403, 409, 422, 429)
 _CAP_WORDS = ("outstanding", "limit", "maximum", "too many")
@@ -84,14 +86,11 @@ class ParticleAdapter:
         self._export = export
         self._client = client
         self._clock = clock
-        self._token = secret_field(credentials, "access_token", export)
+        self._auth = BearerAuth(secret_field(credentials, "access_token", export))
         self._prefix = f"/v1/orgs/{export.org}" if export.scope == "org" else "/v1/user"
 
-    def _headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self._token.get_secret_value()}", "Accept": "application/json"}
-
     def _api(self, method: str, path: str, action: str, **kwargs: Any) -> Any:
-        response = send(self._client, method, path, vendor=VENDOR, action=action, headers=self._headers(),
+        response = send(self._client, method, path, vendor=VENDOR, action=action, headers=_JSON, auth=self._auth,
                         now=self._clock.now(), **kwargs)
         return json_body(response, vendor=VENDOR, action=action)
 
@@ -99,7 +98,7 @@ class ParticleAdapter:
         """``POST .../usage_reports``, telling the outstanding-report cap apart from other refusals."""
         action = "create usage report"
         response = send(self._client, "POST", path, vendor=VENDOR, action=action, ok=(200, 201, 202, *_CAP_STATUSES),
-                        headers=self._headers(), now=self._clock.now(), json=body)
+                        headers=_JSON, auth=self._auth, now=self._clock.now(), json=body)
         if response.status_code in _CAP_STATUSES:
             detail = vendor_detail(response)
             if response.status_code == 429 or any(word in detail.lower() for word in _CAP_WORDS):

@@ -17,10 +17,11 @@ from typing import Any
 
 import httpx
 
+from report_exporter.adapters.auth import RawKeyAuth
 from report_exporter.adapters.base import Credentials, PollResult, RawSink, RequestResult, secret_field
 from report_exporter.adapters.csv_records import CsvRecordCounter
-from report_exporter.adapters.http_client import json_body, raise_for_status, send
-from report_exporter.adapters.in_place import InPlace
+from report_exporter.adapters.http_client import json_body, raise_for_status, send, stream
+from report_exporter.adapters.in_place import PAGES
 from report_exporter.adapters.ndjson import envelope_line
 from report_exporter.clock import Clock
 from report_exporter.errors import (
@@ -29,7 +30,6 @@ from report_exporter.errors import (
     ReportNotAvailableYetError,
     VendorContractError,
     VendorRequestError,
-    VendorUnavailableError,
 )
 from report_exporter.models.exports import ExportBase, SenetExport, previous_period
 from report_exporter.models.payloads import JobStatus, RunPlan
@@ -46,8 +46,8 @@ _SUMMARY = "/rest/integration/usage/summary"
 _DETAILS = "/rest/integration/usage/details"
 _CHUNK = 1 << 20
 # A summary or a details file that fails (429, 5xx, a timeout, a dropped connection) is asked for again in
-# place, with Retry-After when given: one Application's fault does not fetch the others again.
-_IN_PLACE = InPlace(tries=5, max_wait=60.0)
+# place, as a page is, with Retry-After when given: one Application's fault does not fetch the others again.
+_IN_PLACE = PAGES
 
 
 class SenetAdapter:
@@ -62,11 +62,8 @@ class SenetAdapter:
         self._export = export
         self._client = client
         self._clock = clock
-        self._key = secret_field(credentials, "api_key", export)
-
-    def _headers(self, accept: str) -> dict[str, str]:
         # The raw key, no "Bearer" prefix (docs above: curl -H 'Authorization: <API_KEY_TO_USE>').
-        return {"Authorization": self._key.get_secret_value(), "Accept": accept}
+        self._auth = RawKeyAuth(secret_field(credentials, "api_key", export))
 
     @staticmethod
     def _params(plan: RunPlan, eui: str) -> dict[str, Any]:
@@ -89,7 +86,8 @@ class SenetAdapter:
         eui = self._export.application_euis[0]
         response = send(
             self._client, "GET", _SUMMARY, vendor=VENDOR, action=f"usage summary {eui}", ok=(200, 404),
-            headers=self._headers("application/json"), params=self._params(plan, eui), now=self._clock.now(),
+            headers={"Accept": "application/json"}, auth=self._auth, params=self._params(plan, eui),
+            now=self._clock.now(),
         )
         return response.status_code == 200
 
@@ -126,7 +124,7 @@ class SenetAdapter:
                 def once(action: str = action, params: dict[str, Any] = params, eui: str = eui) -> httpx.Response:
                     response = send(
                         self._client, "GET", _SUMMARY, vendor=VENDOR, action=action, ok=(200, 404),
-                        headers=self._headers("application/json"), params=params, now=self._clock.now(),
+                        headers={"Accept": "application/json"}, auth=self._auth, params=params, now=self._clock.now(),
                     )
                     if response.status_code == 404:
                         raise self._missing(plan, eui)
@@ -145,24 +143,18 @@ class SenetAdapter:
     def _details_once(self, plan: RunPlan, eui: str, sink: RawSink) -> None:
         action = f"usage details {eui}"
         counter = CsvRecordCounter()
-        try:
-            with self._client.stream(
-                "GET", _DETAILS, params=self._params(plan, eui), headers=self._headers("text/csv")
-            ) as response:
-                if response.status_code == 404:
-                    raise self._missing(plan, eui)
-                raise_for_status(response, vendor=VENDOR, action=action, ok=(200,), now=self._clock.now())
-                with sink.open(
-                    dataset=DEVICE_DATASET, name=f"{plan.run_name}-details-{eui}.csv", content_type="text/csv",
-                    records=counter.records, params={"application_eui": eui},
-                ) as out:
-                    for chunk in response.iter_bytes(_CHUNK):
-                        counter.feed(chunk)
-                        out.write(chunk)
-        except httpx.TimeoutException:
-            raise VendorUnavailableError(f"senet {action}: timed out") from None
-        except httpx.TransportError as exc:
-            raise VendorUnavailableError(f"senet {action}: connection failed ({type(exc).__name__})") from None
+        with stream(self._client, "GET", _DETAILS, vendor=VENDOR, action=action, params=self._params(plan, eui),
+                    headers={"Accept": "text/csv"}, auth=self._auth) as response:
+            if response.status_code == 404:
+                raise self._missing(plan, eui)
+            raise_for_status(response, vendor=VENDOR, action=action, ok=(200,), now=self._clock.now())
+            with sink.open(
+                dataset=DEVICE_DATASET, name=f"{plan.run_name}-details-{eui}.csv", content_type="text/csv",
+                records=counter.records, params={"application_eui": eui},
+            ) as out:
+                for chunk in response.iter_bytes(_CHUNK):
+                    counter.feed(chunk)
+                    out.write(chunk)
 
     def download(self, plan: RunPlan, report_id: str | None, sink: RawSink) -> None:
         """One JSON-lines object of summaries (a line per Application), then one details CSV per Application."""

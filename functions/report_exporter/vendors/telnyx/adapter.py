@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from report_exporter.adapters.auth import BearerAuth
 from report_exporter.adapters.base import (
     Credentials,
     PollResult,
@@ -28,8 +29,7 @@ from report_exporter.adapters.base import (
     ResumableWriter,
     secret_field,
 )
-from report_exporter.adapters.http_client import json_body, send
-from report_exporter.adapters.in_place import InPlace
+from report_exporter.adapters.in_place import json_page
 from report_exporter.adapters.ndjson import envelope_line
 from report_exporter.clock import Clock
 from report_exporter.errors import (
@@ -52,11 +52,6 @@ _USAGE = "/usage_reports"
 PAGE_SIZE = MAX_PAGE_SIZE
 # A guard against a vendor that keeps announcing more pages: 5000 x 2000 rows is far beyond a month.
 MAX_PAGES = 2000
-# Waits the vendor asks for between pages are slept in the Lambda up to this long; a longer hint is
-# handed to Step Functions, which retries the task later (and it resumes after the pages kept).
-MAX_INLINE_WAIT = 60.0
-MAX_PAGE_TRIES = 5
-_IN_PLACE = InPlace(tries=MAX_PAGE_TRIES, max_wait=MAX_INLINE_WAIT)
 
 
 @dataclass(frozen=True)
@@ -112,7 +107,7 @@ class TelnyxAdapter:
         self._export = export
         self._client = client
         self._clock = clock
-        self._key = secret_field(credentials, "api_key", export)
+        self._auth = BearerAuth(secret_field(credentials, "api_key", export))
 
     def request(self, plan: RunPlan) -> RequestResult:
         """Synchronous API: nothing to request, the pages are read by :meth:`download`."""
@@ -142,18 +137,10 @@ class TelnyxAdapter:
 
     def _page(self, start: str, end: str, page: int) -> tuple[httpx.Response, Any]:
         """One page and its JSON body, asked for again in place on a transient failure (``Retry-After`` or
-        ``x-ratelimit-reset`` honoured; no hint: 1, 2, 4, 8 s; a long hint or too many tries: Step Functions)."""
-        action = f"usage report {self._export.product} page {page}"
-        headers = {"Authorization": f"Bearer {self._key.get_secret_value()}", "Accept": "application/json"}
-
-        def once() -> tuple[httpx.Response, Any]:
-            response = send(
-                self._client, "GET", _USAGE, vendor=VENDOR, action=action, ok=(200,), headers=headers,
-                params=self._params(start, end, page), now=self._clock.now(),
-            )
-            return response, json_body(response, vendor=VENDOR, action=f"usage report page {page}")
-
-        return _IN_PLACE.call(once, clock=self._clock, client=self._client)
+        ``x-ratelimit-reset`` honoured; see adapters/in_place.py)."""
+        return json_page(self._client, _USAGE, vendor=VENDOR, action=f"usage report {self._export.product} page {page}",
+                         clock=self._clock, params=self._params(start, end, page),
+                         headers={"Accept": "application/json"}, auth=self._auth)
 
     def _range(self, out: ResumableWriter, start: str, end: str, at: _Cursor) -> _Cursor:
         """The pages of one date range from ``at`` on into ``out``; returns the cursor after its last page."""
