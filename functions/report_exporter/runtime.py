@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from report_exporter.clock import SYSTEM, Clock
 
 if TYPE_CHECKING:
+    from report_exporter.aws.ledger import DynamoLedger
     from report_exporter.ports import CuratedStore, Ledger, LedgerReader, Notify, RawStore
 
 _clock: Clock = SYSTEM
@@ -57,6 +58,10 @@ def ledger() -> Ledger:
     Raises:
         ValueError: ``LEDGER_TABLE`` is missing or empty in the function's environment.
     """
+    return _dynamo_ledger()
+
+
+def _dynamo_ledger() -> DynamoLedger:
     from report_exporter.aws.ledger import DynamoLedger
     from report_exporter.models.settings import settings
 
@@ -64,15 +69,12 @@ def ledger() -> Ledger:
 
 
 def ledger_reader() -> LedgerReader:
-    """The job ledger read only (WatchRuns): the DynamoDB table named by ``LEDGER_TABLE``.
+    """The job ledger as WatchRuns reads it (the same table; its role may only read it).
 
     Raises:
         ValueError: ``LEDGER_TABLE`` is missing or empty in the function's environment.
     """
-    from report_exporter.aws.ledger import DynamoLedger
-    from report_exporter.models.settings import settings
-
-    return DynamoLedger(settings().need("LEDGER_TABLE"))
+    return _dynamo_ledger()
 
 
 def raw_store() -> RawStore:
