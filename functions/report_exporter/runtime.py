@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 from report_exporter.clock import SYSTEM, Clock
 
 if TYPE_CHECKING:
-    from report_exporter.aws.ledger import DynamoLedger
     from report_exporter.ports import CuratedStore, Ledger, LedgerReader, Notify, RawStore
 
 _clock: Clock = SYSTEM
@@ -58,10 +57,6 @@ def ledger() -> Ledger:
     Raises:
         ValueError: ``LEDGER_TABLE`` is missing or empty in the function's environment.
     """
-    return _dynamo_ledger()
-
-
-def _dynamo_ledger() -> DynamoLedger:
     from report_exporter.aws.ledger import DynamoLedger
     from report_exporter.models.settings import settings
 
@@ -69,12 +64,15 @@ def _dynamo_ledger() -> DynamoLedger:
 
 
 def ledger_reader() -> LedgerReader:
-    """The job ledger as WatchRuns reads it (the same table; its role may only read it).
+    """The job ledger read only (WatchRuns): the DynamoDB table named by ``LEDGER_TABLE``.
 
     Raises:
         ValueError: ``LEDGER_TABLE`` is missing or empty in the function's environment.
     """
-    return _dynamo_ledger()
+    from report_exporter.aws.ledger import DynamoLedger
+    from report_exporter.models.settings import settings
+
+    return DynamoLedger(settings().need("LEDGER_TABLE"))
 
 
 def raw_store() -> RawStore:
