@@ -9,9 +9,16 @@ and prints the score per module. The code is not moved.
 Surviving mutants that cannot change behaviour are listed in ``tests/mutation/allowlist.toml``, grouped
 under the reason they cannot; they are left out of the score and counted apart.
 
+Runs are incremental: ``.build/mutate/mutants`` keeps mutmut's verdicts, and mutmut tests again every mutant
+of a function whose source changed (it hashes each function). Before each run this script also forgets the
+verdict of every mutant that was not caught, so survivors always meet the current tests, and which tests run
+which function is measured afresh. ``--fresh`` (``make
+mutate FRESH=1``) starts from nothing: use it after deleting or weakening tests, which could let a mutant
+that was caught before survive unseen.
+
 Usage::
 
-    .venv/bin/python tests/mutation/mutate.py [module ...]   # e.g. logic/check_report.py
+    .venv/bin/python tests/mutation/mutate.py [--fresh] [module ...]   # e.g. logic/check_report.py
 """
 
 from __future__ import annotations
@@ -42,17 +49,30 @@ CORE = [
     "datasets/values.py",
     "adapters/base.py",
     "adapters/http_client.py",
+    "adapters/auth.py",
     "adapters/csv_records.py",
-    "vendors/particle/adapter.py",
+    "adapters/in_place.py",
+    "adapters/ranged.py",
+    "adapters/ndjson.py",
+    "datasets/ndjson.py",
+    "aws/s3.py",
+    *[f"vendors/{vendor}/{module}.py" for vendor in ("particle", "here", "telnyx", "senet", "kore")
+      for module in ("adapter", "dataset")],
 ]
 TESTS = ["tests/unit", "tests/integration"]
 # What mutmut's statuses mean for the score: a mutant no test runs ("no tests") survived.
 CAUGHT = {"killed", "timeout", "caught by type check", "segfault"}
 
 
-def stage(modules: list[str]) -> None:
-    if WORK.exists():
+def stage(modules: list[str], *, fresh: bool) -> None:
+    """Lay out the workspace; keep mutmut's verdicts in ``mutants/`` unless ``fresh``."""
+    if fresh and WORK.exists():
         shutil.rmtree(WORK)
+    for folder in ("src", "tests", "infra", "events", "functions", "docs"):
+        shutil.rmtree(WORK / folder, ignore_errors=True)
+        if folder != "src":
+            # mutmut copies these into mutants/ over what is there: a stale copy of a moved test would run.
+            shutil.rmtree(WORK / "mutants" / folder, ignore_errors=True)
     (WORK / "src").mkdir(parents=True)
     shutil.copytree(ROOT / "functions" / "report_exporter", WORK / "src" / "report_exporter",
                     ignore=shutil.ignore_patterns("__pycache__"))
@@ -62,11 +82,13 @@ def stage(modules: list[str]) -> None:
     # Tests that read files by path (configs, requirement pins) find them where they are in the repository;
     # the package there is not on sys.path, so imports get the mutated copy under src/.
     shutil.copytree(ROOT / "functions", WORK / "functions", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy2(ROOT / "uv.lock", WORK / "uv.lock")
+    shutil.copytree(ROOT / "docs", WORK / "docs")
+    for name in ("uv.lock", "README.md"):  # read by tests (pins; the README's tables)
+        shutil.copy2(ROOT / name, WORK / name)
     shutil.copy2(ROOT / "tests" / "mutation" / "hang_guard.py", WORK / "conftest.py")
     text = (ROOT / "pyproject.toml").read_text()
     text = text.replace('pythonpath = ["functions", "infra", "."]', 'pythonpath = ["infra", "."]')
-    also = ", ".join(f'"{p}"' for p in ["infra/", "events/", "functions/", "conftest.py"])
+    also = ", ".join(f'"{p}"' for p in ["infra/", "events/", "functions/", "docs/", "README.md", "conftest.py"])
     only = ", ".join(f'"src/report_exporter/{m}"' for m in modules)
     tests = ", ".join(f'"{t}"' for t in TESTS)
     text += (
@@ -84,28 +106,63 @@ def stage(modules: list[str]) -> None:
         "timeout_constant = 5.0\n"
     )
     (WORK / "pyproject.toml").write_text(text)
+    # Which tests run which function is measured again on every run: mutmut's own incremental stats missed
+    # the tests of a module that had moved, leaving its mutants "without tests". Verdicts stay cached.
+    (WORK / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)
+    # Drop the mutated copies (and verdicts) of modules that no longer exist; mutmut regenerates the others.
+    mutated = WORK / "mutants" / "src"
+    for path in sorted(mutated.rglob("*")) if mutated.exists() else []:
+        source = WORK / "src" / path.relative_to(mutated)
+        stem = source.with_name(source.name.removesuffix(".meta").removesuffix(".spans"))
+        if path.is_file() and not (source.exists() or stem.exists()):
+            path.unlink()
 
 
-def results() -> dict[str, dict[str, int]]:
-    """mutant name -> exit code, from mutmut's meta files."""
-    codes: dict[str, dict[str, int]] = {}
-    for meta in (WORK / "mutants" / "src" / "report_exporter").rglob("*.meta"):
-        module = str(meta.relative_to(WORK / "mutants" / "src" / "report_exporter")).removesuffix(".meta")
+def _metas() -> dict[str, Path]:
+    """module -> mutmut's meta file of it (verdicts and function hashes)."""
+    root = WORK / "mutants" / "src" / "report_exporter"
+    return {str(meta.relative_to(root)).removesuffix(".meta"): meta for meta in root.rglob("*.meta")}
+
+
+def forget_survivors(modules: list[str]) -> None:
+    """Clear the verdict of every mutant of ``modules`` that was not caught, so that this run tests it again."""
+    from mutmut.stats import status_by_exit_code
+
+    for module, meta in _metas().items():
+        if module not in modules:
+            continue
         data = json.loads(meta.read_text())
-        codes[module] = {name: code for name, code in data.get("exit_code_by_key", {}).items() if code is not None}
+        codes = data.get("exit_code_by_key", {})
+        for name, code in codes.items():
+            if code is not None and status_by_exit_code[code] not in CAUGHT:
+                codes[name] = None
+        meta.write_text(json.dumps(data))
+
+
+def results(modules: list[str]) -> dict[str, dict[str, int]]:
+    """module -> mutant name -> exit code, from mutmut's meta files (modules no longer listed are left out)."""
+    codes: dict[str, dict[str, int]] = {}
+    for module, meta in _metas().items():
+        if module in modules:
+            data = json.loads(meta.read_text())
+            codes[module] = {name: code for name, code in data.get("exit_code_by_key", {}).items()
+                             if code is not None}
     return codes
 
 
 def main(argv: list[str]) -> int:
-    modules = argv or CORE
-    stage(modules)
+    fresh = "--fresh" in argv
+    modules = [arg for arg in argv if arg != "--fresh"] or CORE
+    stage(modules, fresh=fresh)
+    forget_survivors(modules)
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     mutmut = Path(sys.executable).with_name("mutmut")
     log = WORK / "mutmut.log"
     with log.open("w") as out:
-        subprocess.run([str(mutmut), "run", "--max-children", str(os.cpu_count() or 2)], cwd=WORK, env=env,
+        children = os.environ.get("MUTATE_CHILDREN") or str(os.cpu_count() or 2)
+        subprocess.run([str(mutmut), "run", "--max-children", children], cwd=WORK, env=env,
                        check=False, stdout=out, stderr=subprocess.STDOUT)
-    found = results()
+    found = results(modules)
     missing = [m for m in modules if not found.get(m)]
     if missing:
         # Typically a test failing on the unmutated code (mutmut stops before mutating anything).
