@@ -201,3 +201,32 @@ def test_check_report_at_the_deadline_counts_minutes_from_the_request_and_names_
                      ledger=RecordingLedger(), now=NOW + timedelta(minutes=95))
     # Then it has waited 93 minutes for the report, against the run's 90
     assert str(caught.value).endswith("still pending after 41 polls over 93 min (deadline 90 min)")
+
+
+def test_a_ready_reports_link_expiry_is_kept_on_the_job_and_in_the_ledger() -> None:
+    # Given a report found ready whose download link the vendor says expires in seven days
+    expiry = NOW + timedelta(days=7)
+    adapter = ScriptedAdapter([PollResult(JobStatus.READY, expires_at=expiry)])
+    plan = plan_for(EXPORT, now=NOW)
+    job = request_report(RequestInput(plan=plan), adapter=adapter, ledger=adapter.ledger, now=NOW)  # type: ignore[arg-type]
+    # When CheckReport polls it
+    out = check_report(CheckInput(plan=plan, job=job), adapter=adapter, ledger=adapter.ledger,  # type: ignore[arg-type]
+                       now=NOW + timedelta(seconds=15))
+    # Then the job carries the expiry (DownloadReport's alarm clock) and the ledger records it with the poll
+    assert out.status is JobStatus.READY and out.link_expires_at == expiry
+    polled = [args for name, args in adapter.ledger.calls if name == "polled"]
+    assert polled == [{"job": job.job, "polls": 1, "ready": True, "link_expires_at": expiry,
+                       "execution": plan.execution_id, "now": NOW + timedelta(seconds=15)}]
+
+
+def test_a_pending_poll_records_no_link_expiry_even_if_the_vendor_sends_one() -> None:
+    # Given a still-pending report whose status answer names an expiry anyway
+    adapter = ScriptedAdapter([PollResult(JobStatus.PENDING, expires_at=NOW + timedelta(days=7))])
+    plan = plan_for(EXPORT, now=NOW)
+    job = request_report(RequestInput(plan=plan), adapter=adapter, ledger=adapter.ledger, now=NOW)  # type: ignore[arg-type]
+    # When CheckReport polls it
+    out = check_report(CheckInput(plan=plan, job=job), adapter=adapter, ledger=adapter.ledger,  # type: ignore[arg-type]
+                       now=NOW + timedelta(seconds=15))
+    # Then neither the job nor the ledger holds an expiry: there is no link yet
+    assert out.status is JobStatus.PENDING and out.link_expires_at is None
+    assert [args["link_expires_at"] for name, args in adapter.ledger.calls if name == "polled"] == [None]
