@@ -116,6 +116,12 @@ def stage(modules: list[str], *, fresh: bool) -> None:
         stem = source.with_name(source.name.removesuffix(".meta").removesuffix(".spans"))
         if path.is_file() and not (source.exists() or stem.exists()):
             path.unlink()
+    # A run over other modules leaves a plain copy of these (no mutants) that is newer than the source, which
+    # mutmut takes for "already mutated, unchanged": it would find no mutant and no test. Make it mutate them.
+    for module in modules:
+        copy = mutated / "report_exporter" / module
+        if copy.exists() and copy.read_bytes() == (WORK / "src" / "report_exporter" / module).read_bytes():
+            copy.unlink()
 
 
 def _metas() -> dict[str, Path]:
