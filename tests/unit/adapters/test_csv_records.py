@@ -108,3 +108,12 @@ def test_the_header_is_found_by_its_labels_with_crlf_line_ends() -> None:
 def test_an_unclosed_quoted_field_at_the_end_is_a_record() -> None:
     assert count(b'id,n\na,1\n"b,2', []) == 2
     assert count(b'id,n\na,1\n"b,\n2', [11]) == 2
+    # Records with closed quoted fields before the unclosed one, in the same chunk, are each counted.
+    assert count(b'id,n\n"a",1\n"c",3\n"b,2', []) == 3
+
+
+def test_a_blank_line_right_after_a_cut_is_not_a_record() -> None:
+    # The chunk before the cut ends a record; the one after it starts with the blank line's line end.
+    assert count(b"id\na\n\nb\n", [5]) == 2
+    assert count(b'id\n"a"\n\n"b"\n', [7]) == 2
+    assert count(b"id\na\n\n\nb", [5, 6]) == 2
