@@ -64,6 +64,14 @@ TESTS = ["tests/unit", "tests/integration"]
 CAUGHT = {"killed", "timeout", "caught by type check", "segfault"}
 
 
+def caught(code: int) -> bool:
+    """Whether a mutant's exit code means a test noticed it. A test process killed by a signal (pyarrow
+    aborting on a mutated argument: SIGABRT) noticed it too; mutmut files those under "suspicious"."""
+    from mutmut.stats import status_by_exit_code
+
+    return status_by_exit_code[code] in CAUGHT or code < 0
+
+
 def stage(modules: list[str], *, fresh: bool) -> None:
     """Lay out the workspace; keep mutmut's verdicts in ``mutants/`` unless ``fresh``."""
     if fresh and WORK.exists():
@@ -132,15 +140,13 @@ def _metas() -> dict[str, Path]:
 
 def forget_survivors(modules: list[str]) -> None:
     """Clear the verdict of every mutant of ``modules`` that was not caught, so that this run tests it again."""
-    from mutmut.stats import status_by_exit_code
-
     for module, meta in _metas().items():
         if module not in modules:
             continue
         data = json.loads(meta.read_text())
         codes = data.get("exit_code_by_key", {})
         for name, code in codes.items():
-            if code is not None and status_by_exit_code[code] not in CAUGHT:
+            if code is not None and not caught(code):
                 codes[name] = None
         meta.write_text(json.dumps(data))
 
@@ -181,11 +187,10 @@ def main(argv: list[str]) -> int:
     failing = False
     survivors: list[str] = []
     stale: list[str] = []
-    from mutmut.stats import status_by_exit_code
 
     for module, codes in sorted(found.items()):
-        counts = Counter("killed" if status_by_exit_code[code] in CAUGHT else "survived" for code in codes.values())
-        left = [name for name, code in codes.items() if status_by_exit_code[code] not in CAUGHT]
+        counts = Counter("killed" if caught(code) else "survived" for code in codes.values())
+        left = [name for name, code in codes.items() if not caught(code)]
         allow = [name for name in left if name in allowed]
         survived = [name for name in left if name not in allowed]
         total = len(codes) - len(allow)

@@ -211,3 +211,41 @@ def test_senet_details_duplicate_labels_fill_the_column_once_and_stay_in_extra()
 
 def test_senet_details_a_header_only_file_without_line_break_has_no_devices() -> None:
     assert read(DEVICE_DATASET, b"DevEUI,Uplinks").num_rows == 0
+
+
+@pytest.mark.parametrize(("request_fields", "message"), [
+    ({"eui": EUI, "year": 40000, "month": 10}, r"^line 1 year: '40000' is out of the range"),
+    ({"eui": EUI, "year": "x", "month": 10}, r"^line 1 year: 'x' is not a whole number"),
+    ({"eui": EUI, "year": 2026, "month": 300}, r"^line 1 month: '300' is out of the range"),
+    ({"eui": EUI, "year": 2026, "month": 1.5}, r"^line 1 month: '1\.5' is not a whole number"),
+])
+def test_senet_summary_a_request_year_or_month_that_does_not_fit_is_named(
+        request_fields: dict[str, Any], message: str) -> None:
+    # The year is stored as int16 and the month as int8: a value outside them is refused, naming the line and field
+    with pytest.raises(InvalidReportError, match=message):
+        read(APPLICATION_DATASET, envelope_line(request_fields, b'{"totalUpPackets": 1}'))
+
+
+def test_senet_summary_that_is_not_an_object_names_its_line() -> None:
+    raw = summary_line({"totalUpPackets": 1}) + summary_line(b"[1, 2]")
+    with pytest.raises(InvalidReportError, match=r"^line 2: the summary is not a JSON object$"):
+        read(APPLICATION_DATASET, raw)
+
+
+def test_senet_details_without_an_application_say_what_a_details_file_is() -> None:
+    with pytest.raises(InvalidReportError) as raised:
+        read(DEVICE_DATASET, b"DevEUI,Uplinks\n00250C0100000001,1\n", {})
+    assert str(raised.value) == (f"{DETAILS_KEY}: its manifest names no application_eui; a details file answers "
+                                 "for one Application")
+
+
+def test_senet_summary_rows_in_the_period_or_without_a_month_are_not_counted_outside_it() -> None:
+    context = ReadContext.for_plan(plan_for(EXPORT), report_id=None, source_key="raw/senet/x.jsonl")
+    assert APPLICATION_DATASET.outside_period is not None
+    (batch,) = list(APPLICATION_DATASET.read(io.BytesIO(summary_line({"totalUpPackets": 1})), context))
+    assert APPLICATION_DATASET.outside_period(batch, context.window) == 0
+    # A request without year or month: nothing says it is another month, so it is not counted as one
+    undated = envelope_line({"eui": EUI}, b'{"totalUpPackets": 1}')
+    (batch,) = list(APPLICATION_DATASET.read(io.BytesIO(undated), context))
+    assert batch.column("year").to_pylist() == [None]
+    assert APPLICATION_DATASET.outside_period(batch, context.window) == 0
