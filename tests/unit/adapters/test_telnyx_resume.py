@@ -8,6 +8,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+
 import httpx
 import pytest
 from pydantic import SecretStr
@@ -49,7 +50,8 @@ def adapter(vendor: Callable[[httpx.Request], httpx.Response], export: TelnyxExp
     return TelnyxAdapter(export, client, {"api_key": SecretStr("KEY-test")}, VirtualClock(NOW))
 
 
-def failed_attempt(vendor: Callable[[httpx.Request], httpx.Response], export: TelnyxExport, error: type[Exception] = VendorUnavailableError) -> MemorySink:
+def failed_attempt(vendor: Callable[[httpx.Request], httpx.Response], export: TelnyxExport,
+                   error: type[Exception] = VendorUnavailableError) -> MemorySink:
     """An attempt that fails for good, keeping a part per page; returns the next attempt's sink."""
     first = MemorySink(part_size=1)
     with pytest.raises(error):
