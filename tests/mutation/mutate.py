@@ -11,8 +11,8 @@ under the reason they cannot; they are left out of the score and counted apart.
 
 Runs are incremental: ``.build/mutate/mutants`` keeps mutmut's verdicts, and mutmut tests again every mutant
 of a function whose source changed (it hashes each function). Before each run this script also forgets the
-verdict of every mutant that was not caught, so survivors always meet the current tests, and which tests run
-which function is measured afresh. ``--fresh`` (``make
+verdict of every mutant that was not caught and is not allow-listed, so survivors always meet the current
+tests, and which tests run which function is measured afresh. ``--fresh`` (``make
 mutate FRESH=1``) starts from nothing: use it after deleting or weakening tests, which could let a mutant
 that was caught before survive unseen.
 
@@ -138,15 +138,27 @@ def _metas() -> dict[str, Path]:
     return {str(meta.relative_to(root)).removesuffix(".meta"): meta for meta in root.rglob("*.meta")}
 
 
+def allow_listed() -> set[str]:
+    """The mutants ``tests/mutation/allowlist.toml`` lists as unable to change behaviour."""
+    groups = tomllib.loads((ROOT / "tests" / "mutation" / "allowlist.toml").read_text())["allow"]
+    return {name for group in groups for name in group["mutants"]}
+
+
 def forget_survivors(modules: list[str]) -> None:
-    """Clear the verdict of every mutant of ``modules`` that was not caught, so that this run tests it again."""
+    """Clear the verdict of every mutant of ``modules`` that was not caught, so that this run tests it again.
+
+    Allow-listed survivors keep theirs: no test can catch them. mutmut still tests one again when its
+    function changes (the function's hash clears the verdict), and an entry whose mutant no longer survives
+    is reported as stale.
+    """
+    allowed = allow_listed()
     for module, meta in _metas().items():
         if module not in modules:
             continue
         data = json.loads(meta.read_text())
         codes = data.get("exit_code_by_key", {})
         for name, code in codes.items():
-            if code is not None and not caught(code):
+            if code is not None and not caught(code) and name not in allowed:
                 codes[name] = None
         meta.write_text(json.dumps(data))
 
@@ -181,8 +193,7 @@ def main(argv: list[str]) -> int:
         tail = log.read_text(errors="replace").replace("\r", "\n").splitlines()[-30:]
         print(f"no results for {', '.join(missing)}; the end of {log.relative_to(ROOT)}:", *tail, sep="\n")
         return 2
-    allowed = {name for group in tomllib.loads((ROOT / "tests" / "mutation" / "allowlist.toml").read_text())["allow"]
-               for name in group["mutants"]}
+    allowed = allow_listed()
     print(f"\n{'module':<28} {'mutants':>8} {'killed':>7} {'allowed':>8} {'survived':>9} {'score':>6}")
     failing = False
     survivors: list[str] = []
