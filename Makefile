@@ -65,7 +65,7 @@ deploy: setup infra/node_modules  ## cdk deploy both stacks into the account of 
 	cd infra && PATH="$(CURDIR)/$(BIN):$$PATH" npx cdk deploy --all --require-approval broadening
 
 mutate: setup  ## mutation score per core module (mutmut; slow, not part of `make test`)
-	$(BIN)/python tests/mutation/mutate.py $(if $(FRESH),--fresh)
+	$(BIN)/python tests/mutation/mutate.py $(if $(FRESH),--fresh) $(MODULES)
 
 bench: setup  ## every performance goal with its figure and verdict (bench/README.md)
 	$(BIN)/python bench/bench_polling.py
