@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import email.utils
 import gzip
+import hashlib
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -320,6 +321,30 @@ def test_here_download_failure_goes_to_step_functions_when_the_invocation_has_no
         here(vendor, remaining=lambda: room).download(plan_for(EXPORT), REPORT, sink)
     assert [r.url.path.endswith("/output") for r in vendor.api_calls()] == [True]
     assert sink.objects == []
+
+
+@pytest.mark.parametrize("same_file", [True, False], ids=["same file: goes on", "file changed: starts over"])
+def test_here_download_resumed_by_a_later_attempt_counts_every_record_of_the_file(same_file: bool) -> None:
+    # Given a report whose output serves byte ranges, and an earlier attempt that kept the first half of the file
+    # (or of a file that has changed since)
+    sim = HereSimulator(rows=3_000, compresslevel=1, ranges=True)
+    sim.clock = VirtualClock(NOW)
+    export = HereExport(name="here-main", secret_name="here/main", realm="org123456789", base_url=sim.base_url,
+                        token_url=sim.url("/oauth2/token"))
+    report = sim.add_report(datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC))
+    file = b"".join(sim.gzip_body(report))
+    etag = '"' + hashlib.md5(file, usedforsecurity=False).hexdigest() + '"' if same_file else '"an-older-file"'
+    half = len(file) // 2
+    sink = MemorySink(resume=(file[:half], {"validator": etag, "length": len(file)}))
+    adapter = HereAdapter(export, build_client(sim.base_url, transport=sim.transport()),
+                          {name: SecretStr(value) for name, value in sim.credentials().items()}, sim.clock)
+    # When the next attempt downloads
+    adapter.download(plan_for(export), report.id, sink)
+    # Then it asked for the rest only (or the whole changed file), and the raw object is the file with all its
+    # records counted, not the records of the part this attempt received
+    assert sim.reports[report.id].served == [[half if same_file else 0, len(file)]]
+    (raw,) = sink.objects
+    assert sink.files[raw.key] == file and raw.records == 3_000
 
 
 def test_here_archived_before_download_names_the_report_and_what_to_do() -> None:
