@@ -49,11 +49,13 @@ def test_senet_check_report_waits_slowly_and_raises_report_not_available_past_th
             now += timedelta(seconds=job.wait_seconds)
             job = check_report(CheckInput(plan=plan, job=job), adapter=senet, ledger=ledger, now=now)
             waits.append(job.wait_seconds)
-    # Then it probed after 15, 30, 60, 60 min and at the deadline, and the error names export and period
+    # Then it probed after 15, 30, 60, 60 min and at the deadline, and the error names export, period and
+    # what it was waiting for
     assert Cadence(steps=(900, 1800, 3600)) == CADENCE
     assert waits == [900, 1800, 3600, 3600, 900]
     assert sum(waits) == 180 * 60
     assert "senet-fleet" in str(caught.value) and "2026-10" in str(caught.value)
+    assert "is still not yet available after 5 polls over 180 min" in str(caught.value)
 
 
 def test_senet_plan_run_accepts_the_previous_month() -> None:

@@ -196,6 +196,11 @@ class HereAdapter:
 
         def restarted() -> None:
             counter[0] = CsvRecordCounter(gzip=True)
+            counting[0] = True
+
+        def feed(chunk: bytes) -> None:
+            if counting[0]:
+                counter[0].feed(chunk)
 
         def gzip_magic(head: bytes) -> None:
             if not head.startswith(_GZIP_MAGIC):
@@ -204,10 +209,13 @@ class HereAdapter:
         with sink.open_resumable(dataset=DATASET, name=f"report-{report_id}.csv.gz", content_type="application/x-gzip",
                                  records=lambda: counter[0].records(),
                                  recount=lambda: CsvRecordCounter(gzip=True)) as out:
+            # Bytes kept by an earlier attempt: this one goes on mid-stream, where gzip cannot be inflated; the
+            # sink recounts the completed object (``recount``). Counting starts again if the file starts over.
+            counting = [out.tell() == 0]
             # raw: with ``Content-Encoding: gzip`` iter_bytes would inflate the file on the way and the raw object
             # would no longer be the vendor's .csv.gz.
             download_file(out, lambda headers: self._output(plan, report_id, headers), vendor=VENDOR, action=action,
-                          clock=self._clock, client=self._client, feed=lambda chunk: counter[0].feed(chunk),
+                          clock=self._clock, client=self._client, feed=feed,
                           restarted=restarted, raw=True, check_head=gzip_magic, head_size=len(_GZIP_MAGIC))
 
     def _explain_gone(self, plan: RunPlan, report_id: str, status: int | None) -> None:
