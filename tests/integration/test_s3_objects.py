@@ -12,7 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from report_exporter.aws import clients, s3
-from report_exporter.aws.s3 import MultipartWriter, S3CuratedStore, S3RawSink
+from report_exporter.aws.s3 import PART_SIZE, MultipartWriter, S3CuratedStore, S3RawSink
 from report_exporter.errors import InvalidReportError
 from report_exporter.models.exports import ParticleExport
 from report_exporter.models.manifest import RawManifest
@@ -74,6 +74,19 @@ def test_an_aborted_upload_leaves_nothing(aws: Buckets) -> None:
     writer.write(b"x" * (2 * MIN_PART))
     writer.abort()
     assert keys(aws.curated) == []
+    assert boto3.client("s3").list_multipart_uploads(Bucket=aws.curated).get("Uploads", []) == []
+
+
+def test_a_part_s3_refuses_fails_the_write_that_filled_it(aws: Buckets) -> None:
+    # Given a curated upload (its parts are sent by the writes themselves) and an S3 that refuses parts
+    writer = S3CuratedStore(aws.curated).upload("curated/k.parquet", content_type="application/vnd.apache.parquet")
+    s3_answers("UploadPart", "AccessDenied", 403)
+    writer.write(b"x" * (PART_SIZE - 1))
+    # When a write fills the first part / Then that write fails with S3's refusal (the Parquet writer sees it)
+    with pytest.raises(ClientError) as raised:
+        writer.write(b"x")
+    assert raised.value.response["Error"]["Code"] == "AccessDenied"
+    writer.abort()
     assert boto3.client("s3").list_multipart_uploads(Bucket=aws.curated).get("Uploads", []) == []
 
 
