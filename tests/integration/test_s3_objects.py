@@ -60,7 +60,7 @@ def test_an_uploaded_object_is_its_bytes_typed_and_encrypted_at_rest(aws: Bucket
     writer = S3CuratedStore(aws.curated).upload("curated/k.parquet", content_type="application/vnd.apache.parquet")
     for at in range(0, len(body), 3 << 20):
         writer.write(body[at:at + (3 << 20)])
-    assert keys(aws.curated) == []  # nothing visible before the commit
+    assert keys(aws.curated) == [] and writer.closed is False  # nothing visible before the commit
     writer.commit()
     assert boto3.client("s3").get_object(Bucket=aws.curated, Key="curated/k.parquet")["Body"].read() == body
     meta = head(aws.curated, "curated/k.parquet")
