@@ -16,7 +16,7 @@ import pytest
 import report_exporter
 from report_exporter.aws.s3 import PartUploader
 
-BOUND = 60  # a bound so that a broken uploader fails the test instead of hanging it; never reached when it works
+BOUND = 300  # a bound so that a broken uploader fails the test instead of hanging it; never reached when it works
 
 
 class Refused(Exception):
