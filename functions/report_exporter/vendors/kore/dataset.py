@@ -277,9 +277,13 @@ class _Flattener:
         for f in COLUMNS:
             try:
                 arrays.append(pa.array(self._columns[f.name], type=f.type))
-            except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
+            # UnicodeEncodeError: JSON may escape a lone surrogate ("\ud800"), which no UTF-8 column can hold.
+            except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, UnicodeEncodeError) as exc:
                 raise InvalidReportError(f"column {f.name}: {exc}") from None
-        arrays.append(pa.array(self._extra, type=EXTRA_TYPE))
+        try:
+            arrays.append(pa.array(self._extra, type=EXTRA_TYPE))
+        except UnicodeEncodeError as exc:
+            raise InvalidReportError(f"column {EXTRA.name}: {exc}") from None
         self._columns = {name: [] for name in self._names}
         self._extra = []
         return pa.RecordBatch.from_arrays(arrays, schema=_SCHEMA)
