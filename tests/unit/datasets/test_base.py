@@ -10,6 +10,7 @@ import pytest
 from report_exporter.aws.s3 import curated_key
 from report_exporter.datasets.base import (
     PARTITION_KEYS,
+    ReadContext,
     constant,
     dates_outside,
     extra_map,
@@ -17,7 +18,10 @@ from report_exporter.datasets.base import (
     instants_outside,
 )
 from report_exporter.datasets.registry import DATASETS
-from report_exporter.models.exports import month_window
+from report_exporter.models.exports import SenetExport, month_window
+from report_exporter.models.manifest import RawManifest
+from report_exporter.models.payloads import RawObject
+from tests.fakes import plan_for
 
 
 @pytest.mark.parametrize(("dtype", "hive"), [
@@ -118,3 +122,18 @@ def test_partition_keys_are_the_hive_folders_of_the_published_key() -> None:
     key = curated_key("particle_data_operations", "particle-demo", "2026-10")
     assert [part.split("=")[0] for part in key.split("/") if "=" in part] == [name for name, _ in PARTITION_KEYS]
     assert [hive for _, hive in PARTITION_KEYS] == ["string", "string"]
+
+
+def test_a_read_context_from_a_manifest_carries_what_the_object_answers() -> None:
+    # Given the manifest DownloadReport wrote beside a Senet details file
+    export = SenetExport(name="senet-fleet", secret_name="s", application_euis=("00250C0000010001",))
+    plan = plan_for(export)
+    obj = RawObject(dataset="senet_device_month", key="raw/senet/senet-fleet/2026-10/details-00250C0000010001.csv",
+                    bytes=3, sha256="a" * 64, content_type="text/csv", records=1)
+    manifest = RawManifest.describe(plan, obj, params={"application_eui": "00250C0000010001"}, report_id="r-1")
+    # When a reader's context is built from it
+    context = ReadContext.from_manifest(manifest)
+    # Then it names the object (errors name it), the request as the run made it, its window and parameters
+    assert context.source_key == obj.key
+    assert (context.export, context.window, context.report_id) == (export, plan.window, "r-1")
+    assert dict(context.params) == {"application_eui": "00250C0000010001"}
