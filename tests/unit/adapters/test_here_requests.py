@@ -9,7 +9,6 @@ from __future__ import annotations
 import email.utils
 import gzip
 import hashlib
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -125,19 +124,13 @@ def test_here_api_calls_ask_for_json_and_the_output_for_gzip_each_with_its_corre
     assert len({str(uuid.UUID(i)) for i in ids}) == 3
 
 
-def test_here_request_sends_the_month_in_utc_whatever_the_machine_time_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_here_request_sends_the_month_in_utc_whatever_the_machine_time_zone(new_york_machine: None) -> None:
     # Given a machine whose local time zone is not UTC (a local run on a laptop), and an export in Berlin time
-    monkeypatch.setenv("TZ", "America/New_York")
-    time.tzset()
-    try:
-        vendor = Here()
-        export = HereExport(name="here-main", secret_name="here/main", realm="org123456789", base_url=BASE,
-                            token_url=TOKEN_URL, timezone="Europe/Berlin")
-        # When the October report is requested
-        here(vendor, export=export).request(plan_for(export, "2026-10"))
-    finally:
-        monkeypatch.undo()
-        time.tzset()
+    vendor = Here()
+    export = HereExport(name="here-main", secret_name="here/main", realm="org123456789", base_url=BASE,
+                        token_url=TOKEN_URL, timezone="Europe/Berlin")
+    # When the October report is requested
+    here(vendor, export=export).request(plan_for(export, "2026-10"))
     # Then the window is sent in UTC, as HERE reads it
     (create,) = vendor.api_calls()
     assert (create.url.params["startDate"], create.url.params["endDate"]) == (

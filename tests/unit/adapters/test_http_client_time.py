@@ -3,8 +3,6 @@ time left for vendor calls is never negative, and unbounded for a client without
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import httpx
@@ -14,16 +12,7 @@ from report_exporter import limits
 from report_exporter.adapters.http_client import build_client, retry_after_seconds, time_left
 
 
-@pytest.fixture
-def new_york(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("TZ", "America/New_York")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
-
-
-@pytest.mark.usefixtures("new_york")
+@pytest.mark.usefixtures("new_york_machine")
 @pytest.mark.parametrize("date", ["Tue, 03 Nov 2026 06:01:30 -0000", "Tue, 03 Nov 2026 06:01:30 GMT"])
 def test_a_retry_after_date_is_utc_on_a_machine_in_another_zone(date: str) -> None:
     response = httpx.Response(503, headers={"Retry-After": date})

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -40,20 +38,6 @@ def fresh_tokens() -> Iterator[None]:
     clear_token_cache()
     yield
     clear_token_cache()
-
-
-@pytest.fixture
-def new_york_machine() -> Iterator[None]:
-    """The process's local time zone is New York (a developer's laptop), not the Lambda's UTC."""
-    before = os.environ.get("TZ")
-    os.environ["TZ"] = "America/New_York"
-    time.tzset()
-    yield
-    if before is None:
-        del os.environ["TZ"]
-    else:
-        os.environ["TZ"] = before
-    time.tzset()
 
 
 def export_for(base_url: str = BASE, **fields: Any) -> KoreExport:

@@ -11,10 +11,7 @@ import datetime as dt
 import importlib.util
 import io
 import json
-import os
 import re
-import time
-from collections.abc import Iterator
 from typing import Any
 from unittest import mock
 
@@ -30,20 +27,6 @@ from tests.fakes import plan_for
 
 UTC = dt.UTC
 EXPORT = KoreExport(name="kore-main", secret_name="kore/main")
-
-
-@pytest.fixture
-def new_york_machine() -> Iterator[None]:
-    """The process's local time zone is New York (a developer's laptop), not the Lambda's UTC."""
-    before = os.environ.get("TZ")
-    os.environ["TZ"] = "America/New_York"
-    time.tzset()
-    yield
-    if before is None:
-        del os.environ["TZ"]
-    else:
-        os.environ["TZ"] = before
-    time.tzset()
 
 
 def read(data: bytes | io.RawIOBase, export: KoreExport = EXPORT) -> pa.Table:
