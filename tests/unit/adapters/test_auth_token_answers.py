@@ -4,7 +4,7 @@ the run's clock, and which are errors naming the vendor and what failed, without
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -22,12 +22,8 @@ from report_exporter.errors import (
     VendorThrottledError,
     VendorUnavailableError,
 )
+from tests.unit.adapters.test_auth import BASE, CLIENT_ID, CLIENT_SECRET, NOW, TOKEN_URL
 
-NOW = datetime(2026, 11, 3, 6, 0, tzinfo=UTC)
-BASE = "https://api.vendor.test"
-TOKEN_URL = "https://auth.vendor.test/oauth/token"
-CLIENT_ID = "client-4f1d2a"
-CLIENT_SECRET = "s3cr3t-9bT2kQ"
 REFUSAL = "export 'acme-main': the token endpoint refused the client credentials in secret 'acme/main'"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from urllib.parse import parse_qsl
 
 import httpx
@@ -16,11 +16,7 @@ from report_exporter.adapters import auth
 from report_exporter.adapters.auth import ClientCredentialsAuth, TokenCache
 from report_exporter.adapters.http_client import build_client
 from report_exporter.clock import VirtualClock
-
-NOW = datetime(2026, 11, 3, 6, 0, tzinfo=UTC)
-BASE = "https://api.vendor.test"
-TOKEN_URL = "https://auth.vendor.test/oauth/token"
-CLIENT_ID = "client-4f1d2a"
+from tests.unit.adapters.test_auth import BASE, CLIENT_ID, NOW, TOKEN_URL
 
 
 @pytest.fixture(autouse=True)

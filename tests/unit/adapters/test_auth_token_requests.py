@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -25,12 +25,8 @@ from report_exporter.adapters.auth import (
 )
 from report_exporter.adapters.http_client import TIMEOUT, USER_AGENT, build_client
 from report_exporter.clock import VirtualClock
+from tests.unit.adapters.test_auth import BASE, CLIENT_ID, CLIENT_SECRET, NOW, TOKEN_URL
 
-NOW = datetime(2026, 11, 3, 6, 0, tzinfo=UTC)
-BASE = "https://api.vendor.test"
-TOKEN_URL = "https://auth.vendor.test/oauth/token"
-CLIENT_ID = "client-4f1d2a"
-CLIENT_SECRET = "s3cr3t-9bT2kQ"
 HERE_TOKEN_URL = "https://account.api.here.com/oauth2/token"
 KEY_ID = "HKID0123456789"
 KEY_SECRET = "s3cr+t/Key=="
