@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import email.utils
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import httpx
 import pytest
@@ -21,14 +21,11 @@ from report_exporter.errors import (
     VendorThrottledError,
     VendorUnavailableError,
 )
-from report_exporter.models.exports import HereExport, SenetExport
+from report_exporter.models.exports import HereExport
 from report_exporter.vendors.senet.adapter import SenetAdapter
 from tests.fakes import MemorySink, SleepLog, plan_for
+from tests.unit.adapters.test_senet import EUIS, EXPORT, KEY, NOW
 
-EUIS = ("00250C0000010001", "00250C0000010002")
-EXPORT = SenetExport(name="senet-fleet", secret_name="s/senet", application_euis=EUIS)
-KEY = "senet-raw-key-0123456789"
-NOW = datetime(2026, 11, 3, 6, 0, tzinfo=UTC)
 CSV = b"DevEUI,Device Name,Contract ID,Uplinks,Downlinks,Security Sessions,Last Seen\n00250C0100000001,M,C-1,1,1,1,x\n"
 SUMMARY = {"numberOfDevices": 1}
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import importlib.util
 import io
-import json
 import re
 from typing import Any
 from unittest import mock
@@ -24,6 +23,7 @@ from report_exporter.models.exports import KoreExport
 from report_exporter.vendors.kore import dataset as kore_dataset
 from report_exporter.vendors.kore.dataset import DATASET
 from tests.fakes import plan_for
+from tests.unit.datasets.test_kore import page, record
 
 UTC = dt.UTC
 EXPORT = KoreExport(name="kore-main", secret_name="kore/main")
@@ -33,21 +33,6 @@ def read(data: bytes | io.RawIOBase, export: KoreExport = EXPORT) -> pa.Table:
     context = ReadContext.for_plan(plan_for(export, "2024-05"), report_id=None, source_key="raw/kore/x.jsonl")
     source = io.BytesIO(data) if isinstance(data, bytes) else data
     return pa.Table.from_batches(list(DATASET.read(source, context)), schema=DATASET.reader_schema)
-
-
-def page(*records: Any) -> bytes:
-    return json.dumps({"usage_records": list(records), "meta": {"next_page_url": None}}).encode() + b"\n"
-
-
-def record(**changes: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {
-        "account_sid": "AC" + "0" * 32,
-        "period": {"start": "2024-05-01T00:00:00Z", "end": "2024-05-02T00:00:00Z"},
-        "data": {"total": 3, "download": 2, "upload": 1, "units": "bytes", "billed": 0.01, "billing_units": "USD"},
-        "commands": {"total": 1, "to_sim": 1, "from_sim": 0, "billed": 0, "billing_units": "USD"},
-    }
-    base.update(changes)
-    return base
 
 
 # The column contract (what Athena's table and saved queries rely on).
