@@ -109,7 +109,8 @@ def test_a_slow_token_endpoint_for_one_client_does_not_hold_up_another_client() 
             if client_id == "client-a":
                 threads.append(threading.Thread(target=flow_b))
                 threads[0].start()
-                b_finished_first.append(b_done.wait(timeout=120))  # a bound for a lock held across clients, never reached otherwise
+                # A bound for a lock held across clients; never reached otherwise
+                b_finished_first.append(b_done.wait(timeout=120))
             return httpx.Response(200, json={"access_token": f"{client_id}-tok", "expires_in": 3600})
         return httpx.Response(200)
 
