@@ -23,6 +23,7 @@ from report_exporter.errors import ReportBusyError, VendorUnavailableError
 from report_exporter.models.exports import ParticleExport
 from tests.fakes import plan_for
 from tests.integration.conftest import Buckets
+from tests.integration.test_raw_sink import Lines
 
 PART = PART_SIZE
 MIN_PART = 5 << 20  # S3's smallest part but the last
@@ -51,19 +52,6 @@ class MemoryStore:
 
     def clear(self) -> None:
         self.cursor = None
-
-
-class Lines:
-    """Counts line ends (a stand-in for the CSV record counter)."""
-
-    def __init__(self) -> None:
-        self.n = 0
-
-    def feed(self, data: bytes) -> None:
-        self.n += data.count(b"\n")
-
-    def records(self) -> int:
-        return self.n
 
 
 def open_uploads(bucket: str) -> list[Any]:
@@ -351,11 +339,14 @@ class HeldParts:
         return self._real(**kwargs)
 
 
-def test_a_part_s3_refused_while_the_vendor_failed_leaves_nothing_open(
-        aws: Buckets, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Given the first part on its way when the vendor's stream breaks, and S3 refusing that part
-    store = MemoryStore()
-    held = HeldParts(monkeypatch, hold=1, refuse=1)
+@pytest.mark.parametrize(("refuse_part", "refuse_save"), [(True, False), (False, True)],
+                         ids=["s3-refuses-the-part", "ledger-refuses-the-cursor"])
+def test_a_failed_attempt_whose_part_or_cursor_is_refused_leaves_nothing_open(
+        aws: Buckets, monkeypatch: pytest.MonkeyPatch, refuse_part: bool, refuse_save: bool) -> None:
+    # Given the first part on its way when the vendor's stream breaks, and S3 refusing that part or a ledger
+    # whose lease was taken over refusing the cursor
+    store = MemoryStore(refuse_saves=refuse_save)
+    held = HeldParts(monkeypatch, hold=1, refuse=1 if refuse_part else 0)
     sink = S3RawSink(aws.raw, PLAN, resume=store)
     with pytest.raises(VendorUnavailableError), sink.open_resumable(dataset="d", name="r.csv",
                                                                     content_type="text/csv") as out:
@@ -363,23 +354,7 @@ def test_a_part_s3_refused_while_the_vendor_failed_leaves_nothing_open(
         assert held.holding.wait(timeout=BOUND)
         held.release()
         raise VendorUnavailableError("reset")
-    # Then no part was kept, so nothing is left open and no cursor names it
-    assert open_uploads(aws.raw) == [] and store.cursor is None
-
-
-def test_a_cursor_the_ledger_refuses_at_the_end_of_a_failed_attempt_leaves_nothing_open(
-        aws: Buckets, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Given the first part on its way when the vendor's stream breaks, and a ledger whose lease was taken over
-    store = MemoryStore(refuse_saves=True)
-    held = HeldParts(monkeypatch, hold=1)
-    sink = S3RawSink(aws.raw, PLAN, resume=store)
-    with pytest.raises(VendorUnavailableError), sink.open_resumable(dataset="d", name="r.csv",
-                                                                    content_type="text/csv") as out:
-        stream(out, BODY, end=PART + MIB)
-        assert held.holding.wait(timeout=BOUND)
-        held.release()
-        raise VendorUnavailableError("reset")
-    # Then the vendor's error is what the attempt raises, and the part no cursor names is dropped
+    # Then the vendor's error is what the attempt raises, and no part is left open or named by a cursor
     assert open_uploads(aws.raw) == [] and store.cursor is None
 
 
