@@ -90,9 +90,22 @@ class Dataset:
     description: str
     row_group_size: int = 131_072
     dictionary_columns: tuple[str, ...] | None = None
+    """The columns written as a dictionary per row group; None: all of them."""
+    column_encoding: Mapping[str, str] = field(default_factory=dict)
+    """Parquet encodings of columns written without a dictionary (``DELTA_BINARY_PACKED`` for counts,
+    ``DELTA_BYTE_ARRAY`` for text that shares prefixes...): encodings that Athena (Trino), DuckDB and
+    pyarrow read."""
     queries: tuple[NamedQuery, ...] = ()
     outside_period: OutsidePeriod | None = None
     """Counts the rows dated outside the run's window; None when rows carry no date of their own."""
+
+    def __post_init__(self) -> None:
+        names = set(self.schema.names)
+        dictionary = names if self.dictionary_columns is None else set(self.dictionary_columns)
+        if unknown := sorted(set(self.column_encoding) - names):
+            raise ValueError(f"dataset {self.name}: column_encoding names columns it does not have: {unknown}")
+        if both := sorted(set(self.column_encoding) & dictionary):
+            raise ValueError(f"dataset {self.name}: dictionary columns cannot take another encoding: {both}")
 
     @property
     def schema(self) -> pa.Schema:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from datetime import UTC, date, datetime, timedelta
 
 import pyarrow as pa
@@ -137,3 +139,16 @@ def test_a_read_context_from_a_manifest_carries_what_the_object_answers() -> Non
     assert context.source_key == obj.key
     assert (context.export, context.window, context.report_id) == (export, plan.window, "r-1")
     assert dict(context.params) == {"application_eui": "00250C0000010001"}
+
+
+@pytest.mark.parametrize(("dictionary", "encoding", "named"), [
+    (None, {"device_id": "DELTA_BYTE_ARRAY"}, "dictionary columns cannot take another encoding: ['device_id']"),
+    (("device_id", "device_os"), {"device_os": "DELTA_BYTE_ARRAY", "device_name": "DELTA_BYTE_ARRAY"},
+     "dictionary columns cannot take another encoding: ['device_os']"),
+    (("device_os",), {"device_idd": "PLAIN"}, "column_encoding names columns it does not have: ['device_idd']"),
+])
+def test_a_dataset_whose_encodings_pyarrow_would_refuse_is_refused_when_declared(
+        dictionary: tuple[str, ...] | None, encoding: dict[str, str], named: str) -> None:
+    particle = DATASETS["particle_data_operations"]
+    with pytest.raises(ValueError, match=re.escape(f"dataset particle_data_operations: {named}")):
+        dataclasses.replace(particle, dictionary_columns=dictionary, column_encoding=encoding)

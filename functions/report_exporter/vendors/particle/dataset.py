@@ -77,14 +77,18 @@ DATASET = Dataset(
     read=read,
     description="Particle data operations per device and day (devices report) for a calendar month",
     outside_period=lambda batch, window: dates_outside(batch.column("usage_date"), window),
-    # Memory must stay flat whatever the org's size: 1,048,576-row groups made smaller files (~33k device ids
-    # fit one dictionary, where smaller groups repeat it) but peaked at 292 MiB for 1M rows and 490 MiB for 3M; 262,144
-    # rows peak at 255 / 278 MiB for a ~25 % larger file (bench/README.md).
-    row_group_size=262_144,
-    # Device names and counts are spread over ~33k devices: plain and zstd-compressed they take 0.6 and 1.3 MB
-    # per 1M rows, as a dictionary per row group 1.9 and 2.1 MB. Device ids (random hex) stay a dictionary.
+    # Memory must stay flat whatever the org's size: at most two groups are in Arrow memory (~140 B per row).
+    # 131,072-row groups peak at ~220 MiB for 1M rows, 262,144 at ~255 MiB (bench/README.md).
+    row_group_size=131_072,
+    # A dictionary per row group only pays for the columns that repeat a few values. The ~33k device ids
+    # (random hex) would repeat their dictionary in every group: as one zstd page per chunk, with the lengths
+    # apart, they take 3.2 MB per 1M rows (5.5 MB as dictionaries); the names share prefixes
+    # ("Tracker 123, fleet") and the counts are small integers: 0.04 and 0.02 MB delta-encoded, 0.6 and 1.0 MB
+    # plain (bench/README.md, "Parquet bytes").
     dictionary_columns=tuple(name for name in [*COLUMNS.names, *LINEAGE.names]
-                             if name not in ("device_name", "data_operations")),
+                             if name not in ("device_id", "device_name", "data_operations")),
+    column_encoding={"device_id": "DELTA_LENGTH_BYTE_ARRAY", "device_name": "DELTA_BYTE_ARRAY",
+                     "data_operations": "DELTA_BINARY_PACKED"},
     queries=(
         NamedQuery(
             "particle_usage_by_device_month",
