@@ -72,6 +72,7 @@ bench: setup  ## every performance goal with its figure and verdict (bench/READM
 	$(BIN)/python bench/bench_cold_start.py
 	$(BIN)/python bench/bench_download.py
 	$(BIN)/python bench/bench_particle.py && $(BIN)/python bench/bench_here.py
+	$(BIN)/python bench/bench_local_run.py
 
 clean:
 	rm -rf $(VENV) $(FOCUS_VENV) $(TOOLS) infra/cdk.out infra/node_modules out
