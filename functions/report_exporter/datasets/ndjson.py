@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import IO, Any
@@ -10,6 +11,8 @@ from typing import IO, Any
 from report_exporter.errors import InvalidReportError
 
 _CHUNK = 1 << 20
+# A JSON escape of a UTF-16 surrogate: a pair is one character, a lone one is no text UTF-8 can hold.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 def lines(source: IO[bytes]) -> Iterator[bytes]:
@@ -71,9 +74,20 @@ def envelopes(source: IO[bytes]) -> Iterator[tuple[int, dict[str, Any], Any]]:
             raise InvalidReportError(f"line {number}: {exc}") from None
         except ValueError as exc:
             raise InvalidReportError(f"line {number}: not JSON ({str(exc)[:200]})") from None
+        if _SURROGATE_ESCAPE.search(line) and (lone := _lone_surrogate(record)):
+            raise InvalidReportError(f"line {number}: a string holds a lone surrogate ({lone}), which is not text")
         if not isinstance(record, dict) or not isinstance(record.get("request"), dict) or "response" not in record:
             raise InvalidReportError(f"line {number}: not a {{'request', 'response'}} record")
         yield number, record["request"], record["response"]
+
+
+def _lone_surrogate(value: Any) -> str | None:
+    """The first lone surrogate in a value read by :func:`load`, as its JSON escape; None when there is none."""
+    try:
+        dumps(value).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"\\u{ord(exc.object[exc.start]):04x}"
+    return None
 
 
 def dumps(value: Any) -> str:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import io
+import re
 import tracemalloc
+
+import pytest
 
 from report_exporter.adapters.ndjson import envelope_line
 from report_exporter.datasets.ndjson import envelopes, lines
+from report_exporter.errors import InvalidReportError
 
 
 def test_an_envelope_line_is_the_same_bytes_whatever_the_request_key_order() -> None:
@@ -47,3 +51,18 @@ def test_reading_a_large_raw_file_holds_about_one_chunk_at_a_time() -> None:
         tracemalloc.stop()
     assert count == size // len(b'{"request":{},"response":{"n":12345}}\n') + 1  # the cut last record too
     assert peak < 8 << 20, f"peak {peak / 2**20:.1f} MiB for a {size >> 20} MiB file"
+
+
+@pytest.mark.parametrize(("escaped", "lone"), [(b"\\ud800", "\\ud800"), (b"x\\uDFFF", "\\udfff"),
+                                               (b"\\ude00\\ud83d", "\\ude00")])
+def test_a_lone_surrogate_escape_is_refused_naming_the_line_and_the_escape(escaped: bytes, lone: str) -> None:
+    raw = envelope_line({"page": 1}, b'{"data": []}') + envelope_line({"page": 2}, b'{"data": ["' + escaped + b'"]}')
+    with pytest.raises(InvalidReportError, match=re.escape(f"line 2: a string holds a lone surrogate ({lone})")):
+        list(envelopes(io.BytesIO(raw)))
+
+
+@pytest.mark.parametrize(("escaped", "read"), [(b"\\ud83d\\ude00", "\U0001f600"), (b"\\\\ud800", "\\ud800"),
+                                               (b"\\u00e9t\\u00e9", "\u00e9t\u00e9")])
+def test_a_surrogate_pair_and_a_backslash_before_u_are_text(escaped: bytes, read: str) -> None:
+    raw = envelope_line({"page": 1}, b'{"data": ["' + escaped + b'"]}')
+    assert list(envelopes(io.BytesIO(raw))) == [(1, {"page": 1}, {"data": [read]})]

@@ -249,3 +249,9 @@ def test_senet_summary_rows_in_the_period_or_without_a_month_are_not_counted_out
     (batch,) = list(APPLICATION_DATASET.read(io.BytesIO(undated), context))
     assert batch.column("year").to_pylist() == [None]
     assert APPLICATION_DATASET.outside_period(batch, context.window) == 0
+
+
+def test_senet_a_lone_surrogate_in_a_summary_names_the_line_not_a_codec() -> None:
+    raw = summary_line({"totalUpPackets": 1}) + summary_line(b'{"totalUpPackets": 2, "name": "\\udc80"}')
+    with pytest.raises(InvalidReportError, match=r"^line 2: a string holds a lone surrogate \(\\udc80\)"):
+        read(APPLICATION_DATASET, raw)

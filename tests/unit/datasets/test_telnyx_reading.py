@@ -118,3 +118,9 @@ def test_telnyx_usage_more_rows_than_one_batch_are_all_read() -> None:
     assert table.column("requested_end")[count - 1].as_py() == datetime(2026, 11, 1, tzinfo=UTC)
     metrics = table.column("metrics").to_pylist()
     assert [m[0][1] for m in metrics] == [Decimal(i) for i in range(count)]
+
+
+def test_telnyx_usage_a_lone_surrogate_in_a_row_names_the_line_not_a_codec() -> None:
+    bad = envelope_line(REQUEST, b'{"meta": {}, "data": [{"product": "wireless", "zone": "\\ud800"}]}')
+    with pytest.raises(InvalidReportError, match=r"^line 2: a string holds a lone surrogate \(\\ud800\)"):
+        read(line(REQUEST, [ROW]) + bad)
