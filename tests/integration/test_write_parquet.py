@@ -240,6 +240,16 @@ def test_only_the_datasets_dictionary_columns_are_dictionary_encoded(aws: Bucket
     assert encoded == {"product_name", "connectivity"}
 
 
+def test_a_dataset_that_names_no_dictionary_columns_has_a_dictionary_for_every_column(
+        aws: Buckets, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(DATASETS, NAME, dataclasses.replace(particle_dataset.DATASET, dictionary_columns=None,
+                                                            column_encoding={}))
+    run(aws, [raw(aws.raw, "report-1001.csv", csv(0, 500), records=500)])
+    group = published(aws).metadata.row_group(0)
+    plain = {group.column(i).path_in_schema for i in range(group.num_columns) if not group.column(i).has_dictionary_page}
+    assert plain == set()
+
+
 class FlakySink(s3.MultipartWriter):
     """The staging upload, losing one write (as when an S3 part upload fails); notes which thread wrote what."""
 
