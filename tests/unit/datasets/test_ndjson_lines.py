@@ -66,3 +66,14 @@ def test_a_lone_surrogate_escape_is_refused_naming_the_line_and_the_escape(escap
 def test_a_surrogate_pair_and_a_backslash_before_u_are_text(escaped: bytes, read: str) -> None:
     raw = envelope_line({"page": 1}, b'{"data": ["' + escaped + b'"]}')
     assert list(envelopes(io.BytesIO(raw))) == [(1, {"page": 1}, {"data": [read]})]
+
+
+@pytest.mark.parametrize(("raw", "message"), [
+    (b'{"a": 1,,}\n', r"^line 1: not JSON \(Expecting property name enclosed in double quotes: line 1 column 9"),
+    (b"[1, 2]\n", r"^line 1: not a \{'request', 'response'\} record$"),
+    (b'{"request": [], "response": {}}\n', r"^line 1: not a \{'request', 'response'\} record$"),
+    (b'{"request": {}}\n', r"^line 1: not a \{'request', 'response'\} record$"),
+])
+def test_a_line_that_is_not_a_request_and_its_response_is_refused_saying_why(raw: bytes, message: str) -> None:
+    with pytest.raises(InvalidReportError, match=message):
+        list(envelopes(io.BytesIO(raw)))
