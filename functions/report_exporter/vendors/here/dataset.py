@@ -150,7 +150,7 @@ DATASET = Dataset(
     read=read,
     description="HERE usage per org, app, feature and (unless summarized) date, from partner usage reports",
     # 65,536-row groups keep WriteParquet's peak at ~230 MiB for 1M rows (at most two groups, ~48 MiB, in Arrow
-    # memory). 131,072-row groups make the file only ~2 % smaller (13.07 against 13.32 MB per 1M rows, zstd
+    # memory). 131,072-row groups make the file only ~1 % smaller (11.74 against 11.89 MB per 1M rows, zstd
     # level 3) and would lose the peak's 0.25 x pandas (bench/README.md, "What is in WriteParquet's peak" and
     # "P1"). ``resource_hrn`` has no dictionary, so no dictionary page limit is at stake.
     row_group_size=65_536,
