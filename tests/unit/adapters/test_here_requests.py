@@ -37,10 +37,8 @@ from report_exporter.models.payloads import JobStatus
 from report_exporter.vendors.here.adapter import HereAdapter
 from report_exporter.vendors.here.simulator import HereSimulator
 from tests.fakes import MemorySink, SleepLog, plan_for
+from tests.unit.adapters.test_here import BASE, NOW, TOKEN_URL
 
-BASE = "https://usage.here.test/v2"
-TOKEN_URL = "https://account.here.test/oauth2/token"
-NOW = datetime(2026, 11, 3, 6, 0, tzinfo=UTC)
 EXPORT = HereExport(name="here-main", secret_name="here/main", realm="org123456789", base_url=BASE,
                     token_url=TOKEN_URL)
 CREDS = {"access_key_id": SecretStr("HKID0123456789"), "access_key_secret": SecretStr("s3cr+t/Key==")}
