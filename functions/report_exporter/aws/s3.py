@@ -135,9 +135,9 @@ class MultipartWriter:
 
     Nothing is visible until :meth:`commit`; :meth:`abort` drops the uploaded parts. Also computes the
     sha256 and size of what was written. With ``window`` 0 each part is uploaded by :meth:`write` (memory:
-    one part); with ``window`` n > 0 a :class:`PartUploader` thread uploads them while the caller hashes
-    each part it hands over and writes on (memory: n + 1 parts), and an upload's error is raised by a later
-    ``write`` or by ``commit``.
+    one part); with ``window`` n > 0 a :class:`PartUploader` thread hashes and uploads them while the
+    caller writes on (memory: n + 1 parts), and an upload's error is raised by a later ``write`` or by
+    ``commit``.
     """
 
     def __init__(self, bucket: str, key: str, *, content_type: str, part_size: int = PART_SIZE,
@@ -212,10 +212,6 @@ class MultipartWriter:
         if self._uploader is None:
             self._uploader = PartUploader(self._send_part, window=self._window)
         self._uploader.submit(number, body)
-        if self._hashed():
-            # Hashed here, in order, while the uploader sends it (hashlib and the socket both let go of the
-            # GIL): off the upload's path, the slower one when S3 takes parts slower than the vendor gives them.
-            self._hash.update(body)
         self._collect()
         return number
 
@@ -224,6 +220,10 @@ class MultipartWriter:
         return True
 
     def _send_part(self, number: int, body: bytearray) -> str:
+        if self._window and self._hashed():
+            # On the uploader thread, part after part: hashlib lets go of the GIL, so the hash costs the
+            # download's thread nothing.
+            self._hash.update(body)
         etag: str = clients.s3().upload_part(Bucket=self.bucket, Key=self.key, UploadId=self._upload_id,
                                              PartNumber=number, Body=body)["ETag"]
         return etag
