@@ -291,6 +291,46 @@ def test_the_download_goes_on_while_a_part_uploads_and_its_cursor_waits_for_it(
     assert stored == BODY and sink.objects[0].sha256 == hashlib.sha256(BODY).hexdigest()
 
 
+class SlowStore(MemoryStore):
+    """A ledger whose saves are slow: each waits (a bounded while) for the next part's upload to start, so a
+    writer that sends the next part before it has saved the cursors ahead of it is caught doing so."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sending = threading.Event()
+
+    def save(self, cursor: dict[str, Any]) -> None:
+        self.sending.wait(timeout=0.5)
+        super().save(cursor)
+
+
+def test_a_part_goes_up_only_once_the_cursors_of_the_parts_before_it_are_saved(
+        aws: Buckets, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a ledger that is slow to save, and an S3 that notes what the ledger holds when each part starts
+    store = SlowStore()
+    s3 = clients.s3()
+    real = s3.upload_part
+    held: dict[int, int] = {}
+
+    def upload_part(**kwargs: Any) -> Any:
+        held[int(kwargs["PartNumber"])] = len(store.cursor["etags"]) if store.cursor else 0
+        store.sending.set()
+        return real(**kwargs)
+
+    monkeypatch.setattr(s3, "upload_part", upload_part)
+    # When a resumable download streams three parts' worth
+    sink = S3RawSink(aws.raw, PLAN, resume=store)
+    with sink.open_resumable(dataset="d", name="r.csv", content_type="text/csv", recount=Lines) as out:
+        for offset, chunk in chunks(len(BODY)):
+            out.write(chunk)
+            out.checkpoint({"offset": offset})
+    # Then each part started with the cursor of the part before it saved: a process that dies sending part n
+    # keeps parts 1..n-1 for the retry
+    assert held == {1: 0, 2: 1, 3: 2}
+    stored = boto3.client("s3").get_object(Bucket=aws.raw, Key=sink.objects[0].key)["Body"].read()
+    assert stored == BODY
+
+
 def test_a_part_in_flight_when_the_vendor_fails_is_kept_with_its_cursor(
         aws: Buckets, monkeypatch: pytest.MonkeyPatch) -> None:
     from report_exporter.errors import VendorUnavailableError
@@ -338,7 +378,7 @@ def test_an_upload_error_on_the_uploader_thread_is_raised_by_the_download_and_ab
     assert store.cursor is None and open_uploads(aws.raw) == [] and sink.objects == []
 
 
-def test_a_plain_object_of_several_parts_is_whole_and_hashed_on_the_uploader_thread(aws: Buckets) -> None:
+def test_a_plain_object_of_several_parts_is_whole_and_hashed_in_order(aws: Buckets) -> None:
     # Given a non-resumable raw file of two parts and a tail, written in odd-sized chunks
     sink = S3RawSink(aws.raw, PLAN)
     with sink.open(dataset="d", name="r.csv", content_type="text/csv") as out:

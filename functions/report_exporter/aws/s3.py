@@ -77,13 +77,24 @@ class PartUploader:
         self._thread = threading.Thread(target=context.run, args=(self._run,), name="s3-part-uploader", daemon=True)
         self._thread.start()
 
-    def submit(self, number: int, body: bytearray) -> None:
-        """Hand part ``number`` over; blocks while ``window`` parts are still on their way."""
+    def submit(self, number: int, body: bytearray, *, before: Callable[[], None] | None = None) -> None:
+        """Hand part ``number`` over; blocks while ``window`` parts are still on their way.
+
+        ``before`` runs once a slot is free and before the part is handed over: what it sees in
+        :meth:`finished` is then done before this part's upload starts (a resumable download saves the
+        cursors of the parts uploaded so far there, so a process that dies sending this part keeps them).
+        """
         self.raise_error()
         self._slots.acquire()
         if self.error is not None:
             self._slots.release()
             self.raise_error()
+        if before is not None:
+            try:
+                before()
+            except BaseException:
+                self._slots.release()
+                raise
         with self._idle:
             self._pending += 1
         self._todo.put((number, body))
@@ -135,9 +146,9 @@ class MultipartWriter:
 
     Nothing is visible until :meth:`commit`; :meth:`abort` drops the uploaded parts. Also computes the
     sha256 and size of what was written. With ``window`` 0 each part is uploaded by :meth:`write` (memory:
-    one part); with ``window`` n > 0 a :class:`PartUploader` thread hashes and uploads them while the
-    caller writes on (memory: n + 1 parts), and an upload's error is raised by a later ``write`` or by
-    ``commit``.
+    one part); with ``window`` n > 0 a :class:`PartUploader` thread uploads them while the caller hashes
+    each part it has handed over and writes on (memory: n + 1 parts), and an upload's error is raised by a
+    later ``write`` or by ``commit``.
     """
 
     def __init__(self, bucket: str, key: str, *, content_type: str, part_size: int = PART_SIZE,
@@ -194,8 +205,10 @@ class MultipartWriter:
         if len(self._buffer) >= self._part_size:
             # Parts may be any size >= 5 MiB but the last: ship the whole buffer as it is (boto3 takes a
             # bytearray), no copy, no slicing; then start a new one rather than resize what was sent.
-            self._submit_part(self._buffer)
+            body = self._buffer
+            self._submit_part(body)
             self._buffer = bytearray()
+            self._hash_sent(body)
         return len(view)
 
     def _submit_part(self, body: bytearray) -> int:
@@ -211,19 +224,26 @@ class MultipartWriter:
             return number
         if self._uploader is None:
             self._uploader = PartUploader(self._send_part, window=self._window)
-        self._uploader.submit(number, body)
+        self._uploader.submit(number, body, before=self._before_next_part)
         self._collect()
         return number
+
+    def _before_next_part(self) -> None:
+        """On the caller's thread, once the uploader has room for the next part and before it gets it."""
+        return None
 
     def _hashed(self) -> bool:
         """Whether this writer's sha256 covers what it writes."""
         return True
 
-    def _send_part(self, number: int, body: bytearray) -> str:
+    def _hash_sent(self, body: bytearray) -> None:
+        """Hash a part just handed to the uploader, in order, while it is sent (hashlib and the socket both
+        let go of the GIL): on the caller's thread, off the upload's path, the slower one whenever S3 takes
+        parts slower than the vendor gives them (with ``window`` 0, :meth:`write` hashed it already)."""
         if self._window and self._hashed():
-            # On the uploader thread, part after part: hashlib lets go of the GIL, so the hash costs the
-            # download's thread nothing.
             self._hash.update(body)
+
+    def _send_part(self, number: int, body: bytearray) -> str:
         etag: str = clients.s3().upload_part(Bucket=self.bucket, Key=self.key, UploadId=self._upload_id,
                                              PartNumber=number, Body=body)["ETag"]
         return etag
@@ -270,8 +290,10 @@ class MultipartWriter:
             )
         else:
             if self._buffer:
-                self._submit_part(self._buffer)
+                body = self._buffer
+                self._submit_part(body)
                 self._buffer = bytearray()
+                self._hash_sent(body)
             self._settle()
             self._stop_uploader(cancel=False)
             s3.complete_multipart_upload(
@@ -303,8 +325,9 @@ class ResumableMultipartWriter(MultipartWriter):
 
     Parts are cut only at the adapter's checkpoints, once a part's worth is buffered, so every kept part ends
     on a unit the adapter can resume after (a page, a byte of a file). A part's cursor is saved to the store
-    only once that part and every part before it are uploaded, in order, on the caller's thread (at a later
-    checkpoint, at :meth:`commit`, or by :meth:`settle` when the attempt fails). A writer opened on a saved
+    only once that part and every part before it are uploaded, in order, on the caller's thread (before the
+    next part is handed to the uploader, at a later checkpoint, at :meth:`commit`, or by :meth:`settle` when
+    the attempt fails). A writer opened on a saved
     cursor continues that upload: its parts are checked against S3 first (ListParts), and an upload that is
     gone (completed, aborted, expired by the bucket's lifecycle rule) or whose parts differ is dropped for a
     fresh start.
@@ -365,11 +388,21 @@ class ResumableMultipartWriter(MultipartWriter):
     def checkpoint(self, cursor: Mapping[str, Any] | None) -> None:
         if self._uploader is not None:
             self._uploader.raise_error()  # stop the download as soon as an upload failed
+        body = None
         if len(self._buffer) >= self._part_size:
-            number = self._submit_part(self._buffer)
+            body = self._buffer
+            number = self._submit_part(body)
             self._buffer = bytearray()
             state = dict(cursor) if cursor is not None and self._store is not None else None
             self._checkpoints.append(_Checkpoint(number, self._size, state))
+        self._save_uploaded()
+        if body is not None:
+            self._hash_sent(body)
+
+    def _before_next_part(self) -> None:
+        # The parts before this one are uploaded, and their cursors saved, before this part's upload starts:
+        # a process that dies sending part n has kept parts 1..n-1 (one DynamoDB write on the upload's path
+        # per part, against a hash of the part that is not on it).
         self._save_uploaded()
 
     def _save_uploaded(self) -> None:

@@ -77,6 +77,49 @@ def test_a_window_of_one_holds_the_next_part_until_the_one_on_its_way_is_uploade
     assert s3.log == ["uploaded 1", "handed 2", "uploaded 2"]
 
 
+def test_before_runs_once_the_part_ahead_is_uploaded_and_before_the_next_one_is_sent() -> None:
+    # Given part 1 on its way to S3, held there
+    s3 = FakeS3(hold=1)
+    uploader = PartUploader(s3, window=1)
+    uploader.submit(1, bytearray(b"a"))
+    assert s3.holding.wait(timeout=BOUND)
+    seen: list[list[tuple[int, str]]] = []
+
+    def before() -> None:
+        seen.append(uploader.finished())
+        s3.log.append("before 2")
+
+    # When part 2 is handed over with a step to run first (on another thread, since it blocks)
+    handed = threading.Thread(target=uploader.submit, args=(2, bytearray(b"b")), kwargs={"before": before})
+    handed.start()
+    handed.join(timeout=0.5)  # (gives a broken uploader the time to run it early)
+    s3.release()
+    handed.join(timeout=BOUND)
+    uploader.wait()
+    uploader.close()
+    # Then the step ran after part 1 was uploaded, saw it finished, and part 2 went up only after it
+    assert s3.log == ["uploaded 1", "before 2", "uploaded 2"] and seen == [[(1, "etag-1-a")]]
+
+
+def test_a_step_before_a_part_that_fails_hands_nothing_over_and_frees_the_slot() -> None:
+    s3 = FakeS3()
+    uploader = PartUploader(s3, window=1)
+
+    def lease_lost() -> None:
+        raise Refused("lease lost")
+
+    # When the step before part 1 fails / Then its error reaches the caller and part 1 is not sent
+    with pytest.raises(Refused, match="lease lost"):
+        uploader.submit(1, bytearray(b"a"), before=lease_lost)
+    # And the slot is free again: the next part goes up (a lost slot would block this hand-over for ever)
+    done = threading.Thread(target=uploader.submit, args=(2, bytearray(b"b")))
+    done.start()
+    done.join(timeout=BOUND)
+    uploader.wait()
+    uploader.close()
+    assert not done.is_alive() and s3.sent == [2]
+
+
 def test_wait_returns_only_when_every_part_handed_over_is_uploaded() -> None:
     # Given two parts handed over (a window of two), the second held on its way
     s3 = FakeS3(hold=2)
