@@ -399,6 +399,7 @@ def test_an_upload_that_ended_takes_no_more_bytes(aws: Buckets, end: str) -> Non
     getattr(writer, end)()
     # When something still writes to it (a Parquet writer closed late, say) / Then it is refused, nothing is
     # sent, and no upload is left open
-    with pytest.raises(ValueError, match=r"^s3://test-raw/k: the upload was committed or aborted"):
+    with pytest.raises(ValueError, match=r"^s3://test-raw/k: the upload was committed or aborted; nothing more is "
+                                         r"written$"):
         writer.write(b"y" * (5 << 20))
     assert open_uploads(aws.raw) == []

@@ -292,7 +292,6 @@ class MultipartWriter:
             if self._buffer:
                 body = self._buffer
                 self._submit_part(body)
-                self._buffer = bytearray()
                 self._hash_sent(body)
             self._settle()
             self._stop_uploader(cancel=False)

@@ -16,6 +16,9 @@ runner needs a few of its private seams to make the run behave as AWS does on an
   the execution ABORTED or TIMED_OUT, as in AWS (moto would overwrite that with FAILED).
 * ``DynamoDBBackend`` item operations: serialized, because DynamoDB evaluates a condition and writes
   atomically and moto does not when executions run in parallel threads.
+* S3's ``GetObject``, ``FakeMultipart.complete``, ``FakeKey.value``, the stubber's requests and raw
+  responses, and EC2's instance-type offerings: objects stay on disk and are streamed, request bodies are
+  freed once answered (:mod:`report_exporter.local.moto_s3`).
 
 Each hook's :class:`Seam` says what it relies on (the internal's place and parameters); :func:`check`
 (run before the hooks are installed) fails naming the moto version and the hook when a moto upgrade
@@ -33,6 +36,8 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 from unittest import mock
+
+from report_exporter.local import moto_s3
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,23 @@ SEAMS: tuple[Seam, ...] = (
     Seam("state_input", "moto.stepfunctions.parser.asl.eval.states", "States.get_input", ("self", "query")),
     Seam("last_error", "moto.stepfunctions.parser.asl.eval.states", "States.get_error_output", ("self", "query")),
     *(Seam("dynamodb_lock", "moto.dynamodb.models", f"DynamoDBBackend.{method}") for method in _DYNAMODB_ITEM_CALLS),
+    Seam("s3_get", "moto.s3.responses", "S3Response.get_object", ("self",)),
+    Seam("s3_get", "moto.core.botocore_stubber", "MockRawResponse", ("response_input",)),
+    Seam("request_cycle", "moto.core.botocore_stubber", "normalize_request", ("request",)),
+    Seam("request_cycle", "moto.core.request", "normalize_request", ("request",)),
+    Seam("request_cycle", "moto.core.botocore_stubber", "BotocoreStubber.process_request", ("self", "request")),
+    Seam("s3_value", "moto.s3.models", "FakeKey.value", members=("fget", "fset")),
+    Seam("s3_value", "moto.s3.models", "FakeKey.__init__",
+         ("self", "name", "value", "account_id", "region_name", "storage", "etag", "is_versioned", "version_id",
+          "max_buffer_size", "multipart", "bucket_name", "encryption", "kms_key_id", "bucket_key_enabled",
+          "lock_mode", "lock_legal_status", "lock_until", "checksum_value", "checksum_type", "checksum_parts")),
+    Seam("s3_complete", "moto.s3.models", "FakeMultipart.complete", ("self", "body")),
+    Seam("s3_complete", "moto.s3.models", "MultipartChecksumBuilder",
+         ("checksum_algorithm", "checksum_type"), members=("addPart", "build")),
+    Seam("s3_complete", "moto.settings", "S3_UPLOAD_PART_MIN_SIZE"),
+    Seam("s3_complete", "moto.s3.utils", "compute_checksum", ("body", "algorithm", "encode_base64")),
+    Seam("s3_complete", "moto.core.compat", "HAS_CRT"),
+    Seam("ec2_offerings", "moto.utilities.utils", "load_resource", ("resource",)),
 )
 
 
@@ -182,6 +204,7 @@ def installed(
         terminated: ``(ended)``: called with an :class:`Ended` once an execution's final status is set.
         jitter: a ``random.Random``-like object for full jitter, or None for moto's own.
     """
+    moto_s3.load_without_instance_offerings()  # before check(): the Step Functions parser imports them
     check()
     from moto.awslambda_simple.models import LambdaSimpleBackend
     from moto.dynamodb.models import DynamoDBBackend
@@ -247,4 +270,5 @@ def installed(
             stack.enter_context(mock.patch.object(jitter_strategy_decl, "random", jitter))
         for method in _DYNAMODB_ITEM_CALLS:
             stack.enter_context(mock.patch.object(DynamoDBBackend, method, locked(getattr(DynamoDBBackend, method))))
+        stack.enter_context(moto_s3.installed())
         yield

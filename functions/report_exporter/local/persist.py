@@ -180,7 +180,11 @@ class LocalState:
         handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
         try:
             with os.fdopen(handle, "wb") as out:
-                self._aws("s3").download_fileobj(bucket, key, out)
+                # One GET read in chunks (moto answers it from the object's file: local/moto_s3.py), rather than a
+                # managed download's ten threads of ranged GETs, each holding its chunks.
+                body = self._aws("s3").get_object(Bucket=bucket, Key=key)["Body"]
+                for chunk in body.iter_chunks(1 << 20):
+                    out.write(chunk)
             Path(temporary).replace(target)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
