@@ -73,16 +73,24 @@ class Vendor:
 
 
 class NoPandas(importlib.abc.MetaPathFinder):
-    """Makes ``import pandas`` fail as it would where pandas is not installed (the Lambda layer has none).
+    """Makes ``import pandas`` (and, with ``numpy``, ``import numpy``) fail as it would where they are not
+    installed: the WriteParquet bundle has neither (``bench_cold_start.py`` lists what it holds).
 
-    pyarrow imports pandas lazily on first use when it is there (~1 s, ~40 MiB): the pipeline variants
-    block it so they pay what the deployed function pays.
+    pyarrow imports pandas lazily on first use when it is there (~1 s, ~40 MiB), and numpy when it loads
+    (~0.1 s): our variants block both so they pay what the deployed function pays; the peers block pandas.
     """
 
+    def __init__(self, *, numpy: bool = False) -> None:
+        self.blocked = ("pandas", "numpy") if numpy else ("pandas",)
+
     def find_spec(self, name: str, path: Any, target: Any = None) -> None:
-        if name == "pandas" or name.startswith("pandas."):
+        if name.split(".", 1)[0] in self.blocked:
             raise ModuleNotFoundError(f"No module named {name!r}", name=name)
         return None
+
+
+OURS = ("download", "parquet", "convert")
+"""The variants that run the project's code (the rest are the peers and the pandas baseline)."""
 
 
 def _status_mib(field: str) -> float:
@@ -227,10 +235,11 @@ def _sample(path: Path, stop: Any, interval: float = 0.005) -> None:
 
 def measured_main(vendor: Vendor, variant: str, source: Path, scratch: Path, trace: Path | None = None) -> None:
     if variant != BASELINE:
-        sys.meta_path.insert(0, NoPandas())
+        sys.meta_path.insert(0, NoPandas(numpy=variant in OURS))
     world = json.loads(sys.stdin.read())
     work = vendor.prepare[variant](world, source, scratch)
     imported = {"import_rss_mib": _status_mib("VmRSS"), "import_cpu": _cpu_seconds()}
+    started = time.perf_counter()
     if trace is not None:
         import threading
 
@@ -243,7 +252,8 @@ def measured_main(vendor: Vendor, variant: str, source: Path, scratch: Path, tra
         if trace is not None:
             stop.set()
             sampler.join()
-    result.update(imported, vm_hwm_mib=_status_mib("VmHWM"))
+    # The work alone: after the imports and set-up (a peer's connection, our reader's dataset), before exit.
+    result.update(imported, work_wall=time.perf_counter() - started, vm_hwm_mib=_status_mib("VmHWM"))
     if "pyarrow" in sys.modules:
         result["arrow_peak_mib"] = sys.modules["pyarrow"].default_memory_pool().max_memory() / 2**20
     print(json.dumps(result), flush=True)
@@ -435,14 +445,17 @@ def goals(vendor: Vendor, results: dict[str, list[dict[str, Any]]]) -> None:
         return "met" if ok else "NOT MET"
 
     if peers and "convert" in results:
-        def fastest(i: int) -> float:
-            return min(results[p][i]["wall"] for p in peers)
+        def fastest(i: int, key: str = "wall") -> float:
+            return min(results[p][i][key] for p in peers)
 
-        ratio = paired("convert", fastest)
-        rows.append(("conversion (raw stream -> Parquet) wall ÷ faster of " + " and ".join(peers), f"{ratio:.2f}",
+        ratio = paired("convert", lambda i: fastest(i, "work_wall"), "work_wall")
+        rows.append(("conversion (raw stream -> Parquet, after imports) wall ÷ faster of " + " and ".join(peers)
+                     + "'s (read_csv -> COPY, scan_csv -> sink_parquet)", f"{ratio:.2f}",
                      f"≤ 0.90: {verdict(ratio <= 0.9)}"))
+        rows.append(("the same, whole processes (imports included)", f"{paired('convert', fastest):.2f}",
+                     "reported"))
         if "parquet" in results:
-            rows.append(("as deployed (WriteParquet, S3 -> S3, imports included) ÷ the same",
+            rows.append(("as deployed (WriteParquet, S3 -> S3, imports included) ÷ faster peer's whole process",
                          f"{paired('parquet', fastest):.2f}", "reported"))
     if "parquet" in results and BASELINE in results:
         peak = paired("parquet", lambda i: results[BASELINE][i]["rss_mib"], "rss_mib")
@@ -453,7 +466,7 @@ def goals(vendor: Vendor, results: dict[str, list[dict[str, Any]]]) -> None:
         rows.append(("Parquet bytes ÷ duckdb's", f"{ours / theirs:.2f} ({ours / 1e6:.1f} / {theirs / 1e6:.1f} MB)",
                      f"≤ 1.00: {verdict(ours <= theirs)}"))
     if rows:
-        print(f"\nP1 normalize, {vendor.title} (medians of per-round ratios, whole processes):\n")
+        print(f"\nP1 normalize, {vendor.title} (medians of per-round ratios):\n")
         print("| goal | figure | verdict |")
         print("| --- | --- | --- |")
         for goal, figure, result in rows:
