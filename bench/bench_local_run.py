@@ -9,10 +9,14 @@ Each run is a fresh ``report-exporter run --virtual-time --fresh`` process, as a
 Particle simulator of ``bench_particle.py``'s world process serving the pre-generated report (the same file as
 the P1 benchmark). The runner keeps everything else in its own process: the synthesized state machine, moto's
 S3, DynamoDB and Step Functions, and the six Lambda handlers. Its peak is the operating system's maximum
-resident set size of that process (``os.wait4``). The run's Parquet file, mirrored under ``--out``, is read
-back and the sum of ``data_operations`` compared with pandas' sum of the same CSV.
+resident set size of that process and of the children it waited for (``os.wait4``). The run's Parquet file,
+mirrored under ``--out``, is read back and the sum of ``data_operations`` compared with pandas' sum of the
+same CSV.
 
-The goal: the peak ≤ 400 MiB. Reported, never asserted.
+The first run after the exports or the code change synthesizes the stacks' templates in a child process (the
+CDK app and its Node.js jsii runtime) and caches them; the warm-up run (``--warmup``, default 1) is that one,
+and its peak is printed apart. The goal, the peak of a run ≤ 400 MiB, is the median of the runs after it.
+Reported, never asserted.
 """
 
 from __future__ import annotations
@@ -85,6 +89,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Benchmark: report-exporter run's peak memory (issue 11, Local)")
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows in the report (default 1,000,000)")
     parser.add_argument("--runs", type=int, default=2, help="runs (default 2); the table shows the median")
+    parser.add_argument("--warmup", type=int, default=1,
+                        help="runs first, not in the median (default 1: the one that may synthesize the templates)")
     args = parser.parse_args()
     vendor = bench_particle.VENDOR
     source = vendor.source(args.rows)
@@ -98,10 +104,12 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="bench-run-") as scratch:
             config, secrets = configure(world, Path(scratch))
             out = Path(scratch) / "out"
-            for run in range(args.runs):
+            warmups = []
+            for run in range(args.warmup + args.runs):
                 result = run_once(config, secrets, out)
-                results.append(result)
-                print(f"run {run + 1}/{args.runs}  wall {result['wall']:6.2f} s  cpu {result['cpu']:6.2f} s"
+                label = f"warm-up {run + 1}" if run < args.warmup else f"run {run - args.warmup + 1}/{args.runs}"
+                (warmups if run < args.warmup else results).append(result)
+                print(f"{label}  wall {result['wall']:6.2f} s  cpu {result['cpu']:6.2f} s"
                       f"  peak {result['rss_mib']:5.0f} MiB", flush=True)
             rows, ours = published_sum(out)
     finally:
@@ -112,8 +120,12 @@ def main() -> None:
     print(f"\nLocal run, Particle data-operations report: {args.rows:,} rows; median of {args.runs} run(s)\n")
     print("| goal | figure | verdict |")
     print("| --- | --- | --- |")
-    print(f"| `report-exporter run` peak RSS (one process) | {peak:,.0f} MiB "
+    print(f"| `report-exporter run` peak RSS (the process and its children) | {peak:,.0f} MiB "
           f"| ≤ {GOAL_MIB} MiB: {'met' if peak <= GOAL_MIB else 'NOT MET'} |")
+    if warmups:
+        print(f"\nthe warm-up run's peak: {warmups[0]['rss_mib']:,.0f} MiB in {warmups[0]['wall']:.1f} s (when it "
+              "synthesized the templates, the CDK app's child process and its Node.js runtime count in it; "
+              "reported)")
     check = "equal" if ours == theirs and rows == args.rows else "DIFFERENT"
     print(f"\nrows published: {rows:,}; sum of data_operations: {ours} (pandas: {theirs}, {check})")
 
