@@ -11,7 +11,7 @@ import boto3
 import pytest
 
 from report_exporter.aws import clients
-from report_exporter.aws.s3 import MultipartWriter, S3RawSink, read_manifest
+from report_exporter.aws.s3 import MultipartWriter, S3CuratedStore, S3RawSink, read_manifest
 from report_exporter.errors import InvalidReportError
 from report_exporter.models.exports import ParticleExport, SenetExport
 from report_exporter.models.manifest import RawManifest
@@ -403,3 +403,28 @@ def test_an_upload_that_ended_takes_no_more_bytes(aws: Buckets, end: str) -> Non
                                          r"written$"):
         writer.write(b"y" * (5 << 20))
     assert open_uploads(aws.raw) == []
+
+
+def test_a_staged_parquet_file_goes_up_in_parts_of_s3s_smallest_size(aws: Buckets,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given an S3 that notes the size of each part it is sent
+    s3 = clients.s3()
+    real = s3.upload_part
+    sizes: list[int] = []
+
+    def upload_part(**kwargs: Any) -> Any:
+        sizes.append(len(kwargs["Body"]))
+        return real(**kwargs)
+
+    monkeypatch.setattr(s3, "upload_part", upload_part)
+    # When WriteParquet's writer streams 12 MiB into a staging object, in 1 MiB writes
+    data = bytes(range(256)) * (12 * (1 << 20) // 256)
+    writer = S3CuratedStore(aws.curated).upload("curated/_staging/k.parquet", content_type="application/x-parquet")
+    for at in range(0, len(data), 1 << 20):
+        writer.write(data[at:at + (1 << 20)])
+    writer.commit()
+    # Then it held at most 5 MiB (S3's smallest part) before sending a part, not 8 MiB as a raw download does:
+    # its memory is the same whether the file fits in one PUT or takes several parts
+    assert sizes == [5 << 20, 5 << 20, 2 << 20]
+    stored = boto3.client("s3").get_object(Bucket=aws.curated, Key="curated/_staging/k.parquet")["Body"].read()
+    assert stored == data

@@ -258,7 +258,7 @@ class FlakySink(s3.MultipartWriter):
     threads: ClassVar[list[str]] = []
     part_size: ClassVar[int] = s3.PART_SIZE
 
-    def __init__(self, bucket: str, key: str, *, content_type: str) -> None:
+    def __init__(self, bucket: str, key: str, *, content_type: str, part_size: int = s3.PART_SIZE) -> None:
         super().__init__(bucket, key, content_type=content_type, part_size=FlakySink.part_size)
 
     def write(self, data: bytes | bytearray | memoryview) -> int:

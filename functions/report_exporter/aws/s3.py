@@ -25,6 +25,9 @@ from report_exporter.models.payloads import RawObject, RunPlan
 from report_exporter.ports import RecordCounter, ResumeStore
 
 PART_SIZE = 8 * 1024 * 1024
+CURATED_PART_SIZE = 5 * 1024 * 1024
+"""S3's smallest part: a Parquet file staged by WriteParquet holds one part in memory, so its peak does not grow
+between a report whose file fits in one PUT and one of several parts (bench/README.md, "peak at 3M rows")."""
 UPLOAD_WINDOW = 1
 """Parts a raw download hands to its uploader thread ahead of the one it is filling (memory: 2 parts)."""
 _READ_BACK_CHUNK = 1 << 20
@@ -712,7 +715,7 @@ class S3CuratedStore:
         return staging_key(dataset, export, period, run)
 
     def upload(self, key: str, *, content_type: str) -> MultipartWriter:
-        return MultipartWriter(self.bucket, key, content_type=content_type)
+        return MultipartWriter(self.bucket, key, content_type=content_type, part_size=CURATED_PART_SIZE)
 
     def tail(self, key: str, length: int) -> bytes:
         return object_tail(self.bucket, key, length)
