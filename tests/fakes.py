@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+import report_exporter
 from report_exporter.aws.s3 import curated_key, staging_key
 from report_exporter.clock import VirtualClock
 from report_exporter.errors import InvalidReportError
@@ -344,3 +349,11 @@ class SleepLog(VirtualClock):
     def sleep(self, seconds: float, *, cancelled: Callable[[], bool] | None = None) -> None:
         self.sleeps.append(seconds)
         super().sleep(seconds, cancelled=cancelled)
+
+
+def fresh_python(code: str, *, timeout: float) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a fresh interpreter that imports this checkout's ``report_exporter`` (the package's own
+    folder, not resolved: a staged copy, as the mutation run makes, stays the copy)."""
+    package = Path(report_exporter.__file__).parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(package), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=timeout)

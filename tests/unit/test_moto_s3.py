@@ -12,8 +12,6 @@ import contextlib
 import gc
 import os
 import random
-import subprocess
-import sys
 import tracemalloc
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,8 +21,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-import report_exporter
 from report_exporter.local import moto_s3
+from tests.fakes import fresh_python
 
 MIB = 1 << 20
 BUCKET = "stored-objects"
@@ -204,7 +202,6 @@ def test_a_stored_view_is_sliced_as_bytes_are() -> None:
 
 def test_ec2s_instance_type_offerings_are_not_loaded_and_its_types_are() -> None:
     # In a fresh interpreter (this one may have imported moto's EC2 already)
-    package = Path(report_exporter.__file__).parents[1]  # (not resolved: a staged copy stays the copy)
     code = (
         "from report_exporter.local import moto_s3\n"
         "moto_s3.load_without_instance_offerings()\n"
@@ -212,6 +209,5 @@ def test_ec2s_instance_type_offerings_are_not_loaded_and_its_types_are() -> None
         "offered = sum(len(v) for r in t.INSTANCE_TYPE_OFFERINGS.values() for v in r.values())\n"
         "print(len(t.INSTANCE_TYPES) > 100, offered)\n"
     )
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(package), os.environ.get("PYTHONPATH", "")])}
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    done = fresh_python(code, timeout=300)
     assert (done.returncode, done.stdout) == (0, "True 0\n"), done.stderr

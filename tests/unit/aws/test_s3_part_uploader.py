@@ -5,16 +5,12 @@ S3 is a ``send`` function here (what the writer passes is ``upload_part``); what
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
-from pathlib import Path
 
 import pytest
 
-import report_exporter
 from report_exporter.aws.s3 import PartUploader
+from tests.fakes import fresh_python
 
 BOUND = 300  # a bound so that a broken uploader fails the test instead of hanging it; never reached when it works
 
@@ -159,7 +155,6 @@ def test_after_a_refused_part_the_parts_behind_it_are_not_sent_and_the_error_rea
 
 def test_an_uploader_never_closed_does_not_keep_the_process_alive() -> None:
     # Given a process that hands a part over and ends (a timeout, a kill) while the part is still on its way
-    package = Path(report_exporter.__file__).parents[1]  # (not resolved: a staged copy stays the copy)
     code = (
         "import threading\n"
         "from report_exporter.aws.s3 import PartUploader\n"
@@ -167,7 +162,6 @@ def test_an_uploader_never_closed_does_not_keep_the_process_alive() -> None:
         "uploader.submit(1, bytearray(b'x'))\n"
         "print('handed over', flush=True)\n"
     )
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(package), os.environ.get("PYTHONPATH", "")])}
     # When it exits / Then it does: the uploader thread does not hold the interpreter open
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=BOUND)
+    done = fresh_python(code, timeout=BOUND)
     assert (done.returncode, done.stdout) == (0, "handed over\n"), done.stderr
