@@ -12,7 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from report_exporter.aws import clients, s3
-from report_exporter.aws.s3 import PART_SIZE, MultipartWriter, S3CuratedStore, S3RawSink
+from report_exporter.aws.s3 import CURATED_PART_SIZE, MultipartWriter, S3CuratedStore, S3RawSink
 from report_exporter.errors import InvalidReportError
 from report_exporter.models.exports import ParticleExport
 from report_exporter.models.manifest import RawManifest
@@ -81,7 +81,7 @@ def test_a_part_s3_refuses_fails_the_write_that_filled_it(aws: Buckets) -> None:
     # Given a curated upload (its parts are sent by the writes themselves) and an S3 that refuses parts
     writer = S3CuratedStore(aws.curated).upload("curated/k.parquet", content_type="application/vnd.apache.parquet")
     s3_answers("UploadPart", "AccessDenied", 403)
-    writer.write(b"x" * (PART_SIZE - 1))
+    writer.write(b"x" * (CURATED_PART_SIZE - 1))
     # When a write fills the first part / Then that write fails with S3's refusal (the Parquet writer sees it)
     with pytest.raises(ClientError) as raised:
         writer.write(b"x")
