@@ -157,6 +157,14 @@ def polars(world: dict[str, Any], source: Path, scratch: Path) -> Callable[[], d
     return harness.prepare_polars(source, scratch, columns, skip=1)
 
 
+def pyarrow(world: dict[str, Any], source: Path, scratch: Path) -> Callable[[], dict[str, Any]]:
+    from report_exporter.vendors.particle.dataset import DATASET
+
+    types = {label: DATASET.columns.field(name).type for label, (name, _) in COLUMNS.items()}
+    return harness.prepare_pyarrow(source, scratch, types, {label: name for label, (name, _) in COLUMNS.items()},
+                                   skip=1, row_group_size=DATASET.row_group_size)
+
+
 VENDOR = harness.Vendor(
     name="particle",
     title="Particle data-operations report",
@@ -168,12 +176,13 @@ VENDOR = harness.Vendor(
         "convert": "Particle reader -> local Parquet (no S3; same input as pandas)",
         "duckdb": "duckdb read_csv -> COPY TO parquet (local, peer)",
         "polars": "polars scan_csv -> sink_parquet (local, peer)",
+        "pyarrow": "pyarrow read_csv -> write_table, no checks or lineage (local, the library's floor)",
         "pandas": "pandas read_csv + to_parquet (local, baseline)",
     },
     generate=generate,
     serve=serve,
     prepare={"download": download, "parquet": parquet, "convert": convert, "duckdb": duckdb, "polars": polars,
-             "pandas": pandas},
+             "pyarrow": pyarrow, "pandas": pandas},
     check_column="data_operations",
     peak_goal=0.5,
 )
