@@ -23,16 +23,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import bench_particle
 import harness
+import launch
 
 GOAL_MIB = 400
 PERIOD = "2026-10"
@@ -58,15 +57,11 @@ def run_once(config: Path, secrets: Path, out: Path) -> dict:
     command = [str(Path(sys.executable).with_name("report-exporter")), "run", "--config", str(config),
                "--export", EXPORT, "--period", PERIOD, "--out", str(out), "--secrets", str(secrets),
                "--virtual-time", "--fresh"]
-    started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=harness.ROOT)
-    assert process.stdout is not None
-    output = process.stdout.read().decode()
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"report-exporter run failed:\n{output}")
-    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss_mib": usage.ru_maxrss / 1024}
+    # Through launch.py: the peak is the run's (and its children's), never this driver's.
+    output, usage = launch.spawn(command, merge_stderr=True, cwd=harness.ROOT)
+    if usage["status"] != 0:
+        raise SystemExit(f"report-exporter run failed:\n{output.decode()}")
+    return {"wall": usage["wall"], "cpu": usage["cpu"], "rss_mib": usage["rss_mib"]}
 
 
 def published_sum(out: Path) -> tuple[int, int]:

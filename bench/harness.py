@@ -14,8 +14,9 @@ three roles, chosen by hidden flags:
 
 The figures are the operating system's accounting of the whole measured process (``os.wait4``): wall
 clock, user+sys CPU and maximum resident set size (``ru_maxrss``), with interpreter start-up and imports
-included, as in a Lambda invocation. The process also reports its own ``VmHWM`` (a cross-check of
-``ru_maxrss``) and the peak of Arrow's default memory pool.
+included, as in a Lambda invocation. It is started by ``launch.py``, a small process of its own, because Linux
+counts the spawning process's peak into the spawned one's ``ru_maxrss``. The process also reports its own
+``VmHWM`` (a cross-check of ``ru_maxrss``) and the peak of Arrow's default memory pool.
 
 Only the standard library is imported at module level: a measured process must not pay for the driver.
 """
@@ -36,6 +37,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+import launch
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "bench" / "data"
@@ -263,26 +266,18 @@ def measured_main(vendor: Vendor, variant: str, source: Path, scratch: Path, tra
 
 def run_measured(vendor: Vendor, variant: str, world: dict[str, Any], source: Path, scratch: Path,
                  trace: Path | None = None) -> dict[str, Any]:
-    """Run one variant in a fresh process; return its facts plus the OS's wall, CPU and peak RSS."""
+    """Run one variant in a fresh process; return its facts plus the OS's wall, CPU and peak RSS.
+
+    The process is started by ``launch.py``, so its peak is its own, not this driver's (which grows once the
+    outputs are read back)."""
     command = [sys.executable, vendor.script, "--measure", variant, "--source", str(source), "--scratch", str(scratch)]
     if trace is not None:
         command += ["--trace", str(trace)]
-    started = time.perf_counter()
-    proc = subprocess.Popen(
-        command,
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=measured_env(world), cwd=ROOT,
-    )
-    assert proc.stdin is not None and proc.stdout is not None
-    proc.stdin.write(json.dumps(world).encode())
-    proc.stdin.close()
-    output = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - started
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise SystemExit(f"{vendor.name} variant {variant} failed with exit code {proc.returncode}")
+    output, usage = launch.spawn(command, stdin=json.dumps(world).encode(), env=measured_env(world), cwd=ROOT)
+    if usage["status"] != 0:
+        raise SystemExit(f"{vendor.name} variant {variant} failed with exit code {usage['status']}")
     result: dict[str, Any] = json.loads(output.decode().strip().splitlines()[-1])
-    result.update(wall=wall, cpu=usage.ru_utime + usage.ru_stime, rss_mib=usage.ru_maxrss / 1024)
+    result.update(wall=usage["wall"], cpu=usage["cpu"], rss_mib=usage["rss_mib"])
     return result
 
 
